@@ -1,0 +1,316 @@
+"""Readers for the public annotation releases, with validation and a build report.
+
+Pure Python (no TensorFlow). Each reader turns one split's release files into
+`Video` records (times in seconds) and records in a `BuildReport` every query it
+had to skip or clip. Files that cannot be parsed at all raise `FormatError`, whose
+message names the file, the video id (or line) and the field.
+
+Formats (as distributed with microsoft/2D-TAN, `data/`):
+- TACoS `{train,val,test}.json`: `{vid: {"num_frames", "fps", "timestamps":
+  [[start_frame, end_frame], ...], "sentences": [...]}}`; seconds = frame / fps,
+  duration = num_frames / fps.
+- ActivityNet Captions `train.json`, `val_1.json`/`val.json`, `val_2.json`/`test.json`:
+  `{vid: {"duration", "timestamps": [[start, end], ...] (seconds), "sentences"}}`.
+- Charades-STA `charades_sta_{train,test}.txt`: lines `VID START END##sentence`;
+  durations from `Charades_v1_{train,test}.csv`, column `length`.
+
+Validation of one query, in this order (`Video.queries` keeps the survivors):
+1. a sentence with no words, or a non-finite time: skipped;
+2. end <= start: skipped;
+3. start < 0 or end > duration: with `out_of_range="clip"` (the default, what the
+   papers' code does) the time is clipped to [0, duration] and the clip is reported;
+   a query left with end <= start after clipping is skipped. With
+   `out_of_range="skip"` the query is skipped.
+"""
+
+from __future__ import annotations
+
+import collections
+import csv
+import dataclasses
+import json
+import math
+import os
+from typing import Any, Iterable
+
+from vmr_jax.text.words import split_words
+
+OUT_OF_RANGE_POLICIES = ("clip", "skip")
+
+
+class FormatError(ValueError):
+  """A release file that cannot be read; the message names file, record and field."""
+
+  def __init__(self, path: str, message: str, video_id: str | None = None,
+               field: str | None = None):
+    where = [os.fspath(path)]
+    if video_id is not None:
+      where.append(f"video {video_id!r}")
+    if field is not None:
+      where.append(f"field {field!r}")
+    super().__init__(": ".join(where) + ": " + message)
+    self.path, self.video_id, self.field = path, video_id, field
+
+
+@dataclasses.dataclass(frozen=True)
+class Query:
+  """One sentence and its moment. `index` is its position in the release file."""
+  sentence: str
+  start: float
+  end: float
+  index: int
+
+
+@dataclasses.dataclass
+class Video:
+  video_id: str
+  duration: float
+  queries: list[Query]
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+  """A record the build did not take as it was. `query_index` None: whole video."""
+  split: str
+  video_id: str
+  query_index: int | None
+  action: str  # "skipped" or "clipped"
+  reason: str
+  detail: str = ""
+
+
+class BuildReport:
+  """Every skipped or clipped record of a build, with per-split counts."""
+
+  def __init__(self):
+    self.problems: list[Problem] = []
+    self.kept: dict[str, dict[str, int]] = {}
+
+  def add(self, problem: Problem) -> None:
+    self.problems.append(problem)
+
+  def count_kept(self, split: str, videos: int, queries: int) -> None:
+    self.kept[split] = {"videos": videos, "queries": queries}
+
+  def counts(self, action: str) -> dict[str, int]:
+    """`{reason: number of records}` for one action, e.g. `counts("skipped")`."""
+    return dict(collections.Counter(
+        p.reason for p in self.problems if p.action == action))
+
+  def to_json(self) -> dict[str, Any]:
+    return {
+        "kept": self.kept,
+        "skipped": self.counts("skipped"),
+        "clipped": self.counts("clipped"),
+        "records": [dataclasses.asdict(p) for p in self.problems],
+    }
+
+  def summary(self) -> str:
+    """A few human-readable lines: kept per split, then skipped/clipped by reason."""
+    lines = [f"  {split}: {c['videos']} videos, {c['queries']} queries"
+             for split, c in self.kept.items()]
+    for action in ("skipped", "clipped"):
+      counts = self.counts(action)
+      total = sum(counts.values())
+      lines.append(f"  {action}: {total} records" + ("" if total else " (none)"))
+      lines.extend(f"    {n:6d}  {reason}" for reason, n in sorted(counts.items()))
+    return "\n".join(lines)
+
+
+def validate_query(split: str, video_id: str, duration: float, index: int,
+                   sentence: Any, start: float, end: float, report: BuildReport,
+                   out_of_range: str = "clip") -> Query | None:
+  """Applies the module's validation rules; returns the query or None if skipped."""
+  if out_of_range not in OUT_OF_RANGE_POLICIES:
+    raise ValueError(f"out_of_range must be one of {OUT_OF_RANGE_POLICIES}, "
+                     f"got {out_of_range!r}")
+
+  def problem(action, reason, detail=""):
+    report.add(Problem(split, video_id, index, action, reason, detail))
+
+  if not isinstance(sentence, str) or not split_words(sentence):
+    problem("skipped", "empty sentence", repr(sentence))
+    return None
+  if not (math.isfinite(start) and math.isfinite(end)):
+    problem("skipped", "non-finite time", f"[{start}, {end}]")
+    return None
+  if end <= start:
+    problem("skipped", "end <= start", f"[{start}, {end}]")
+    return None
+  if start < 0 or end > duration:
+    reason = "start before 0" if start < 0 else "end beyond duration"
+    detail = f"[{start}, {end}] in a video of {duration:.3f} s"
+    if out_of_range == "skip":
+      problem("skipped", reason, detail)
+      return None
+    start, end = max(start, 0.0), min(end, duration)
+    if end <= start:
+      problem("skipped", "start beyond duration", detail)
+      return None
+    problem("clipped", reason, detail)
+  return Query(sentence.strip(), float(start), float(end), index)
+
+
+def read_tacos(path: str, split: str, report: BuildReport,
+               out_of_range: str = "clip") -> list[Video]:
+  """TACoS split file (times in frames) -> videos with times in seconds."""
+  videos = []
+  for vid, entry in _load_json_videos(path).items():
+    fps = _number(entry, "fps", path, vid)
+    num_frames = _number(entry, "num_frames", path, vid)
+    if fps <= 0:
+      raise FormatError(path, f"must be > 0, got {fps}", vid, "fps")
+    videos.append(_video(split, vid, num_frames / fps, entry, path, report,
+                         out_of_range, time_scale=1.0 / fps))
+  return videos
+
+
+def read_activitynet(path: str, split: str, report: BuildReport,
+                     out_of_range: str = "clip") -> list[Video]:
+  """ActivityNet Captions split file (times in seconds) -> videos."""
+  return [
+      _video(split, vid, _number(entry, "duration", path, vid), entry, path, report,
+             out_of_range, time_scale=1.0)
+      for vid, entry in _load_json_videos(path).items()
+  ]
+
+
+def read_charades(txt_path: str, csv_path: str, split: str, report: BuildReport,
+                  out_of_range: str = "clip") -> list[Video]:
+  """Charades-STA `VID START END##sentence` lines + durations csv -> videos.
+
+  Queries are grouped by video in order of first appearance; `Query.index` counts
+  a video's lines in file order.
+  """
+  durations = read_charades_durations(csv_path)
+  lines_by_video: dict[str, list[tuple[int, str, float, float]]] = {}
+  for line_number, line in enumerate(_read_lines(txt_path), start=1):
+    if not line.strip():
+      continue
+    vid, start, end, sentence = _parse_charades_line(line, txt_path, line_number)
+    lines_by_video.setdefault(vid, []).append((line_number, sentence, start, end))
+  videos = []
+  for vid, lines in lines_by_video.items():
+    if vid not in durations:
+      for index, (line_number, *_) in enumerate(lines):
+        report.add(Problem(split, vid, index, "skipped", "video missing from durations csv",
+                           f"{os.path.basename(txt_path)} line {line_number}"))
+      continue
+    duration = durations[vid]
+    if not _positive_finite(duration):
+      report.add(Problem(split, vid, None, "skipped", "bad duration", repr(duration)))
+      continue
+    queries = [validate_query(split, vid, duration, index, sentence, start, end, report,
+                              out_of_range)
+               for index, (_, sentence, start, end) in enumerate(lines)]
+    videos.append(Video(vid, duration, [q for q in queries if q is not None]))
+  return videos
+
+
+def read_charades_durations(csv_path: str) -> dict[str, float]:
+  """`Charades_v1_*.csv` -> `{video id: length in seconds}`."""
+  try:
+    with open(csv_path, newline="", encoding="utf-8") as f:
+      rows = list(csv.DictReader(f))
+  except (OSError, UnicodeDecodeError, csv.Error) as e:
+    raise FormatError(csv_path, f"cannot read: {e}") from e
+  if not rows or not {"id", "length"} <= set(rows[0]):
+    raise FormatError(csv_path, "needs the columns 'id' and 'length'")
+  durations = {}
+  for row in rows:
+    try:
+      durations[row["id"]] = float(row["length"])
+    except (TypeError, ValueError) as e:
+      raise FormatError(csv_path, f"not a number: {row['length']!r}", row["id"],
+                        "length") from e
+  return durations
+
+
+def _parse_charades_line(line: str, path: str, line_number: int):
+  where = f"line {line_number}"
+  if "##" not in line:
+    raise FormatError(path, f"{where}: expected 'VID START END##sentence'", field="##")
+  head, sentence = line.split("##", 1)
+  parts = head.split()
+  if len(parts) != 3:
+    raise FormatError(path, f"{where}: expected 'VID START END' before '##', got {head!r}",
+                      field="VID START END")
+  vid = parts[0]
+  try:
+    start, end = float(parts[1]), float(parts[2])
+  except ValueError as e:
+    raise FormatError(path, f"{where}: times are not numbers: {head!r}", vid,
+                      "START END") from e
+  return vid, start, end, sentence.strip()
+
+
+def _video(split, vid, duration, entry, path, report, out_of_range, time_scale):
+  """One JSON entry -> Video, validating its timestamps and sentences."""
+  timestamps = _list(entry, "timestamps", path, vid)
+  sentences = _list(entry, "sentences", path, vid)
+  if len(timestamps) != len(sentences):
+    raise FormatError(path, f"{len(timestamps)} timestamps but {len(sentences)} sentences",
+                      vid, "timestamps")
+  if not _positive_finite(duration):
+    report.add(Problem(split, vid, None, "skipped", "bad duration", repr(duration)))
+    return Video(vid, duration, [])
+  queries = []
+  for index, (span, sentence) in enumerate(zip(timestamps, sentences)):
+    if (not isinstance(span, (list, tuple)) or len(span) != 2
+        or not all(_is_number(t) for t in span)):
+      raise FormatError(path, f"entry {index} is not a [start, end] pair of numbers: "
+                        f"{span!r}", vid, "timestamps")
+    query = validate_query(split, vid, duration, index, sentence, span[0] * time_scale,
+                           span[1] * time_scale, report, out_of_range)
+    if query is not None:
+      queries.append(query)
+  return Video(vid, duration, queries)
+
+
+def _load_json_videos(path: str) -> dict[str, dict]:
+  try:
+    with open(path, encoding="utf-8") as f:
+      data = json.load(f)
+  except json.JSONDecodeError as e:
+    raise FormatError(path, f"not valid JSON (truncated?): {e}") from e
+  except (OSError, UnicodeDecodeError) as e:
+    raise FormatError(path, f"cannot read: {e}") from e
+  if not isinstance(data, dict):
+    raise FormatError(path, f"expected an object of videos, got {type(data).__name__}")
+  for vid, entry in data.items():
+    if not isinstance(entry, dict):
+      raise FormatError(path, f"expected an object, got {type(entry).__name__}", vid)
+  return data
+
+
+def _read_lines(path: str) -> Iterable[str]:
+  try:
+    with open(path, encoding="utf-8") as f:
+      return f.read().splitlines()
+  except (OSError, UnicodeDecodeError) as e:
+    raise FormatError(path, f"cannot read: {e}") from e
+
+
+def _number(entry: dict, field: str, path: str, vid: str) -> float:
+  if field not in entry:
+    raise FormatError(path, "missing", vid, field)
+  if not _is_number(entry[field]):
+    raise FormatError(path, f"not a number: {entry[field]!r}", vid, field)
+  return float(entry[field])
+
+
+def _list(entry: dict, field: str, path: str, vid: str) -> list:
+  if field not in entry:
+    raise FormatError(path, "missing", vid, field)
+  if not isinstance(entry[field], list):
+    raise FormatError(path, f"expected a list, got {type(entry[field]).__name__}", vid,
+                      field)
+  return entry[field]
+
+
+def _is_number(x: Any) -> bool:
+  return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _positive_finite(x: float) -> bool:
+  return math.isfinite(x) and x > 0

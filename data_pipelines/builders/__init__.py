@@ -1,0 +1,13 @@
+"""TFDS builders; importing this package registers them with TFDS by name."""
+
+from data_pipelines.builders.activitynet_captions import ActivitynetCaptions
+from data_pipelines.builders.charades_sta import CharadesSta
+from data_pipelines.builders.synthetic import Synthetic
+from data_pipelines.builders.tacos import Tacos
+
+BUILDERS = {
+    "tacos": Tacos,
+    "activitynet_captions": ActivitynetCaptions,
+    "charades_sta": CharadesSta,
+    "synthetic": Synthetic,
+}

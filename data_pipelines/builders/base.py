@@ -1,0 +1,163 @@
+"""The TFDS builder that all release-format datasets share.
+
+A subclass says where its split files and features are (`read_split`,
+`open_features`) and which IoU thresholds its papers report; this class turns the
+records into TFDS examples, one per video:
+
+    video_id   Text
+    duration   float32 seconds
+    features   float32 [clips, D] as stored in the HDF5 file (D from the file)
+    num_queries int32
+    queries    Sequence of {sentence: Text, words: Sequence(Text) (`split_words`),
+               start, end: float32 seconds, index: int32 (position in the release)}
+
+After generation, `DatasetInfo.metadata` holds `feature_dim`, per-split word counts
+and query counts, the IoU thresholds, the chance level of each metric, and the
+skip/clip counts; `build_report.json` next to the TFRecords lists every skipped or
+clipped record. Videos whose features are missing or unusable, and videos left with
+no usable query, are skipped and reported.
+"""
+
+from __future__ import annotations
+
+import abc
+import collections
+import json
+import os
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from data_pipelines import annotations, features as features_lib
+from vmr_jax import metrics
+from vmr_jax.text.words import split_words
+
+REPORT_FILE = "build_report.json"
+RECALL_AT = (1, 5)
+
+
+class ReleaseBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
+  """Base of the TACoS / ActivityNet Captions / Charades-STA builders."""
+
+  VERSION = tfds.core.Version("1.0.0")
+  RELEASE_NOTES = {"1.0.0": "First release."}
+  SPLITS: tuple[str, ...] = ("train", "val", "test")
+  IOU_THRESHOLDS: tuple[float, ...] = (0.3, 0.5, 0.7)
+  # Clip grid of the chance levels: 2D-TAN's map size for the dataset.
+  CHANCE_NUM_CLIPS: int = 64
+  OUT_OF_RANGE = "clip"
+
+  @abc.abstractmethod
+  def read_split(self, source_dir: str, split: str,
+                 report: annotations.BuildReport) -> list[annotations.Video]:
+    """Reads and validates one split's annotation file(s)."""
+
+  @abc.abstractmethod
+  def open_features(self, source_dir: str) -> features_lib.FeatureFile:
+    """Opens the HDF5 feature file."""
+
+  def source_dir(self, dl_manager) -> str:
+    """The folder with the release files: the manual dir."""
+    return os.fspath(dl_manager.manual_dir)
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    query = {
+        "sentence": tfds.features.Text(),
+        "words": tfds.features.Sequence(tfds.features.Text()),
+        "start": np.float32,
+        "end": np.float32,
+        "index": np.int32,
+    }
+    return self.dataset_info_from_configs(
+        features=tfds.features.FeaturesDict({
+            "video_id": tfds.features.Text(),
+            "duration": np.float32,
+            "features": tfds.features.Tensor(shape=(None, None), dtype=np.float32,
+                                              encoding="bytes"),
+            "num_queries": np.int32,
+            "queries": tfds.features.Sequence(query),
+        }),
+        metadata=tfds.core.MetadataDict(),
+    )
+
+  def _split_generators(self, dl_manager):
+    source = self.source_dir(dl_manager)
+    self._report = annotations.BuildReport()
+    self._features = self.open_features(source)
+    self._split_stats = {}
+    return {split: self._generate_examples(source, split) for split in self.SPLITS}
+
+  def _generate_examples(self, source_dir: str, split: str):
+    report = self._report
+    videos = self.read_split(source_dir, split, report)
+    words, gts, durations, kept_videos = collections.Counter(), [], [], 0
+    for video in videos:
+      feats = self._features.read(video.video_id)
+      reason = features_lib.problem(feats)
+      if reason is None and not video.queries:
+        reason = "no usable query"
+      if reason is not None:
+        report.add(annotations.Problem(split, video.video_id, None, "skipped", reason,
+                                       f"{len(video.queries)} usable queries dropped"))
+        continue
+      kept_videos += 1
+      query_words = [split_words(q.sentence) for q in video.queries]
+      for w in query_words:
+        words.update(w)
+      gts.extend((q.start, q.end) for q in video.queries)
+      durations.extend([video.duration] * len(video.queries))
+      yield video.video_id, {
+          "video_id": video.video_id,
+          "duration": video.duration,
+          "features": feats,
+          "num_queries": len(video.queries),
+          "queries": {
+              "sentence": [q.sentence for q in video.queries],
+              "words": query_words,
+              "start": [q.start for q in video.queries],
+              "end": [q.end for q in video.queries],
+              "index": [q.index for q in video.queries],
+          },
+      }
+    report.count_kept(split, kept_videos, len(gts))
+    self._split_stats[split] = (dict(words), np.array(gts), np.array(durations))
+
+  def _download_and_prepare(self, dl_manager, download_config=None):
+    try:
+      super()._download_and_prepare(dl_manager=dl_manager, download_config=download_config)
+    finally:
+      self._features.close()
+    self.info.metadata.update(self._metadata())
+    with open(os.path.join(self.data_dir, REPORT_FILE), "w") as f:
+      json.dump(self._report.to_json(), f, indent=1)
+
+  def _metadata(self) -> dict:
+    chance = {}
+    for split, (_, gts, durations) in self._split_stats.items():
+      if len(gts):
+        chance[split] = metrics.chance_levels(gts, durations, self.CHANCE_NUM_CLIPS,
+                                              RECALL_AT, self.IOU_THRESHOLDS)
+    return {
+        "feature_dim": self._features.dim,
+        "iou_thresholds": list(self.IOU_THRESHOLDS),
+        "recall_at": list(RECALL_AT),
+        "num_queries": {s: len(stats[1]) for s, stats in self._split_stats.items()},
+        "word_counts": {s: stats[0] for s, stats in self._split_stats.items()},
+        "chance": {"num_clips": self.CHANCE_NUM_CLIPS, "by_split": chance},
+        "skipped": self._report.counts("skipped"),
+        "clipped": self._report.counts("clipped"),
+    }
+
+
+def find_file(source_dir: str, *names: str) -> str:
+  """The one existing file among `names` in `source_dir`; a clear error otherwise."""
+  found = [n for n in names if os.path.exists(os.path.join(source_dir, n))]
+  if not found:
+    raise FileNotFoundError(
+        f"{source_dir}: none of {', '.join(names)} found; put the release files there "
+        "(see the dataset's manual download instructions)")
+  if len(found) > 1:
+    raise FileExistsError(
+        f"{source_dir}: both {' and '.join(found)} exist; they name the same split, "
+        "keep one")
+  return os.path.join(source_dir, found[0])

@@ -1,0 +1,156 @@
+"""Temporal grounding metrics on numpy arrays: IoU, NMS, R@n,IoU=m, mIoU.
+
+Conventions (the same everywhere in vmr_jax):
+- A moment is `(start, end)` in seconds; a ranked prediction is `(start, end, score)`.
+- Temporal IoU is `|a ∩ b| / |a ∪ b|`, where the union is the hull length minus the
+  gap between the segments. Two segments that only touch have IoU 0. A zero-length
+  segment has IoU 0 with everything, itself included (its union can be 0; defining
+  the ratio as 0 there keeps every IoU finite and a degenerate prediction never a hit).
+- A query is a hit for R@n,IoU=m when one of its top-n predictions has IoU >= m.
+  (2D-TAN's evaluation code compares with a strict `>`; the two differ only when an
+  IoU equals a threshold exactly.)
+- mIoU is the mean over queries of the IoU of the top-1 prediction.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+
+
+def temporal_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+  """IoU of segments `a [..., 2]` and `b [..., 2]` (broadcast) -> `[...]`."""
+  a = np.asarray(a, dtype=np.float64)
+  b = np.asarray(b, dtype=np.float64)
+  inter = np.maximum(
+      0.0, np.minimum(a[..., 1], b[..., 1]) - np.maximum(a[..., 0], b[..., 0]))
+  union = (a[..., 1] - a[..., 0]) + (b[..., 1] - b[..., 0]) - inter
+  safe = np.where(union > 0, union, 1.0)
+  return np.where(union > 0, inter / safe, 0.0)
+
+
+def pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+  """IoU between every row of `a [N, 2]` and every row of `b [M, 2]` -> `[N, M]`."""
+  return temporal_iou(np.asarray(a)[:, None, :2], np.asarray(b)[None, :, :2])
+
+
+def nms(moments: np.ndarray, threshold: float, top_k: int | None = None) -> np.ndarray:
+  """Greedy non-maximum suppression over ranked moments.
+
+  Args:
+    moments: `[N, 3]` rows of `(start, end, score)`, in any order.
+    threshold: a moment is suppressed when its IoU with an already kept, higher
+      scored moment is strictly greater than this.
+    top_k: stop after keeping this many (None: keep all survivors).
+
+  Returns:
+    `[K, 3]` kept moments by descending score. Ties in score keep the input order.
+  """
+  moments = np.asarray(moments, dtype=np.float64).reshape(-1, 3)
+  order = np.argsort(-moments[:, 2], kind="stable")
+  ranked = moments[order]
+  keep: list[int] = []
+  suppressed = np.zeros(len(ranked), dtype=bool)
+  for i in range(len(ranked)):
+    if suppressed[i]:
+      continue
+    keep.append(i)
+    if top_k is not None and len(keep) >= top_k:
+      break
+    ious = temporal_iou(ranked[i, :2], ranked[i + 1:, :2])
+    suppressed[i + 1:] |= ious > threshold
+  return ranked[keep]
+
+
+def grounding_metrics(predictions: Sequence[np.ndarray], gts: np.ndarray,
+                      ns: Sequence[int], thresholds: Sequence[float]
+                      ) -> dict[str, float]:
+  """R@n,IoU=m for every n in `ns` and m in `thresholds`, and mIoU.
+
+  Args:
+    predictions: per query, `[K_q, >=2]` ranked moments, best first (K_q may be 0:
+      the query then misses at every n and has IoU 0).
+    gts: `[Q, 2]` ground-truth moments.
+
+  Returns:
+    Fractions in [0, 1] keyed like `"R@1,IoU=0.5"` and `"mIoU"`.
+  """
+  gts = np.asarray(gts, dtype=np.float64).reshape(-1, 2)
+  if len(predictions) != len(gts):
+    raise ValueError(f"{len(predictions)} prediction lists for {len(gts)} queries")
+  if not len(gts):
+    raise ValueError("no queries to evaluate")
+  top = _top_ious(predictions, gts, max(ns))
+  out = {}
+  for n in ns:
+    for m in thresholds:
+      out[metric_name(n, m)] = float(np.mean((top[:, :n] >= m).any(axis=1)))
+  out["mIoU"] = float(np.mean(top[:, 0]))
+  return out
+
+
+def metric_name(n: int, iou_threshold: float) -> str:
+  return f"R@{n},IoU={iou_threshold:g}"
+
+
+def grid_moments(num_clips: int, duration: float) -> np.ndarray:
+  """All `num_clips * (num_clips + 1) / 2` moments `[i, j]` (i <= j) of a clip grid.
+
+  Returns `[M, 2]` times in seconds: clip i spans `[i, i + 1) * duration / num_clips`.
+  """
+  i, j = np.triu_indices(num_clips)
+  step = duration / num_clips
+  return np.stack([i * step, (j + 1) * step], axis=-1)
+
+
+def chance_levels(gts: np.ndarray, durations: np.ndarray, num_clips: int,
+                  ns: Sequence[int], thresholds: Sequence[float]) -> dict[str, float]:
+  """Metrics of a ranker that orders the clip-grid moments uniformly at random.
+
+  For each query, `k` of the `M` grid moments reach IoU >= m; a random top-n (drawn
+  without replacement) contains one of them with probability `1 - C(M-k, n)/C(M, n)`.
+  mIoU is the mean IoU over all grid moments. Exact, no sampling.
+
+  Args:
+    gts: `[Q, 2]` ground truth in seconds; durations: `[Q]` video durations.
+  """
+  gts = np.asarray(gts, dtype=np.float64).reshape(-1, 2)
+  durations = np.asarray(durations, dtype=np.float64).reshape(-1)
+  out = {metric_name(n, m): 0.0 for n in ns for m in thresholds}
+  miou = 0.0
+  for gt, duration in zip(gts, durations):
+    ious = temporal_iou(grid_moments(num_clips, duration), gt)
+    total = len(ious)
+    miou += ious.mean()
+    for m in thresholds:
+      misses = total - int((ious >= m).sum())
+      for n in ns:
+        out[metric_name(n, m)] += 1.0 - _ratio_of_choices(misses, total, n)
+  out = {k: v / len(gts) for k, v in out.items()}
+  out["mIoU"] = float(miou / len(gts))
+  return out
+
+
+def _ratio_of_choices(misses: int, total: int, n: int) -> float:
+  """C(misses, n) / C(total, n): chance that n draws without replacement all miss."""
+  ratio = 1.0
+  for t in range(min(n, total)):
+    ratio *= max(misses - t, 0) / (total - t)
+  return ratio
+
+
+def _top_ious(predictions: Sequence[np.ndarray], gts: np.ndarray, n: int) -> np.ndarray:
+  """`[Q, n]` IoU of each query's top-n predictions with its gt, 0 where missing."""
+  gts = np.asarray(gts, dtype=np.float64).reshape(-1, 2)
+  out = np.zeros((len(gts), n))
+  for q, (pred, gt) in enumerate(zip(predictions, gts)):
+    pred = np.asarray(pred, dtype=np.float64)
+    top = pred[:n, :2] if pred.size else np.zeros((0, 2))
+    out[q, :len(top)] = temporal_iou(top, gt)
+  return out
+
+
+def summarize(metrics: Mapping[str, float]) -> str:
+  """One line `R@1,IoU=0.5 41.20 | ... | mIoU 38.00` (percentages)."""
+  return " | ".join(f"{k} {100 * v:.2f}" for k, v in metrics.items())

@@ -1,0 +1,1 @@
+"""Text side: word splitting, vocabularies, tokenizers (no TensorFlow here)."""
