@@ -81,11 +81,8 @@ class ReleaseBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
     )
 
   def _split_generators(self, dl_manager):
-    source = self.source_dir(dl_manager)
-    self._report = annotations.BuildReport()
-    self._features = self.open_features(source)
-    self._split_stats = {}
-    return {split: self._generate_examples(source, split) for split in self.SPLITS}
+    del dl_manager  # the source was resolved in _download_and_prepare
+    return {split: self._generate_examples(self._source, split) for split in self.SPLITS}
 
   def _generate_examples(self, source_dir: str, split: str):
     report = self._report
@@ -123,10 +120,11 @@ class ReleaseBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
     self._split_stats[split] = (dict(words), np.array(gts), np.array(durations))
 
   def _download_and_prepare(self, dl_manager, download_config=None):
-    try:
+    self._source = self.source_dir(dl_manager)
+    self._report = annotations.BuildReport()
+    self._split_stats = {}
+    with self.open_features(self._source) as self._features:
       super()._download_and_prepare(dl_manager=dl_manager, download_config=download_config)
-    finally:
-      self._features.close()
     self.info.metadata.update(self._metadata())
     with open(os.path.join(self.data_dir, REPORT_FILE), "w") as f:
       json.dump(self._report.to_json(), f, indent=1)

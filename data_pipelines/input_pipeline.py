@@ -1,0 +1,338 @@
+"""tf.data input pipeline: built TFDS splits -> numpy batches of the batch contract.
+
+Per video (one TFDS example):
+- Features `[N, D]` become `[T, D]`, T = `num_clips`, by average pooling over equal
+  spans: boundary b_i = round(i * N / T) (i = 0..T), clip i is the mean of input clips
+  [b_i, max(b_{i+1}, b_i + 1)), its start clamped to N - 1. Every input clip is used
+  once when N >= T (2D-TAN's `average_to_fixed_length` rounds the same way but drops
+  the last input clip). When N < T, `short_videos="stretch"` (the papers' choice)
+  repeats clips by the same rule; `"pad"` keeps the N clips, zero-pads to T and masks
+  the rest (`video_mask`), so clip i then spans [i, i + 1) * duration / N.
+- Words become ids of a `WordVocab` built from the dataset's word counts over all
+  splits (0 = padding, 1 = out of vocabulary), truncated to `max_words`; if
+  `wordpiece_vocab` is set, sentences also become BERT WordPiece ids `[CLS] .. [SEP]`
+  (`max_wordpiece`).
+- `sort_queries=True` orders a video's queries by start time (paragraph models).
+
+Batch kinds (`batch_kind`):
+- `"video"`: a video's queries are cut into chunks of at most `max_queries` (for
+  training, after a seeded shuffle unless `sort_queries`); each chunk is one example
+  with the whole video. Keys (leading batch axis B):
+      video_id [B] bytes, duration [B] f32, video_feats [B, T, D] f32,
+      video_mask [B, T] bool, query_tokens [B, Q, L] i32, query_mask [B, Q, L] bool,
+      (query_wordpiece, query_wordpiece_mask [B, Q, Lw]), gt_times [B, Q, 2] f32
+      seconds, query_index [B, Q] i32 (position in the release file),
+      sentence [B, Q] bytes, query_valid [B, Q] bool, example_valid [B] bool.
+- `"query"`: one query per example, the same keys without the Q axis and without
+  `query_valid`.
+
+Training streams are infinite and deterministic given `seed`: epoch e shuffles with
+seed (seed, e). `TrainIterator.state` (epoch, examples consumed) restores the exact
+position; resuming re-reads at most one epoch to skip to it. Evaluation reads a split
+once, in file order; the final partial batch is padded and `example_valid` marks
+real rows, so every query is seen exactly once. Multi-host: each process reads
+`tfds.even_splits(split, process_count)[process_index]`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from data_pipelines import builders  # registers the builders with TFDS
+from vmr_jax.text.words import PAD_ID, UNK_ID, WordVocab
+from vmr_jax.text.wordpiece import WordPieceTokenizer
+
+Batch = dict[str, np.ndarray]
+BATCH_KINDS = ("video", "query")
+SHORT_VIDEO_RULES = ("stretch", "pad")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+  """The `config.data` fields the pipeline reads (see the module docstring)."""
+  name: str = "synthetic"
+  data_dir: str = ""
+  builder_config: str | None = None  # e.g. "tiny" (synthetic), "i3d" (charades_sta)
+  num_clips: int = 64
+  short_videos: str = "stretch"
+  batch_kind: str = "video"
+  max_queries: int = 8
+  max_words: int = 20
+  word_min_count: int = 1
+  wordpiece_vocab: str = ""
+  max_wordpiece: int = 32
+  sort_queries: bool = False
+  shuffle_buffer: int = 512  # examples; memory ~ buffer * num_clips * D * 4 bytes
+  video_shuffle_buffer: int = 16  # videos, before decoding
+  train_split: str = "train"
+
+  def __post_init__(self):
+    if self.batch_kind not in BATCH_KINDS:
+      raise ValueError(f"batch_kind must be one of {BATCH_KINDS}, got {self.batch_kind!r}")
+    if self.short_videos not in SHORT_VIDEO_RULES:
+      raise ValueError(f"short_videos must be one of {SHORT_VIDEO_RULES}, "
+                       f"got {self.short_videos!r}")
+    for field in ("num_clips", "max_queries", "max_words", "max_wordpiece"):
+      if getattr(self, field) < 1:
+        raise ValueError(f"{field} must be >= 1")
+
+  @classmethod
+  def from_config(cls, config: Mapping[str, Any]) -> "DataConfig":
+    """From a `config.data` ConfigDict or dict; unknown fields are an error."""
+    items = dict(config.items())
+    unknown = set(items) - {f.name for f in dataclasses.fields(cls)}
+    if unknown:
+      raise ValueError(f"unknown config.data fields: {sorted(unknown)}")
+    return cls(**items)
+
+
+class DatasetNotBuiltError(FileNotFoundError):
+  pass
+
+
+def load_builder(config: DataConfig) -> tfds.core.DatasetBuilder:
+  """The prepared TFDS builder; a clear error with the build command if absent."""
+  builder = builders.BUILDERS[config.name](data_dir=config.data_dir or None,
+                                           config=config.builder_config)
+  if not builder.is_prepared():
+    manual = "" if config.name == "synthetic" else " --manual_dir=<release files>"
+    flag = f" --config={config.builder_config}" if config.builder_config else ""
+    raise DatasetNotBuiltError(
+        f"dataset {builder.info.full_name} is not built in {builder.data_path}; build it "
+        f"with:\n  python -m data_pipelines.build {config.name} "
+        f"--data_dir={config.data_dir or '<data_dir>'}{manual}{flag}")
+  return builder
+
+
+def word_vocab(builder: tfds.core.DatasetBuilder, min_count: int = 1) -> WordVocab:
+  """The word vocabulary of a built dataset (counts summed over its splits)."""
+  totals: dict[str, int] = {}
+  for counts in builder.info.metadata["word_counts"].values():
+    for word, n in counts.items():
+      totals[word] = totals.get(word, 0) + n
+  return WordVocab.from_counts(totals, min_count)
+
+
+class Pipeline:
+  """Builds train and eval iterators for one dataset and `DataConfig`."""
+
+  def __init__(self, config: DataConfig, process_index: int = 0, process_count: int = 1):
+    self.config = config
+    self.builder = load_builder(config)
+    self.vocab = word_vocab(self.builder, config.word_min_count)
+    self.wordpiece = (WordPieceTokenizer(config.wordpiece_vocab)
+                      if config.wordpiece_vocab else None)
+    self.feature_dim = int(self.builder.info.metadata["feature_dim"])
+    self.process_index, self.process_count = process_index, process_count
+    self._table = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(
+            tf.constant(self.vocab.words), tf.range(len(self.vocab), dtype=tf.int32)),
+        default_value=UNK_ID)
+
+  @property
+  def metadata(self) -> Mapping[str, Any]:
+    return self.builder.info.metadata
+
+  def train_iterator(self, batch_size: int, seed: int,
+                     state: Mapping[str, int] | None = None) -> "TrainIterator":
+    """Infinite shuffled batches, starting at `state` (from `TrainIterator.state`)."""
+    state = dict(state or {"epoch": 0, "offset": 0})
+    videos = self._videos(self.config.train_split)
+
+    def epoch(e, skip):
+      ds = videos.shuffle(self.config.video_shuffle_buffer, seed=_seed(seed, e, 1))
+      ds = self._examples(ds.map(self._parse_video, tf.data.AUTOTUNE), seed, e)
+      ds = ds.shuffle(self.config.shuffle_buffer, seed=_seed(seed, e, 2))
+      ds = ds.enumerate().map(lambda i, ex: {**ex, "_epoch": e, "_offset": i + 1})
+      return ds.skip(skip)
+
+    first = epoch(tf.constant(state["epoch"], tf.int64), state["offset"])
+    rest = tf.data.Dataset.range(state["epoch"] + 1, 2**62).flat_map(lambda e: epoch(e, 0))
+    ds = first.concatenate(rest).batch(batch_size, drop_remainder=True)
+    return TrainIterator(ds.prefetch(tf.data.AUTOTUNE), state)
+
+  def eval_iterator(self, split: str, batch_size: int,
+                    num_batches: int | None = None) -> Iterator[Batch]:
+    """This process's share of `split`, once, in order; the last batch padded.
+
+    `num_batches`: pad with all-invalid batches up to this many (so that every
+    process runs the same number of steps); None: as many as the data needs.
+    """
+    ds = self._examples(self._videos(split).map(self._parse_video, tf.data.AUTOTUNE))
+    ds = ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    count = 0
+    template = None
+    for batch in ds.as_numpy_iterator():
+      template = batch
+      count += 1
+      yield _pad_batch(batch, batch_size)
+    if num_batches is not None:
+      if count > num_batches:
+        raise ValueError(f"split {split!r} needs {count} batches, more than "
+                         f"num_batches={num_batches}")
+      if template is None and count < num_batches:
+        raise ValueError(f"split {split!r} is empty on process {self.process_index}")
+      for _ in range(num_batches - count):
+        yield _pad_batch(template, batch_size, valid=0)
+
+  def count_examples(self, split: str) -> int:
+    """Examples (chunks or queries) of this process's share of `split`."""
+    ds = self._videos(split, decoders=tfds.decode.PartialDecoding({"num_queries": True}))
+    counts = ds.map(lambda ex: ex["num_queries"])
+    if self.config.batch_kind == "video":
+      q = self.config.max_queries
+      counts = counts.map(lambda n: (n + q - 1) // q)
+    return int(counts.reduce(np.int64(0), lambda a, n: a + tf.cast(n, tf.int64)))
+
+  def _videos(self, split: str, decoders=None) -> tf.data.Dataset:
+    sub_split = tfds.even_splits(split, n=self.process_count,
+                                 drop_remainder=False)[self.process_index]
+    ds = self.builder.as_dataset(split=sub_split, shuffle_files=False, decoders=decoders,
+                                 read_config=tfds.ReadConfig(try_autocache=False))
+    options = tf.data.Options()
+    options.deterministic = True
+    return ds.with_options(options)
+
+  def _parse_video(self, ex) -> dict[str, tf.Tensor]:
+    """One TFDS example -> resampled video and all its tokenized queries `[n, ...]`."""
+    cfg = self.config
+    queries = ex["queries"]
+    order = tf.range(tf.shape(queries["start"])[0])
+    if cfg.sort_queries:
+      order = tf.argsort(queries["start"], stable=True)
+    feats, mask = resample_features(ex["features"], cfg.num_clips, cfg.short_videos)
+    words = tf.gather(queries["words"], order)
+    ids = self._table.lookup(words[:, :cfg.max_words])
+    out = {
+        "video_id": ex["video_id"],
+        "duration": ex["duration"],
+        "video_feats": tf.ensure_shape(feats, [cfg.num_clips, self.feature_dim]),
+        "video_mask": mask,
+        "query_tokens": ids.to_tensor(PAD_ID, shape=[None, cfg.max_words]),
+        "query_mask": tf.ones_like(ids, tf.bool).to_tensor(False, shape=[None, cfg.max_words]),
+        "gt_times": tf.stack([tf.gather(queries["start"], order),
+                              tf.gather(queries["end"], order)], axis=-1),
+        "query_index": tf.gather(queries["index"], order),
+        "sentence": tf.gather(queries["sentence"], order),
+    }
+    if self.wordpiece is not None:
+      wp_ids, wp_mask = tf.numpy_function(self._encode_wordpiece, [out["sentence"]],
+                                          [tf.int32, tf.bool], stateful=False)
+      out["query_wordpiece"] = tf.ensure_shape(wp_ids, [None, cfg.max_wordpiece])
+      out["query_wordpiece_mask"] = tf.ensure_shape(wp_mask, [None, cfg.max_wordpiece])
+    return out
+
+  def _encode_wordpiece(self, sentences: np.ndarray):
+    return self.wordpiece.encode([s.decode("utf-8") for s in sentences],
+                                 self.config.max_wordpiece)
+
+  def _examples(self, videos: tf.data.Dataset, seed: int | None = None,
+                epoch: tf.Tensor | None = None) -> tf.data.Dataset:
+    """Parsed videos -> examples of the configured batch kind.
+
+    With a `seed` (training) a video's queries are shuffled before chunking, unless
+    `sort_queries` keeps them in time order.
+    """
+    cfg = self.config
+    per_query = {"query_tokens", "query_mask", "query_wordpiece", "query_wordpiece_mask",
+                 "gt_times", "query_index", "sentence"}
+
+    def split_video(video):
+      video = dict(video)
+      n = tf.shape(video["gt_times"])[0]
+      if seed is not None and not cfg.sort_queries:
+        key = tf.strings.to_hash_bucket_fast(video["video_id"], 2**31)
+        perm = tf.argsort(tf.random.stateless_uniform(
+            [n], seed=tf.stack([_seed(seed, epoch, 3), key])))
+        video.update({k: tf.gather(video[k], perm) for k in per_query if k in video})
+      shared = {k: v for k, v in video.items() if k not in per_query}
+      shared["example_valid"] = tf.constant(True)
+      if cfg.batch_kind == "query":
+        return tf.data.Dataset.range(tf.cast(n, tf.int64)).map(
+            lambda i: {**shared, **{k: video[k][i] for k in per_query if k in video}})
+      q = cfg.max_queries
+      num_chunks = (n + q - 1) // q
+
+      def chunk(c):
+        begin = tf.cast(c, tf.int32) * q
+        size = tf.minimum(q, n - begin)
+        out = dict(shared, query_valid=tf.range(q) < size)
+        for k in per_query & video.keys():
+          part = video[k][begin:begin + size]
+          pad = [[0, q - size]] + [[0, 0]] * (len(part.shape) - 1)
+          out[k] = tf.ensure_shape(tf.pad(part, pad), [q] + part.shape[1:])
+        return out
+
+      return tf.data.Dataset.range(tf.cast(num_chunks, tf.int64)).map(chunk)
+
+    return videos.flat_map(split_video)
+
+
+class TrainIterator:
+  """Iterates training batches; `state` is the position after the last batch given."""
+
+  def __init__(self, ds: tf.data.Dataset, state: Mapping[str, int]):
+    self._it = ds.as_numpy_iterator()
+    self.state = dict(state)
+
+  def __iter__(self) -> "TrainIterator":
+    return self
+
+  def __next__(self) -> Batch:
+    batch = next(self._it)
+    self.state = {"epoch": int(batch.pop("_epoch")[-1]),
+                  "offset": int(batch.pop("_offset")[-1])}
+    return batch
+
+
+def resample_features(feats: tf.Tensor, num_clips: int, short_videos: str = "stretch"
+                      ) -> tuple[tf.Tensor, tf.Tensor]:
+  """`[N, D]` -> `[num_clips, D]` features and `[num_clips]` mask (module docstring)."""
+  n = tf.shape(feats)[0]
+  if short_videos == "pad":
+    def pad():
+      padded = tf.pad(feats, [[0, num_clips - n], [0, 0]])
+      return padded, tf.range(num_clips) < n
+    def pool():
+      return _average_pool(feats, num_clips), tf.ones([num_clips], tf.bool)
+    return tf.cond(n < num_clips, pad, pool)
+  return _average_pool(feats, num_clips), tf.ones([num_clips], tf.bool)
+
+
+def _average_pool(feats: tf.Tensor, num_clips: int) -> tf.Tensor:
+  n = tf.shape(feats)[0]
+  bounds = tf.cast(tf.round(tf.range(num_clips + 1, dtype=tf.float64) * tf.cast(n, tf.float64)
+                            / num_clips), tf.int32)
+  starts = tf.minimum(bounds[:-1], n - 1)
+  ends = tf.maximum(bounds[1:], starts + 1)
+  csum = tf.concat([tf.zeros_like(feats[:1], tf.float64),
+                    tf.cumsum(tf.cast(feats, tf.float64), axis=0)], axis=0)
+  sums = tf.gather(csum, ends) - tf.gather(csum, starts)
+  return tf.cast(sums / tf.cast(ends - starts, tf.float64)[:, None], feats.dtype)
+
+
+def _seed(seed: int, epoch, salt: int) -> tf.Tensor:
+  """A deterministic int64 seed from (seed, epoch, salt)."""
+  epoch = tf.cast(epoch, tf.int64) if epoch is not None else tf.constant(0, tf.int64)
+  return (tf.constant(seed, tf.int64) * 1_000_003 + epoch * 101 + salt) % (2**31 - 1)
+
+
+def _pad_batch(batch: Batch, batch_size: int, valid: int | None = None) -> Batch:
+  """Pads rows to `batch_size` by repeating row 0 with `example_valid=False`.
+
+  `valid=0` turns the whole batch into padding (for `num_batches`).
+  """
+  rows = len(batch["example_valid"]) if valid is None else valid
+  out = {}
+  for k, v in batch.items():
+    filler = np.repeat(v[:1], batch_size - rows, axis=0)
+    out[k] = np.concatenate([v[:rows], filler], axis=0)
+  out["example_valid"] = np.arange(batch_size) < rows
+  if "query_valid" in out:
+    out["query_valid"] = out["query_valid"] & out["example_valid"][:, None]
+  return out

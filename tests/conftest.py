@@ -1,0 +1,42 @@
+"""Shared fixtures: a tiny synthetic corpus and its built TFDS dataset (once a session)."""
+
+import os
+import pathlib
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+import pytest
+
+from data_pipelines import synthetic_corpus
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+SHARED_ANNOTATIONS = REPO.parent / "shared" / "data" / "annotations"
+TINY_SPEC = synthetic_corpus.CorpusSpec(
+    num_videos=(12, 4, 4), min_clips=16, max_clips=40, feature_dim=16, num_concepts=8,
+    glove_dim=8)
+
+
+@pytest.fixture(scope="session")
+def real_annotations() -> pathlib.Path:
+  """The real release annotation files in ../shared (skips where they are absent)."""
+  if not SHARED_ANNOTATIONS.is_dir():
+    pytest.skip(f"real annotations not found at {SHARED_ANNOTATIONS}")
+  return SHARED_ANNOTATIONS
+
+
+@pytest.fixture(scope="session")
+def tiny_release(tmp_path_factory) -> pathlib.Path:
+  """The tiny synthetic corpus in release formats (the same as the `tiny` config)."""
+  directory = tmp_path_factory.mktemp("release")
+  synthetic_corpus.write_corpus(str(directory), TINY_SPEC)
+  return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_data_dir(tmp_path_factory, tiny_release) -> pathlib.Path:
+  """A TFDS data dir with `synthetic/tiny` built from `tiny_release`."""
+  from data_pipelines import build
+  data_dir = tmp_path_factory.mktemp("tfds")
+  build.build("synthetic", str(data_dir), manual_dir=str(tiny_release), config="tiny")
+  return data_dir

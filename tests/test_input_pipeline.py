@@ -1,0 +1,177 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from data_pipelines import input_pipeline as ip
+from vmr_jax.text.words import split_words
+
+
+def reference_pool(feats, t):
+  """Average pooling over equal spans, written as the docstring states it."""
+  n = len(feats)
+  bounds = [int(np.round(i * n / t)) for i in range(t + 1)]  # numpy rounds half to even
+  out = []
+  for i in range(t):
+    start = min(bounds[i], n - 1)
+    end = max(bounds[i + 1], start + 1)
+    out.append(feats[start:end].mean(0))
+  return np.stack(out)
+
+
+@pytest.mark.parametrize("n,t", [(100, 16), (17, 16), (16, 16), (5, 16), (1, 4), (129, 128)])
+def test_resample_matches_reference(n, t):
+  feats = np.random.default_rng(n).normal(size=(n, 3)).astype(np.float32)
+  got, mask = ip.resample_features(tf.constant(feats), t)
+  np.testing.assert_allclose(got.numpy(), reference_pool(feats, t), rtol=1e-5, atol=1e-5)
+  assert mask.numpy().all()
+  if n >= t:  # every input clip is used exactly once
+    bounds = [int(np.round(j * n / t)) for j in range(t + 1)]
+    uses = np.zeros(n)
+    for i in range(t):
+      uses[bounds[i]:bounds[i + 1]] += 1
+    assert (uses == 1).all()
+
+
+def test_resample_pad_keeps_short_videos():
+  feats = np.arange(10, dtype=np.float32).reshape(5, 2)
+  got, mask = ip.resample_features(tf.constant(feats), 8, "pad")
+  np.testing.assert_array_equal(got.numpy()[:5], feats)
+  np.testing.assert_array_equal(got.numpy()[5:], 0)
+  np.testing.assert_array_equal(mask.numpy(), [1] * 5 + [0] * 3)
+  long, mask = ip.resample_features(tf.constant(np.ones((20, 2), np.float32)), 8, "pad")
+  assert long.shape == (8, 2) and mask.numpy().all()
+
+
+def raw_queries(data_dir, split="test"):
+  """{(video_id, query_index): (sentence, start, end)} straight from TFDS."""
+  builder = tfds.builder("synthetic/tiny", data_dir=str(data_dir))
+  out = {}
+  for ex in tfds.as_numpy(builder.as_dataset(split=split)):
+    q = ex["queries"]
+    for i, s, e, sentence in zip(q["index"], q["start"], q["end"], q["sentence"]):
+      out[(ex["video_id"].decode(), int(i))] = (sentence.decode(), float(s), float(e))
+  return out
+
+
+def config(data_dir, **kw):
+  return ip.DataConfig(name="synthetic", builder_config="tiny", data_dir=str(data_dir),
+                       num_clips=16, **kw)
+
+
+def collect(batches, video_level):
+  seen = []
+  for b in batches:
+    valid = b["query_valid"] if video_level else b["example_valid"]
+    for idx in zip(*np.nonzero(valid)):
+      vid = b["video_id"][idx[0]].decode()
+      seen.append(((vid, int(b["query_index"][idx])), b["sentence"][idx].decode(),
+                   tuple(b["gt_times"][idx]), b["duration"][idx[0]]))
+  return seen
+
+
+@pytest.mark.parametrize("batch_kind", ["video", "query"])
+@pytest.mark.parametrize("process_count", [1, 2])
+def test_eval_sees_every_query_once(tiny_data_dir, batch_kind, process_count):
+  raw = raw_queries(tiny_data_dir)
+  seen, batch_counts = [], []
+  for index in range(process_count):
+    pipeline = ip.Pipeline(config(tiny_data_dir, batch_kind=batch_kind, max_queries=2),
+                           process_index=index, process_count=process_count)
+    batches = list(pipeline.eval_iterator("test", batch_size=3, num_batches=12))
+    assert len(batches) == 12 and all(len(b["example_valid"]) == 3 for b in batches)
+    assert sum(b["example_valid"].sum() for b in batches) == pipeline.count_examples("test")
+    seen += collect(batches, batch_kind == "video")
+  keys = [k for k, *_ in seen]
+  assert len(keys) == len(set(keys)) == len(raw)
+  for key, sentence, (start, end), _ in seen:
+    assert raw[key][0] == sentence
+    assert raw[key][1:] == pytest.approx((start, end))
+
+
+def test_eval_batch_contents(tiny_data_dir):
+  pipeline = ip.Pipeline(config(tiny_data_dir, max_queries=3, max_words=6,
+                                wordpiece_vocab=""))
+  b = next(pipeline.eval_iterator("test", batch_size=2))
+  assert b["video_feats"].shape == (2, 16, 16) and b["video_feats"].dtype == np.float32
+  assert b["query_tokens"].shape == (2, 3, 6) and b["query_mask"].shape == (2, 3, 6)
+  assert b["gt_times"].shape == (2, 3, 2) and "query_wordpiece" not in b
+  for i, j in zip(*np.nonzero(b["query_valid"])):
+    words = split_words(b["sentence"][i, j].decode())[:6]
+    ids = b["query_tokens"][i, j][b["query_mask"][i, j]]
+    assert [pipeline.vocab.words[k] for k in ids] == words
+  assert not b["query_mask"][~b["query_valid"]].any()
+
+
+def test_wordpiece_ids(tiny_data_dir, tiny_release):
+  pipeline = ip.Pipeline(config(tiny_data_dir, batch_kind="query",
+                                wordpiece_vocab=str(tiny_release / "vocab.txt"),
+                                max_wordpiece=12))
+  b = next(pipeline.eval_iterator("val", batch_size=4))
+  ids, mask = b["query_wordpiece"], b["query_wordpiece_mask"]
+  assert ids.shape == (4, 12)
+  cls, sep = (pipeline.wordpiece._tokenizer.convert_tokens_to_ids(t) for t in ("[CLS]", "[SEP]"))
+  assert (ids[:, 0] == cls).all()
+  lengths = mask.sum(1)
+  assert all(ids[i, n - 1] == sep or n == 12 for i, n in enumerate(lengths))
+  assert (ids[~mask] == pipeline.wordpiece.pad_id).all()
+
+
+def test_sort_queries_in_time_order(tiny_data_dir):
+  pipeline = ip.Pipeline(config(tiny_data_dir, max_queries=3, sort_queries=True))
+  for b in pipeline.eval_iterator("train", batch_size=4):
+    for starts, valid in zip(b["gt_times"][..., 0], b["query_valid"]):
+      assert (np.diff(starts[valid]) >= 0).all()
+  for _, b in zip(range(3), pipeline.train_iterator(4, seed=0)):
+    for starts, valid in zip(b["gt_times"][..., 0], b["query_valid"]):
+      assert (np.diff(starts[valid]) >= 0).all()
+
+
+@pytest.mark.parametrize("batch_kind", ["video", "query"])
+def test_train_is_deterministic_and_resumes_exactly(tiny_data_dir, batch_kind):
+  pipeline = ip.Pipeline(config(tiny_data_dir, batch_kind=batch_kind, max_queries=2,
+                                shuffle_buffer=16))
+  steps = 2 * pipeline.count_examples("train") // 4 + 3  # crosses two epoch boundaries
+  it = pipeline.train_iterator(4, seed=7)
+  run = [next(it) for _ in range(steps)]
+  again = pipeline.train_iterator(4, seed=7)
+  for a in run[:5]:
+    np.testing.assert_array_equal(a["query_index"], next(again)["query_index"])
+  half = pipeline.train_iterator(4, seed=7)
+  for _ in range(steps // 2):
+    next(half)
+  resumed = pipeline.train_iterator(4, seed=7, state=half.state)
+  for a in run[steps // 2:]:
+    b = next(resumed)
+    np.testing.assert_array_equal(a["video_id"], b["video_id"])
+    np.testing.assert_array_equal(a["query_index"], b["query_index"])
+    np.testing.assert_array_equal(a["video_feats"], b["video_feats"])
+  assert resumed.state["epoch"] >= 1
+  other = next(pipeline.train_iterator(4, seed=8))
+  assert not (np.array_equal(other["video_id"], run[0]["video_id"])
+              and np.array_equal(other["query_index"], run[0]["query_index"]))
+  assert all(b["example_valid"].all() for b in run)
+
+
+def test_train_epoch_covers_every_query(tiny_data_dir):
+  pipeline = ip.Pipeline(config(tiny_data_dir, batch_kind="query"))
+  n = pipeline.count_examples("train")
+  it = pipeline.train_iterator(1, seed=0)
+  keys = [(b["video_id"][0], int(b["query_index"][0])) for b in (next(it) for _ in range(n))]
+  assert len(set(keys)) == n and it.state == {"epoch": 0, "offset": n}
+
+
+def test_not_built_error_names_the_command(tmp_path):
+  with pytest.raises(ip.DatasetNotBuiltError,
+                     match="python -m data_pipelines.build synthetic .*--config=tiny"):
+    ip.Pipeline(config(tmp_path))
+
+
+def test_config_validation():
+  with pytest.raises(ValueError, match="batch_kind"):
+    ip.DataConfig(batch_kind="clip")
+  with pytest.raises(ValueError, match="short_videos"):
+    ip.DataConfig(short_videos="crop")
+  with pytest.raises(ValueError, match="unknown config.data fields"):
+    ip.DataConfig.from_config({"name": "tacos", "num_clip": 3})
+  assert ip.DataConfig.from_config({"num_clips": 3}).num_clips == 3
