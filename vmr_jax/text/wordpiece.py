@@ -5,6 +5,7 @@ Nothing is downloaded: the vocab file must exist on disk.
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Sequence
 
@@ -25,6 +26,26 @@ class WordPieceTokenizer:
     if missing:
       raise ValueError(f"{vocab_file}: missing special tokens {missing}")
     self.pad_id = self._tokenizer.pad_token_id
+
+  @classmethod
+  def from_bert_dir(cls, directory: str, vocab_size: int | None = None
+                    ) -> "WordPieceTokenizer":
+    """The tokenizer of a BERT checkpoint directory (`vocab.txt`, and
+    `tokenizer_config.json`'s `do_lower_case` if present). `vocab_size`: the model's,
+    which must cover every token id."""
+    vocab_file = os.path.join(directory, "vocab.txt")
+    if not os.path.isfile(vocab_file):
+      raise FileNotFoundError(f"BERT checkpoint {directory}: vocab.txt is missing")
+    lowercase = True
+    config_file = os.path.join(directory, "tokenizer_config.json")
+    if os.path.isfile(config_file):
+      with open(config_file) as f:
+        lowercase = json.load(f).get("do_lower_case", True)
+    tokenizer = cls(vocab_file, lowercase)
+    if vocab_size is not None and len(tokenizer) > vocab_size:
+      raise ValueError(f"{vocab_file} has {len(tokenizer)} tokens but the model's "
+                       f"config.json has vocab_size {vocab_size}")
+    return tokenizer
 
   def __len__(self) -> int:
     return len(self._tokenizer)

@@ -1,0 +1,1 @@
+"""Shared building blocks; each model reuses these rather than copying them."""

@@ -1,0 +1,171 @@
+"""Text encoders by name, built from a model config's `text` section.
+
+Every encoder is a Flax module `(tokens [..., L], mask [..., L], train) -> (words
+[..., L, H], sentence [..., H])` (leading axes such as [B] or [B, Q] are flattened
+for the network and restored), returned in a `TextEncoder` that also names the batch
+keys it reads and carries pretrained parameters to load over its initialization.
+
+Registry (`config.text.encoder`):
+- `bert`: `vmr_jax.text.bert.BertModel` from `config.text.bert_dir`; sentence vector by
+  `pooling` (cls | pooled | mean); reads `query_wordpiece` (the input pipeline makes
+  them when `config.data.wordpiece_vocab` is `<bert_dir>/vocab.txt`).
+- `glove`: an embedding table initialized from `config.text.glove_file` for the
+  dataset's `WordVocab` (`vmr_jax.text.glove`), optionally followed by a recurrent head
+  (`head`: "" | bilstm | bigru, from `vmr_jax.layers.rnn`); reads `query_tokens`.
+  Without a head the sentence vector is the masked mean of the word vectors; with one,
+  the head's final state.
+
+`trainable=False` freezes an encoder: its outputs pass through `stop_gradient`, so
+its parameters receive zero gradients (an optimizer with weight decay must also skip
+them; the trainer masks frozen subtrees).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Mapping, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from vmr_jax.layers.rnn import BiRNN
+from vmr_jax.text import bert, glove
+
+HEADS = {"": None, "bilstm": "lstm", "bigru": "gru"}
+
+
+@dataclasses.dataclass(frozen=True)
+class TextEncoder:
+  module: nn.Module
+  token_key: str  # batch key of the token ids [.., L]
+  mask_key: str  # batch key of their mask
+  pretrained: Mapping[str, Any] | None = None  # params of `module` to load, if any
+
+
+class BertTextEncoder(nn.Module):
+  """BERT words `[B, L, H]` and sentence vector `[B, H]`."""
+  config: bert.BertConfig
+  pooling: str = "cls"
+  trainable: bool = True
+
+  @nn.compact
+  def __call__(self, tokens, mask, *, train: bool = False):
+    lead, (tokens, mask) = tokens.shape[:-1], _flatten(tokens, mask)
+    hidden, pooled = bert.BertModel(self.config, name="bert")(
+        tokens, mask, train=train and self.trainable)
+    sentence = bert.sentence_vector(hidden, pooled, mask, self.pooling)
+    if not self.trainable:
+      hidden, sentence = jax.lax.stop_gradient((hidden, sentence))
+    return _unflatten(lead, hidden, sentence)
+
+
+class GloveTextEncoder(nn.Module):
+  """Word vectors `[B, L, d]` (or a BiRNN head's `[B, L, 2H]`) and a sentence vector."""
+  vocab_size: int
+  dim: int
+  embedding_init: Callable = nn.initializers.normal(1.0)
+  trainable: bool = False
+  head: str = ""
+  head_hidden: int = 256
+  head_layers: int = 1
+  head_dropout: float = 0.0
+
+  @nn.compact
+  def __call__(self, tokens, mask, *, train: bool = False):
+    x = nn.Embed(self.vocab_size, self.dim, embedding_init=self.embedding_init,
+                 name="embedding")(tokens)
+    if not self.trainable:
+      x = jax.lax.stop_gradient(x)
+    if HEADS[self.head] is None:
+      weights = mask.astype(x.dtype)[..., None]
+      return x, (x * weights).sum(-2) / jnp.maximum(weights.sum(-2), 1.0)
+    lead, (x, mask) = tokens.shape[:-1], _flatten(x, mask)
+    words, final = BiRNN(self.head_hidden, self.head_layers, HEADS[self.head],
+                         self.head_dropout, name="head")(x, mask, train=train)
+    return _unflatten(lead, words, final)
+
+
+def _flatten(x, mask):
+  """`x [..., L, *]`, `mask [..., L]` -> `[N, L, *]`, `[N, L]`."""
+  length = mask.shape[-1]
+  return x.reshape(-1, length, *x.shape[mask.ndim:]), mask.reshape(-1, length)
+
+
+def _unflatten(lead, words, sentence):
+  """`[N, L, H]`, `[N, H]` -> `[*lead, L, H]`, `[*lead, H]`."""
+  return words.reshape(*lead, *words.shape[1:]), sentence.reshape(*lead, -1)
+
+
+def default_config() -> ml_collections.ConfigDict:
+  """Every `config.text` field, with defaults; model configs override some."""
+  return ml_collections.ConfigDict({
+      "encoder": "glove",
+      "trainable": False,
+      # bert
+      "bert_dir": "",  # local transformers checkpoint: config.json, weights, vocab.txt
+      "pooling": "cls",
+      # glove
+      "glove_file": "",  # e.g. /data/glove.840B.300d.txt
+      "oov": "zero",  # or "random"
+      "seed": 0,
+      "head": "",  # "", "bilstm" or "bigru"
+      "head_hidden": 256,
+      "head_layers": 1,
+      "head_dropout": 0.0,
+  })
+
+
+def create_bert(config, words: Sequence[str] | None = None,
+                cache_dir: str | None = None) -> TextEncoder:
+  del words, cache_dir  # BERT has its own vocabulary
+  if config.pooling not in bert.POOLINGS:
+    raise ValueError(f"text.pooling must be one of {bert.POOLINGS}, got {config.pooling!r}")
+  bert_config, params = bert.load_pretrained(config.bert_dir)
+  module = BertTextEncoder(bert_config, config.pooling, config.trainable)
+  return TextEncoder(module, "query_wordpiece", "query_wordpiece_mask", {"bert": params})
+
+
+def create_glove(config, words: Sequence[str] | None = None,
+                 cache_dir: str | None = None) -> TextEncoder:
+  if words is None:
+    raise ValueError("the glove encoder needs the dataset's vocabulary (words)")
+  if config.head not in HEADS:
+    raise ValueError(f"text.head must be one of {sorted(HEADS)}, got {config.head!r}")
+  matrix = glove.load_glove(config.glove_file, words, cache_dir, config.oov, config.seed)
+  vectors = matrix.vectors
+  module = GloveTextEncoder(
+      len(words), vectors.shape[1], embedding_init=lambda *_: jnp.asarray(vectors),
+      trainable=config.trainable, head=config.head, head_hidden=config.head_hidden,
+      head_layers=config.head_layers, head_dropout=config.head_dropout)
+  return TextEncoder(module, "query_tokens", "query_mask")
+
+
+ENCODERS: dict[str, Callable[..., TextEncoder]] = {"bert": create_bert, "glove": create_glove}
+
+
+def create(config, words: Sequence[str] | None = None,
+           cache_dir: str | None = None) -> TextEncoder:
+  """The encoder named by `config.encoder` (a `config.text` ConfigDict)."""
+  if config.encoder not in ENCODERS:
+    raise ValueError(f"unknown text encoder {config.encoder!r}; one of {sorted(ENCODERS)}")
+  return ENCODERS[config.encoder](config, words, cache_dir)
+
+
+def load_pretrained(params: Mapping[str, Any], encoder: TextEncoder) -> dict:
+  """`params` of the encoder module with its pretrained subtrees put in place.
+
+  Shapes and tree structure must match exactly; a mismatch names the subtree.
+  """
+  params = dict(params)
+  for name, value in (encoder.pretrained or {}).items():
+    if name not in params:
+      raise ValueError(f"encoder params have no {name!r} subtree to load")
+    got = jax.tree.map(np.shape, dict(value))
+    want = jax.tree.map(np.shape, dict(params[name]))
+    if got != want:
+      raise ValueError(f"pretrained {name!r} params do not match the module's shapes")
+    params[name] = jax.tree.map(jnp.asarray, dict(value))
+  return params
