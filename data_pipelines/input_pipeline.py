@@ -36,7 +36,6 @@ real rows, so every query is seen exactly once. Multi-host: each process reads
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Iterator, Mapping
 
 import numpy as np
@@ -44,51 +43,11 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from data_pipelines import builders  # registers the builders with TFDS
-from vmr_jax.text.words import PAD_ID, UNK_ID, WordVocab
+from data_pipelines.data_config import DataConfig
+from vmr_jax.text.words import PAD_ID, UNK_ID, WordVocab, split_words
 from vmr_jax.text.wordpiece import WordPieceTokenizer
 
 Batch = dict[str, np.ndarray]
-BATCH_KINDS = ("video", "query")
-SHORT_VIDEO_RULES = ("stretch", "pad")
-
-
-@dataclasses.dataclass(frozen=True)
-class DataConfig:
-  """The `config.data` fields the pipeline reads (see the module docstring)."""
-  name: str = "synthetic"
-  data_dir: str = ""
-  builder_config: str | None = None  # e.g. "tiny" (synthetic), "i3d" (charades_sta)
-  num_clips: int = 64
-  short_videos: str = "stretch"
-  batch_kind: str = "video"
-  max_queries: int = 8
-  max_words: int = 20
-  word_min_count: int = 1
-  wordpiece_vocab: str = ""
-  max_wordpiece: int = 32
-  sort_queries: bool = False
-  shuffle_buffer: int = 512  # examples; memory ~ buffer * num_clips * D * 4 bytes
-  video_shuffle_buffer: int = 16  # videos, before decoding
-  train_split: str = "train"
-
-  def __post_init__(self):
-    if self.batch_kind not in BATCH_KINDS:
-      raise ValueError(f"batch_kind must be one of {BATCH_KINDS}, got {self.batch_kind!r}")
-    if self.short_videos not in SHORT_VIDEO_RULES:
-      raise ValueError(f"short_videos must be one of {SHORT_VIDEO_RULES}, "
-                       f"got {self.short_videos!r}")
-    for field in ("num_clips", "max_queries", "max_words", "max_wordpiece"):
-      if getattr(self, field) < 1:
-        raise ValueError(f"{field} must be >= 1")
-
-  @classmethod
-  def from_config(cls, config: Mapping[str, Any]) -> "DataConfig":
-    """From a `config.data` ConfigDict or dict; unknown fields are an error."""
-    items = dict(config.items())
-    unknown = set(items) - {f.name for f in dataclasses.fields(cls)}
-    if unknown:
-      raise ValueError(f"unknown config.data fields: {sorted(unknown)}")
-    return cls(**items)
 
 
 class DatasetNotBuiltError(FileNotFoundError):
@@ -189,6 +148,44 @@ class Pipeline:
       counts = counts.map(lambda n: (n + q - 1) // q)
     return int(counts.reduce(np.int64(0), lambda a, n: a + tf.cast(n, tf.int64)))
 
+  def single_video_batch(self, sentences, *, video: str | None = None, split: str = "test",
+                         features: np.ndarray | None = None,
+                         duration: float | None = None) -> Batch:
+    """One video with the given sentences, as a batch (prediction).
+
+    The video is `video` from `split`, or `features [clips, D]` of `duration` seconds.
+    Video-level: one example with all sentences as its queries; query-level: one
+    example per sentence. `gt_times` are [0, duration] (unknown).
+    """
+    if features is None:
+      if video is None:
+        raise ValueError("give a video id or features")
+      found = self._videos(split).filter(lambda ex: ex["video_id"] == video)
+      example = next(iter(found.take(1)), None)
+      if example is None:
+        raise KeyError(f"video {video!r} is not in split {split!r}")
+      features, duration = example["features"], example["duration"]
+    elif duration is None or features.ndim != 2 or features.shape[1] != self.feature_dim:
+      raise ValueError(f"features must be [clips, {self.feature_dim}] with a duration")
+    n = len(sentences)
+    parsed = self._parse_video({
+        "video_id": tf.constant(video or "features"),
+        "duration": tf.constant(duration, tf.float32),
+        "features": tf.constant(features, tf.float32),
+        "queries": {
+            "sentence": tf.constant(list(sentences)),
+            "words": tf.ragged.constant([split_words(s) or [""] for s in sentences]),
+            "start": tf.zeros([n]), "end": tf.fill([n], tf.cast(duration, tf.float32)),
+            "index": tf.range(n, dtype=tf.int32),
+        },
+    })
+    batch = {k: v.numpy() for k, v in parsed.items()}
+    if self.config.batch_kind == "query":
+      return {k: (v if k in _PER_QUERY_KEYS else np.repeat(v[None], n, axis=0))
+              for k, v in batch.items()} | {"example_valid": np.ones(n, bool)}
+    return {k: v[None] for k, v in batch.items()} | {
+        "query_valid": np.ones((1, n), bool), "example_valid": np.ones(1, bool)}
+
   def _videos(self, split: str, decoders=None) -> tf.data.Dataset:
     sub_split = tfds.even_splits(split, n=self.process_count,
                                  drop_remainder=False)[self.process_index]
@@ -239,8 +236,7 @@ class Pipeline:
     `sort_queries` keeps them in time order.
     """
     cfg = self.config
-    per_query = {"query_tokens", "query_mask", "query_wordpiece", "query_wordpiece_mask",
-                 "gt_times", "query_index", "sentence"}
+    per_query = _PER_QUERY_KEYS
 
     def split_video(video):
       video = dict(video)
@@ -271,6 +267,10 @@ class Pipeline:
       return tf.data.Dataset.range(tf.cast(num_chunks, tf.int64)).map(chunk)
 
     return videos.flat_map(split_video)
+
+
+_PER_QUERY_KEYS = frozenset({"query_tokens", "query_mask", "query_wordpiece",
+                             "query_wordpiece_mask", "gt_times", "query_index", "sentence"})
 
 
 class TrainIterator:

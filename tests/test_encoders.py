@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from data_pipelines import input_pipeline as ip
+from vmr_jax import registry
 from vmr_jax.text import bert, encoders
 
 from tests.conftest import TINY_SPEC
@@ -66,7 +67,7 @@ def test_bert_encoder_loads_its_checkpoint(pipeline, tmp_path, tiny_release, poo
   batch = next(pipeline.eval_iterator("val", batch_size=2))
   tokens, mask = batch[encoder.token_key], batch[encoder.mask_key]
   init = encoder.module.init(jax.random.PRNGKey(0), tokens, mask)["params"]
-  params = encoders.load_pretrained(init, encoder)
+  params = registry.load_pretrained(init, encoder.pretrained)
   words, sentence = encoder.module.apply({"params": params}, tokens, mask)
   assert tokens.ndim == 3  # video-level batch [B, Q, L]: leading axes are kept
   bert_config, bert_params = bert.load_pretrained(str(tmp_path))

@@ -19,15 +19,17 @@ from typing import Mapping, Sequence
 import numpy as np
 
 
-def temporal_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-  """IoU of segments `a [..., 2]` and `b [..., 2]` (broadcast) -> `[...]`."""
-  a = np.asarray(a, dtype=np.float64)
-  b = np.asarray(b, dtype=np.float64)
-  inter = np.maximum(
-      0.0, np.minimum(a[..., 1], b[..., 1]) - np.maximum(a[..., 0], b[..., 0]))
+def temporal_iou(a, b, xp=np):
+  """IoU of segments `a [..., 2]` and `b [..., 2]` (broadcast) -> `[...]`.
+
+  `xp`: the array namespace, numpy (default, float64) or jax.numpy (inside jit).
+  """
+  if xp is np:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+  inter = xp.maximum(
+      0.0, xp.minimum(a[..., 1], b[..., 1]) - xp.maximum(a[..., 0], b[..., 0]))
   union = (a[..., 1] - a[..., 0]) + (b[..., 1] - b[..., 0]) - inter
-  safe = np.where(union > 0, union, 1.0)
-  return np.where(union > 0, inter / safe, 0.0)
+  return xp.where(union > 0, inter / xp.where(union > 0, union, 1.0), 0.0)
 
 
 def pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -153,4 +155,4 @@ def _top_ious(predictions: Sequence[np.ndarray], gts: np.ndarray, n: int) -> np.
 
 def summarize(metrics: Mapping[str, float]) -> str:
   """One line `R@1,IoU=0.5 41.20 | ... | mIoU 38.00` (percentages)."""
-  return " | ".join(f"{k} {100 * v:.2f}" for k, v in metrics.items())
+  return " | ".join(f"{k} {100 * v:.2f}" for k, v in metrics.items() if k != "num_queries")

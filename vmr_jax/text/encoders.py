@@ -3,7 +3,8 @@
 Every encoder is a Flax module `(tokens [..., L], mask [..., L], train) -> (words
 [..., L, H], sentence [..., H])` (leading axes such as [B] or [B, Q] are flattened
 for the network and restored), returned in a `TextEncoder` that also names the batch
-keys it reads and carries pretrained parameters to load over its initialization.
+keys it reads, carries pretrained parameters to load over its initialization
+(`vmr_jax.registry.load_pretrained`) and lists its frozen parameter paths.
 
 Registry (`config.text.encoder`):
 - `bert`: `vmr_jax.text.bert.BertModel` from `config.text.bert_dir`; sentence vector by
@@ -15,9 +16,10 @@ Registry (`config.text.encoder`):
   Without a head the sentence vector is the masked mean of the word vectors; with one,
   the head's final state.
 
-`trainable=False` freezes an encoder: its outputs pass through `stop_gradient`, so
-its parameters receive zero gradients (an optimizer with weight decay must also skip
-them; the trainer masks frozen subtrees).
+`trainable=False` freezes an encoder's pretrained part (BERT, or the GloVe table; a
+recurrent head still trains): its outputs pass through `stop_gradient`, so it gets
+zero gradients, and `TextEncoder.frozen` names it so the trainer gives it no
+optimizer update either (weight decay included).
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
-import numpy as np
 
 from vmr_jax.layers.rnn import BiRNN
 from vmr_jax.text import bert, glove
@@ -43,6 +44,7 @@ class TextEncoder:
   token_key: str  # batch key of the token ids [.., L]
   mask_key: str  # batch key of their mask
   pretrained: Mapping[str, Any] | None = None  # params of `module` to load, if any
+  frozen: tuple[tuple[str, ...], ...] = ()  # params paths of `module` not to train
 
 
 class BertTextEncoder(nn.Module):
@@ -125,7 +127,8 @@ def create_bert(config, words: Sequence[str] | None = None,
     raise ValueError(f"text.pooling must be one of {bert.POOLINGS}, got {config.pooling!r}")
   bert_config, params = bert.load_pretrained(config.bert_dir)
   module = BertTextEncoder(bert_config, config.pooling, config.trainable)
-  return TextEncoder(module, "query_wordpiece", "query_wordpiece_mask", {"bert": params})
+  return TextEncoder(module, "query_wordpiece", "query_wordpiece_mask", {"bert": params},
+                     frozen=() if config.trainable else (("bert",),))
 
 
 def create_glove(config, words: Sequence[str] | None = None,
@@ -140,7 +143,8 @@ def create_glove(config, words: Sequence[str] | None = None,
       len(words), vectors.shape[1], embedding_init=lambda *_: jnp.asarray(vectors),
       trainable=config.trainable, head=config.head, head_hidden=config.head_hidden,
       head_layers=config.head_layers, head_dropout=config.head_dropout)
-  return TextEncoder(module, "query_tokens", "query_mask")
+  return TextEncoder(module, "query_tokens", "query_mask",
+                     frozen=() if config.trainable else (("embedding",),))
 
 
 ENCODERS: dict[str, Callable[..., TextEncoder]] = {"bert": create_bert, "glove": create_glove}
@@ -152,20 +156,3 @@ def create(config, words: Sequence[str] | None = None,
   if config.encoder not in ENCODERS:
     raise ValueError(f"unknown text encoder {config.encoder!r}; one of {sorted(ENCODERS)}")
   return ENCODERS[config.encoder](config, words, cache_dir)
-
-
-def load_pretrained(params: Mapping[str, Any], encoder: TextEncoder) -> dict:
-  """`params` of the encoder module with its pretrained subtrees put in place.
-
-  Shapes and tree structure must match exactly; a mismatch names the subtree.
-  """
-  params = dict(params)
-  for name, value in (encoder.pretrained or {}).items():
-    if name not in params:
-      raise ValueError(f"encoder params have no {name!r} subtree to load")
-    got = jax.tree.map(np.shape, dict(value))
-    want = jax.tree.map(np.shape, dict(params[name]))
-    if got != want:
-      raise ValueError(f"pretrained {name!r} params do not match the module's shapes")
-    params[name] = jax.tree.map(jnp.asarray, dict(value))
-  return params

@@ -1,0 +1,24 @@
+"""CMHN on TACoS (paper 001: L = 128, Adam, lr 1e-4, C3D 4096-d).
+
+  python -m data_pipelines.build tacos --manual_dir=DIR --data_dir=OUT
+  python -m vmr_jax.main --config=configs/cmhn_tacos.py --workdir=W \
+      --config.data.data_dir=OUT --config.text.bert_dir=/models/bert-base-uncased \
+      --config.data.wordpiece_vocab=/models/bert-base-uncased/vocab.txt
+"""
+
+from configs import cmhn_common
+
+
+def get_config():
+  config = cmhn_common.get_config()
+  config.data.name = "tacos"
+  config.data.num_clips = 128
+  config.data.max_queries = 16
+  config.cmhn.code_bits = 128
+  config.cmhn.max_kernel = 32
+  config.train.learning_rate = 1e-4
+  config.train.batch_size = 8
+  config.train.num_steps = 20000
+  config.train.eval_every = 1000
+  config.train.checkpoint_every = 1000
+  return config

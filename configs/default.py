@@ -1,0 +1,48 @@
+"""Defaults every model config starts from; see each field's comment."""
+
+import dataclasses
+
+import ml_collections
+
+from data_pipelines.data_config import DataConfig
+from vmr_jax.text import encoders
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict()
+  config.model = ""  # a name in vmr_jax.registry
+  config.seed = 0
+
+  # The input pipeline (data_pipelines.input_pipeline.DataConfig): dataset name,
+  # TFDS data dir ("" = ~/tensorflow_datasets), clips, queries per example, ...
+  config.data = ml_collections.ConfigDict(dataclasses.asdict(DataConfig()))
+  config.data.builder_config = ml_collections.FieldReference(None, field_type=str)
+
+  config.text = encoders.default_config()
+
+  config.train = ml_collections.ConfigDict({
+      "batch_size": 32,  # global, over all devices
+      "num_steps": 1000,
+      "optimizer": "adam",  # adam | adamw | sgd
+      "learning_rate": 1e-4,
+      "schedule": "constant",  # constant | cosine | warmup_cosine
+      "warmup_steps": 0,
+      "weight_decay": 0.0,
+      "grad_clip_norm": 0.0,  # 0: no clipping
+      "log_every": 50,
+      "eval_every": 500,  # also saves the best checkpoint by eval.best_metric
+      "checkpoint_every": 500,
+      "keep_checkpoints": 2,
+  })
+
+  config.eval = ml_collections.ConfigDict({
+      "batch_size": 32,
+      "val_split": "val",  # evaluated during training, picks the best checkpoint
+      "test_split": "test",  # evaluated with the best checkpoint at the end
+      "top_k": 50,  # moments per query kept before NMS
+      "nms_threshold": 0.5,
+      "recall_at": (1, 5),
+      "iou_thresholds": (),  # () = the dataset's (from its build metadata)
+      "best_metric": "R@1,IoU=0.5",
+  })
+  return config

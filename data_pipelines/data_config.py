@@ -1,0 +1,48 @@
+"""The input pipeline's settings (`config.data`); importable without TensorFlow."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Mapping
+
+BATCH_KINDS = ("video", "query")
+SHORT_VIDEO_RULES = ("stretch", "pad")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+  """The `config.data` fields the pipeline reads (see the module docstring)."""
+  name: str = "synthetic"
+  data_dir: str = ""
+  builder_config: str | None = None  # e.g. "tiny" (synthetic), "i3d" (charades_sta)
+  num_clips: int = 64
+  short_videos: str = "stretch"
+  batch_kind: str = "video"
+  max_queries: int = 8
+  max_words: int = 20
+  word_min_count: int = 1
+  wordpiece_vocab: str = ""
+  max_wordpiece: int = 32
+  sort_queries: bool = False
+  shuffle_buffer: int = 512  # examples; memory ~ buffer * num_clips * D * 4 bytes
+  video_shuffle_buffer: int = 16  # videos, before decoding
+  train_split: str = "train"
+
+  def __post_init__(self):
+    if self.batch_kind not in BATCH_KINDS:
+      raise ValueError(f"batch_kind must be one of {BATCH_KINDS}, got {self.batch_kind!r}")
+    if self.short_videos not in SHORT_VIDEO_RULES:
+      raise ValueError(f"short_videos must be one of {SHORT_VIDEO_RULES}, "
+                       f"got {self.short_videos!r}")
+    for field in ("num_clips", "max_queries", "max_words", "max_wordpiece"):
+      if getattr(self, field) < 1:
+        raise ValueError(f"{field} must be >= 1")
+
+  @classmethod
+  def from_config(cls, config: Mapping[str, Any]) -> "DataConfig":
+    """From a `config.data` ConfigDict or dict; unknown fields are an error."""
+    items = dict(config.items())
+    unknown = set(items) - {f.name for f in dataclasses.fields(cls)}
+    if unknown:
+      raise ValueError(f"unknown config.data fields: {sorted(unknown)}")
+    return cls(**items)

@@ -1,0 +1,141 @@
+"""Sharded evaluation: ranked moments on device, NMS and metrics on the host.
+
+Each process reads its share of the split (`Pipeline.eval_iterator`), every process
+runs the same number of batches (the last ones padded and masked), and the model's
+`decode` runs jit-compiled over the `data`-sharded mesh. Each valid query's top
+moments go through NMS (`eval.nms_threshold`) and are kept up to max(`recall_at`).
+Metrics are combined over processes by their query counts, so every query counts
+exactly once whatever the number of devices or hosts.
+
+With a `workdir`, writes `workdir/eval/<split>_metrics.json` and
+`workdir/eval/<split>_predictions.jsonl` (one line per query: video, query_index,
+sentence, duration, gt [s, e], pred [[s, e, score], ...], times in seconds), sorted
+by video and query index.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Any, Mapping, Sequence
+
+import jax
+from jax.experimental import multihost_utils
+import numpy as np
+
+from vmr_jax import metrics, registry, sharding
+
+
+class Evaluator:
+  """Evaluates parameters of one model on any split of its pipeline."""
+
+  def __init__(self, model: registry.Model, spec: registry.ModelSpec, config, pipeline,
+               mesh):
+    self.config, self.pipeline, self.mesh = config, pipeline, mesh
+    self.thresholds = tuple(config.eval.iou_thresholds
+                            or pipeline.metadata["iou_thresholds"])
+    self.recall_at = tuple(config.eval.recall_at)
+    self.batch_size = sharding.check_batch_size(config.eval.batch_size, mesh)
+
+    def predict(params, batch):
+      outputs = model.module.apply({"params": params}, batch, train=False)
+      return spec.decode(outputs, batch, config)
+
+    self.predict = jax.jit(predict, in_shardings=(sharding.replicated(mesh),
+                                                  sharding.data_sharded(mesh)),
+                           out_shardings=sharding.data_sharded(mesh))
+
+  def run(self, params, split: str, workdir: str | None = None) -> dict[str, float]:
+    """Metrics of `split` (plus `num_queries`); files too if `workdir` is given."""
+    count = self.pipeline.count_examples(split)
+    counts = multihost_utils.process_allgather(np.array(count))
+    num_batches = int(math.ceil(int(np.max(counts)) / self.batch_size))
+    rows = slice(jax.process_index() * self.batch_size,
+                 (jax.process_index() + 1) * self.batch_size)
+    records = []
+    for batch in self.pipeline.eval_iterator(split, self.batch_size, num_batches):
+      ranked = sharding.global_to_host(
+          self.predict(params, sharding.host_to_global(batch, self.mesh)))
+      records += prediction_records(batch, np.asarray(ranked)[rows],
+                                    self.config.eval.nms_threshold, max(self.recall_at))
+    records.sort(key=lambda r: (r["video"], r["query_index"]))
+    result = combine_over_processes(metrics_of_records(records, self.recall_at,
+                                                       self.thresholds))
+    if workdir is not None:
+      write(workdir, split, result, records)
+    return result
+
+
+def prediction_records(batch: Mapping[str, np.ndarray], ranked: np.ndarray,
+                       nms_threshold: float, top_n: int) -> list[dict[str, Any]]:
+  """One record per valid query of a host batch; `ranked [B, (Q,) K, 3]`."""
+  if "query_valid" in batch:  # video-level: [B, Q, ...]
+    valid = batch["query_valid"] & batch["example_valid"][:, None]
+  else:  # query-level: add the Q axis
+    valid = batch["example_valid"][:, None]
+    batch = {k: v[:, None] if k in _PER_QUERY else v for k, v in batch.items()}
+    ranked = ranked[:, None]
+  records = []
+  for b, q in zip(*np.nonzero(valid)):
+    kept = metrics.nms(ranked[b, q], nms_threshold, top_n)
+    records.append({
+        "video": batch["video_id"][b].decode(),
+        "query_index": int(batch["query_index"][b, q]),
+        "sentence": batch["sentence"][b, q].decode(),
+        "duration": float(batch["duration"][b]),
+        "gt": [float(t) for t in batch["gt_times"][b, q]],
+        "pred": [[float(x) for x in row] for row in kept],
+    })
+  return records
+
+
+_PER_QUERY = ("query_index", "sentence", "gt_times")
+
+
+def metrics_of_records(records: Sequence[Mapping[str, Any]], recall_at: Sequence[int],
+                       thresholds: Sequence[float]) -> dict[str, float]:
+  """R@n,IoU=m and mIoU of prediction records, plus `num_queries`."""
+  if not records:
+    return {"num_queries": 0}
+  result = metrics.grounding_metrics([np.asarray(r["pred"]).reshape(-1, 3) for r in records],
+                                     np.array([r["gt"] for r in records]), recall_at,
+                                     thresholds)
+  return {**result, "num_queries": len(records)}
+
+
+def combine_over_processes(result: dict[str, float]) -> dict[str, float]:
+  """Query-count-weighted means over processes (identity with one process)."""
+  if jax.process_count() == 1:
+    return result
+  names = sorted(k for k in result if k != "num_queries")
+  local = np.array([result.get("num_queries", 0)] +
+                   [result.get(k, 0.0) * result.get("num_queries", 0) for k in names])
+  total = np.sum(multihost_utils.process_allgather(local), axis=0)
+  return {**{k: float(v / total[0]) for k, v in zip(names, total[1:])},
+          "num_queries": int(total[0])}
+
+
+def write(workdir: str, split: str, result: Mapping[str, float],
+          records: Sequence[Mapping[str, Any]]) -> None:
+  """Metrics json and predictions jsonl; each process writes its own predictions part
+  when there are several (`<split>_predictions.<process>.jsonl`)."""
+  directory = os.path.join(workdir, "eval")
+  os.makedirs(directory, exist_ok=True)
+  suffix = "" if jax.process_count() == 1 else f".{jax.process_index()}"
+  with open(os.path.join(directory, f"{split}_predictions{suffix}.jsonl"), "w") as f:
+    for record in records:
+      f.write(json.dumps(record) + "\n")
+  if jax.process_index() == 0:
+    with open(os.path.join(directory, f"{split}_metrics.json"), "w") as f:
+      json.dump(dict(result), f, indent=1)
+
+
+def table(result: Mapping[str, float], title: str) -> str:
+  """A small text table of metrics in percent."""
+  names = [k for k in result if k != "num_queries"]
+  width = max(len(n) for n in names + ["metric"])
+  lines = [title, f"{'metric':<{width}}  value", "-" * (width + 9)]
+  lines += [f"{n:<{width}}  {100 * result[n]:6.2f}" for n in names]
+  lines.append(f"{'queries':<{width}}  {result.get('num_queries', 0):6d}")
+  return "\n".join(lines)

@@ -1,0 +1,65 @@
+"""The command line: train, evaluate or predict with any model config.
+
+    python -m vmr_jax.main --config=configs/cmhn_synthetic.py --workdir=DIR \
+        [--mode=train|eval|predict] [--config.<field>=value ...]
+
+- train: trains (resuming from DIR's latest checkpoint if there is one), then
+  evaluates the best checkpoint on the test split.
+- eval: evaluates DIR's best checkpoint (`--checkpoint=latest` for the latest) on
+  `--split` (default: the config's test split).
+- predict: ranks moments of one video for sentences: `--video=ID` from `--split`
+  (or `--features=file.npy` [clips, D] with `--duration=SECONDS`), sentences from
+  `--sentences="a;b"` or `--sentences_file` (one per line).
+Multi-host: with `--multihost`, `jax.distributed.initialize()` runs first.
+"""
+
+from __future__ import annotations
+
+from absl import app, flags, logging
+import jax
+from ml_collections import config_flags
+
+from data_pipelines.input_pipeline import DatasetNotBuiltError
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Model config file.",
+                                          lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Checkpoints, logs, eval outputs.",
+                               required=True)
+_MODE = flags.DEFINE_enum("mode", "train", ["train", "eval", "predict"], "What to do.")
+_CHECKPOINT = flags.DEFINE_enum("checkpoint", "best", ["best", "latest"],
+                                "eval/predict: which checkpoint.")
+_SPLIT = flags.DEFINE_string("split", None, "eval/predict: split (default: test).")
+_VIDEO = flags.DEFINE_string("video", None, "predict: a video id of --split.")
+_FEATURES = flags.DEFINE_string("features", None, "predict: a .npy [clips, D] file.")
+_DURATION = flags.DEFINE_float("duration", None, "predict: --features' duration, s.")
+_SENTENCES = flags.DEFINE_string("sentences", None, "predict: sentences, ';'-separated.")
+_SENTENCES_FILE = flags.DEFINE_string("sentences_file", None, "predict: one per line.")
+_MULTIHOST = flags.DEFINE_bool("multihost", False, "Call jax.distributed.initialize().")
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  if _MULTIHOST.value:
+    jax.distributed.initialize()
+  logging.set_verbosity(logging.WARNING)
+  config = _CONFIG.value
+  from vmr_jax import predict, train  # after flags: keeps --help fast
+  try:
+    if _MODE.value == "train":
+      train.train_and_evaluate(config, _WORKDIR.value)
+    elif _MODE.value == "eval":
+      predict.evaluate_checkpoint(config, _WORKDIR.value, _CHECKPOINT.value,
+                                  _SPLIT.value or config.eval.test_split)
+    else:
+      sentences = predict.read_sentences(_SENTENCES.value, _SENTENCES_FILE.value)
+      predict.predict(config, _WORKDIR.value, _CHECKPOINT.value, sentences,
+                      video=_VIDEO.value, split=_SPLIT.value or config.eval.test_split,
+                      features=_FEATURES.value, duration=_DURATION.value)
+  except DatasetNotBuiltError as e:
+    raise app.UsageError(str(e)) from None
+
+
+if __name__ == "__main__":
+  flags.mark_flag_as_required("config")
+  app.run(main)

@@ -1,0 +1,1 @@
+"""One module per paper; each registers a `vmr_jax.registry.ModelSpec` as `SPEC`."""

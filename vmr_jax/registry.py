@@ -1,0 +1,76 @@
+"""Models by name: what the generic trainer and evaluator need to know of each.
+
+A model file registers a `ModelSpec`; `train.py` and `evaluate.py` use only these
+functions, so no model-specific code enters them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from typing import Any, Callable, Mapping, Sequence
+
+from flax import traverse_util
+import flax.linen as nn
+import jax.numpy as jnp
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class DataInfo:
+  """What a model may need to know of its dataset."""
+  feature_dim: int
+  words: Sequence[str]  # the word vocabulary (GloVe rows)
+  cache_dir: str | None  # where derived files (GloVe matrix) are cached
+
+
+@dataclasses.dataclass(frozen=True)
+class Model:
+  """A built model: its module, pretrained parameters to load over its
+  initialization (`{submodule name: params}`, nested as in the params tree), and the
+  params paths that stay frozen (their optimizer updates are zero)."""
+  module: nn.Module
+  pretrained: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+  frozen: tuple[tuple[str, ...], ...] = ()
+
+
+def load_pretrained(params: Mapping[str, Any], pretrained: Mapping[str, Any]) -> dict:
+  """`params` with every leaf of the nested `pretrained` dict put at the same path.
+
+  Each pretrained leaf must exist in `params` with the same shape; otherwise the
+  error names its path.
+  """
+  flat = traverse_util.flatten_dict(dict(params))
+  for path, value in traverse_util.flatten_dict(dict(pretrained)).items():
+    name = "/".join(path)
+    if path not in flat:
+      raise ValueError(f"pretrained parameter {name} has no place in the model")
+    if tuple(flat[path].shape) != tuple(np.shape(value)):
+      raise ValueError(f"pretrained parameter {name} has shape {np.shape(value)}, the "
+                       f"model's is {tuple(flat[path].shape)}")
+    flat[path] = jnp.asarray(value, dtype=flat[path].dtype)
+  return traverse_util.unflatten_dict(flat)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+  """
+  create: `(config, DataInfo) -> Model`.
+  loss: `(outputs, batch, config) -> (scalar, {name: scalar})`, batch of device arrays.
+  decode: `(outputs, batch, config) -> [B, (Q,) K, 3]` the K best moments
+    (start, end, score) in seconds, before NMS; jit-compiled with the forward pass.
+  batch_kind: "video" or "query" (see data_pipelines.input_pipeline).
+  """
+  create: Callable[[Any, DataInfo], Model]
+  loss: Callable[[Any, Mapping[str, jnp.ndarray], Any], tuple[jnp.ndarray, dict]]
+  decode: Callable[[Any, Mapping[str, jnp.ndarray], Any], jnp.ndarray]
+  batch_kind: str
+
+
+_MODULES = {"cmhn": "vmr_jax.models.cmhn"}
+
+
+def get(name: str) -> ModelSpec:
+  if name not in _MODULES:
+    raise ValueError(f"unknown model {name!r}; one of {sorted(_MODULES)}")
+  return importlib.import_module(_MODULES[name]).SPEC

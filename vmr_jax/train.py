@@ -1,0 +1,203 @@
+"""The one training loop: any registered model, any dataset, 1..N devices.
+
+`train_and_evaluate(config, workdir)`:
+1. builds the input pipeline and the model (`vmr_jax.registry`), initializes the
+   parameters (pretrained ones loaded over them) and the optax optimizer;
+2. resumes from `workdir/checkpoints` if a checkpoint is there: the train state and
+   the input position, so the run continues exactly where it stopped;
+3. runs the jit-compiled train step over a `data`-sharded mesh; every step's loss is
+   checked, and a NaN/inf stops the run (naming the step and the batch's videos)
+   before anything is saved;
+4. every `eval_every` steps evaluates `eval.val_split` and keeps the best
+   checkpoint by `eval.best_metric`; every `checkpoint_every` steps saves the latest;
+5. at the end evaluates the best checkpoint on `eval.test_split`.
+Logs: TensorBoard scalars in `workdir` (loss and its terms, learning rate, steps/s,
+metrics), a progress bar, and a final table of metrics.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+from absl import logging
+from flax import traverse_util
+from flax.training import train_state
+import jax
+import ml_collections
+import numpy as np
+import optax
+from tqdm import tqdm
+
+from data_pipelines.input_pipeline import DataConfig, Pipeline
+from vmr_jax import checkpoints, evaluate, registry, sharding
+from vmr_jax.metrics import summarize
+
+
+class TrainState(train_state.TrainState):
+  rng: jax.Array  # the step's dropout key is fold_in(rng, step)
+
+
+def create_optimizer(config: ml_collections.ConfigDict, params,
+                     frozen: tuple[tuple[str, ...], ...]):
+  """The optimizer of `config.train` and its learning-rate schedule; frozen param
+  paths get zero updates."""
+  cfg = config.train
+  if cfg.schedule == "constant":
+    lr = optax.constant_schedule(cfg.learning_rate)
+  elif cfg.schedule == "cosine":
+    lr = optax.cosine_decay_schedule(cfg.learning_rate, cfg.num_steps)
+  elif cfg.schedule == "warmup_cosine":
+    lr = optax.warmup_cosine_decay_schedule(0.0, cfg.learning_rate, cfg.warmup_steps,
+                                            cfg.num_steps)
+  else:
+    raise ValueError(f"unknown train.schedule {cfg.schedule!r}")
+  optimizers = {
+      "adam": lambda: optax.adam(lr),
+      "adamw": lambda: optax.adamw(lr, weight_decay=cfg.weight_decay),
+      "sgd": lambda: optax.sgd(lr, momentum=0.9),
+  }
+  if cfg.optimizer not in optimizers:
+    raise ValueError(f"unknown train.optimizer {cfg.optimizer!r}; one of {sorted(optimizers)}")
+  tx = optimizers[cfg.optimizer]()
+  if cfg.grad_clip_norm:
+    tx = optax.chain(optax.clip_by_global_norm(cfg.grad_clip_norm), tx)
+  flat = traverse_util.flatten_dict(params)
+  labels = {path: "frozen" if any(path[:len(f)] == f for f in frozen) else "train"
+            for path in flat}
+  return optax.multi_transform({"train": tx, "frozen": optax.set_to_zero()},
+                               traverse_util.unflatten_dict(labels)), lr
+
+
+def make_train_step(model: registry.Model, spec: registry.ModelSpec, config, lr_fn):
+  """(state, batch) -> (state, metrics); pure, to be jit-compiled."""
+  def train_step(state: TrainState, batch):
+    rng = jax.random.fold_in(state.rng, state.step)
+
+    def loss_fn(params):
+      outputs = model.module.apply({"params": params}, batch, train=True,
+                                   rngs={"dropout": rng})
+      return spec.loss(outputs, batch, config)
+
+    (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    metrics = {"loss": loss, "grad_norm": optax.global_norm(grads),
+               "learning_rate": lr_fn(state.step), **terms}
+    return state.apply_gradients(grads=grads), metrics
+  return train_step
+
+
+def init_params(model: registry.Model, batch, config) -> dict:
+  """Parameters from `model.module.init` on one batch, pretrained ones loaded over."""
+  params = jax.jit(lambda r, b: model.module.init(r, b, train=False)["params"])(
+      jax.random.PRNGKey(config.seed), sharding.numeric(batch))
+  return registry.load_pretrained(params, model.pretrained)
+
+
+@dataclasses.dataclass
+class Setup:
+  """What training, evaluation and prediction share."""
+  pipeline: Pipeline
+  spec: registry.ModelSpec
+  model: registry.Model
+  mesh: jax.sharding.Mesh
+  state: TrainState  # freshly initialized, replicated over the mesh
+  lr_fn: Any
+
+
+def setup(config: ml_collections.ConfigDict) -> Setup:
+  mesh = sharding.make_mesh()
+  spec = registry.get(config.model)
+  data_config = DataConfig.from_config(config.data)
+  if data_config.batch_kind != spec.batch_kind:
+    raise ValueError(f"{config.model} needs config.data.batch_kind={spec.batch_kind!r}")
+  pipeline = Pipeline(data_config, jax.process_index(), jax.process_count())
+  for split in (config.eval.val_split, config.eval.test_split, data_config.train_split):
+    if split not in pipeline.builder.info.splits:
+      raise ValueError(f"split {split!r} is not in {pipeline.builder.info.full_name} "
+                       f"(has {sorted(pipeline.builder.info.splits)})")
+  info = registry.DataInfo(pipeline.feature_dim, pipeline.vocab.words,
+                           str(pipeline.builder.data_path))
+  model = spec.create(config, info)
+  example = next(pipeline.eval_iterator(config.eval.val_split,
+                                        sharding.check_batch_size(config.eval.batch_size, mesh)))
+  params = init_params(model, example, config)
+  tx, lr_fn = create_optimizer(config, params, model.frozen)
+  state = TrainState.create(apply_fn=model.module.apply, params=params, tx=tx,
+                            rng=jax.random.fold_in(jax.random.PRNGKey(config.seed), 1))
+  return Setup(pipeline, spec, model, mesh,
+               jax.device_put(state, sharding.replicated(mesh)), lr_fn)
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
+  """Trains, then evaluates the best checkpoint on the test split; returns its metrics."""
+  run = setup(config)
+  pipeline, spec, model, mesh, state = run.pipeline, run.spec, run.model, run.mesh, run.state
+  batch_size = sharding.check_batch_size(config.train.batch_size, mesh)
+  ckpt = checkpoints.Checkpoints(workdir, config.train.keep_checkpoints,
+                                 config.eval.best_metric)
+  data_state = None
+  if ckpt.latest_step() is not None:
+    state, data_state = ckpt.restore_latest(state)
+    logging.info("resumed from step %d", int(state.step))
+  train_iter = pipeline.train_iterator(batch_size, config.seed, data_state)
+
+  replicated, data = sharding.replicated(mesh), sharding.data_sharded(mesh)
+  train_step = jax.jit(make_train_step(model, spec, config, run.lr_fn),
+                       in_shardings=(replicated, data), out_shardings=(replicated, replicated),
+                       donate_argnums=0)
+  evaluator = evaluate.Evaluator(model, spec, config, pipeline, mesh)
+  writer = _summary_writer(workdir)
+  start_step = int(state.step)
+  progress = tqdm(range(start_step, config.train.num_steps), initial=start_step,
+                  total=config.train.num_steps, desc="train", disable=jax.process_index())
+  last_time, last_step = time.perf_counter(), start_step
+  for step in progress:
+    batch = next(train_iter)
+    state, metrics = train_step(state, sharding.host_to_global(batch, mesh))
+    loss = float(metrics["loss"])
+    if not np.isfinite(loss):
+      videos = sorted({v.decode() for v in batch["video_id"]})
+      raise FloatingPointError(f"loss is {loss} at step {step + 1}; batch videos: {videos}"
+                               "; nothing was saved for this step")
+    done = step + 1
+    if done % config.train.log_every == 0 or done == config.train.num_steps:
+      now = time.perf_counter()
+      scalars = {k: float(v) for k, v in jax.device_get(metrics).items()}
+      scalars["steps_per_second"] = (done - last_step) / (now - last_time)
+      last_time, last_step = now, done
+      _write(writer, "train", scalars, done)
+      progress.set_postfix(loss=f"{loss:.4g}")
+    if done % config.train.eval_every == 0 or done == config.train.num_steps:
+      result = evaluator.run(state.params, config.eval.val_split)
+      _write(writer, config.eval.val_split, result, done)
+      best = ckpt.save_if_best(done, state, result)
+      tqdm.write(f"step {done} {config.eval.val_split}: {summarize(result)}"
+                 + (" (best)" if best else ""))
+    if done % config.train.checkpoint_every == 0 or done == config.train.num_steps:
+      ckpt.save_latest(done, state, train_iter.state)
+
+  best_state, best_step = ckpt.restore_best(state)
+  result = evaluator.run(best_state.params, config.eval.test_split, workdir=workdir)
+  _write(writer, config.eval.test_split, result, best_step)
+  ckpt.close()
+  if writer is not None:
+    writer.close()
+  print(evaluate.table(result, f"{config.eval.test_split} (best checkpoint, step {best_step})"))
+  return result
+
+
+def _summary_writer(workdir: str):
+  if jax.process_index():
+    return None
+  from tensorboardX import SummaryWriter
+  return SummaryWriter(workdir)
+
+
+def _write(writer, prefix: str, scalars: dict[str, Any], step: int) -> None:
+  if writer is None:
+    return
+  for name, value in scalars.items():
+    if name != "num_queries":
+      writer.add_scalar(f"{prefix}/{name}", float(value), step)
+  writer.flush()
