@@ -179,7 +179,7 @@ class Pipeline:
             "index": tf.range(n, dtype=tf.int32),
         },
     })
-    batch = {k: v.numpy() for k, v in parsed.items()}
+    batch = {k: np.asarray(v.numpy()) for k, v in parsed.items()}
     if self.config.batch_kind == "query":
       return {k: (v if k in _PER_QUERY_KEYS else np.repeat(v[None], n, axis=0))
               for k, v in batch.items()} | {"example_valid": np.ones(n, bool)}

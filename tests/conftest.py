@@ -40,3 +40,32 @@ def tiny_data_dir(tmp_path_factory, tiny_release) -> pathlib.Path:
   data_dir = tmp_path_factory.mktemp("tfds")
   build.build("synthetic", str(data_dir), manual_dir=str(tiny_release), config="tiny")
   return data_dir
+
+
+def tiny_cmhn_config(data_dir, release):
+  """configs/cmhn_synthetic.py shrunk to the tiny dataset (seconds per run on CPU)."""
+  from configs import cmhn_synthetic
+  config = cmhn_synthetic.get_config()
+  config.data.data_dir = str(data_dir)
+  config.data.builder_config = "tiny"
+  config.data.num_clips = 16
+  config.data.max_queries = 4
+  config.data.shuffle_buffer = 32
+  config.text.glove_file = str(release / f"glove.synthetic.{TINY_SPEC.glove_dim}d.txt")
+  config.text.head_hidden = 8
+  config.cmhn.hidden = 16
+  config.cmhn.code_bits = 8
+  config.cmhn.max_kernel = 6
+  config.train.batch_size = 8
+  config.train.num_steps = 12
+  config.train.log_every = 4
+  config.train.eval_every = 6
+  config.train.checkpoint_every = 3
+  config.eval.batch_size = 8
+  config.eval.top_k = 10
+  return config
+
+
+@pytest.fixture
+def cmhn_config(tiny_data_dir, tiny_release):
+  return tiny_cmhn_config(tiny_data_dir, tiny_release)

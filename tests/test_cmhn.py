@@ -1,0 +1,130 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from vmr_jax import evaluate, metrics, registry, sharding
+from vmr_jax.models import cmhn
+from vmr_jax.train import setup
+
+from tests.conftest import tiny_cmhn_config
+
+
+@pytest.fixture(scope="module")
+def run(tiny_data_dir, tiny_release):
+  return setup(tiny_cmhn_config(tiny_data_dir, tiny_release))
+
+
+def batch_of(run, config):
+  return sharding.numeric(next(run.pipeline.eval_iterator("train", 8)))
+
+
+def test_candidate_spans():
+  spans = cmhn.candidate_spans(5, 3)
+  assert len(spans) == 5 + 4 + 3
+  assert spans[:5].tolist() == [[i, i + 1] for i in range(5)]
+  assert spans[-1].tolist() == [2, 5]
+
+
+def test_shapes(run, cmhn_config):
+  batch = batch_of(run, cmhn_config)
+  out = run.model.module.apply({"params": run.state.params}, batch)
+  n = len(cmhn.candidate_spans(16, 6))
+  assert out["moment_codes"].shape == (8, n, 8)
+  assert out["query_codes"].shape == (8, 4, 8)
+  ranked = cmhn.decode(out, batch, cmhn_config)
+  assert ranked.shape == (8, 4, 10, 3)
+
+
+def numpy_losses(h_c, h_q, times, gts, query_valid, L):
+  """Eq. 7, 9, 10 transcribed for one video (the Gamma_3 reading of the docstring)."""
+  h_q, gts = h_q[query_valid], gts[query_valid]
+  m = np.array([[metrics.temporal_iou(c, g) for g in gts] for c in times])
+  gamma1 = np.sum((h_c @ h_q.T - L * m) ** 2)
+  sgn = lambda h: np.where(h >= 0, 1.0, -1.0)
+  gamma2 = np.sum((h_c - sgn(h_c)) ** 2) + np.sum((h_q - sgn(h_q)) ** 2)
+  gamma3 = np.sum(h_c.sum(0) ** 2) + np.sum(h_q.sum(0) ** 2)
+  return gamma1, gamma2, gamma3
+
+
+def test_losses_match_numpy_transcription(run, cmhn_config):
+  batch = batch_of(run, cmhn_config)
+  rng = np.random.default_rng(0)
+  n = len(cmhn.candidate_spans(16, 6))
+  outputs = {"moment_codes": rng.normal(size=(8, n, 8)).astype(np.float32),
+             "query_codes": rng.normal(size=(8, 4, 8)).astype(np.float32)}
+  total, terms = cmhn.loss(outputs, batch, cmhn_config)
+  spans = cmhn.candidate_spans(16, 6)
+  want = np.zeros(3)
+  for b in range(8):
+    times = spans * batch["duration"][b] / 16
+    want += numpy_losses(outputs["moment_codes"][b], outputs["query_codes"][b], times,
+                         batch["gt_times"][b], batch["query_valid"][b], 8)
+  want /= 8
+  for name, value in zip(("gamma1", "gamma2", "gamma3"), want):
+    assert float(terms[name]) == pytest.approx(value, rel=1e-4)
+  assert float(total) == pytest.approx(want.sum(), rel=1e-4)  # alpha = beta = 1
+
+
+def test_decode_ranks_by_hamming_distance(run, cmhn_config):
+  batch = batch_of(run, cmhn_config)
+  out = run.model.module.apply({"params": run.state.params}, batch)
+  ranked = np.asarray(cmhn.decode(out, batch, cmhn_config))
+  codes_c = np.sign(np.asarray(out["moment_codes"]) + 1e-30)
+  codes_q = np.sign(np.asarray(out["query_codes"]) + 1e-30)
+  spans = cmhn.candidate_spans(16, 6)
+  for b, q in [(0, 0), (3, 1)]:
+    distance = (8 - codes_c[b] @ codes_q[b, q]) / 2
+    best = np.sort(distance)[:10]
+    times = spans * batch["duration"][b] / 16
+    got = [distance[np.flatnonzero((np.abs(times - t[:2]) < 1e-4).all(1))[0]]
+           for t in ranked[b, q]]
+    np.testing.assert_array_equal(got, best)  # the k smallest distances, in order
+
+
+def test_overfits_one_batch(cmhn_config):
+  """300 Adam steps on one batch: the loss drops 3x and the batch's own moments are
+  retrieved (R@1,IoU=0.5 >= 0.5, from about 0.1 at initialization)."""
+  cmhn_config.cmhn.code_bits = 32
+  cmhn_config.cmhn.hidden = 32
+  run = setup(cmhn_config)
+  full = next(run.pipeline.eval_iterator("train", 8))
+  batch = sharding.numeric(full)
+  module, params = run.model.module, run.state.params
+  tx = optax.adam(1e-2)
+  opt = tx.init(params)
+
+  @jax.jit
+  def step(params, opt, rng):
+    def loss_fn(p):
+      out = module.apply({"params": p}, batch, train=True, rngs={"dropout": rng})
+      return cmhn.loss(out, batch, cmhn_config)[0]
+    loss, grads = jax.value_and_grad(loss_fn)(params)
+    updates, opt = tx.update(grads, opt)
+    return optax.apply_updates(params, updates), opt, loss
+
+  losses = []
+  for i in range(300):
+    params, opt, loss = step(params, opt, jax.random.PRNGKey(i))
+    losses.append(float(loss))
+  assert losses[-1] < losses[0] / 3
+  ranked = cmhn.decode(module.apply({"params": params}, batch), batch, cmhn_config)
+  records = evaluate.prediction_records(full, np.asarray(ranked), 0.5, 5)
+  assert evaluate.metrics_of_records(records, (1,), (0.5,))["R@1,IoU=0.5"] >= 0.5
+
+
+def test_registry():
+  assert registry.get("cmhn") is cmhn.SPEC
+  with pytest.raises(ValueError, match="unknown model"):
+    registry.get("tan")
+
+
+def test_load_pretrained_checks_paths_and_shapes():
+  params = {"a": {"w": jnp.zeros((2, 3))}, "b": jnp.ones(2)}
+  out = registry.load_pretrained(params, {"a": {"w": np.ones((2, 3))}})
+  np.testing.assert_array_equal(out["a"]["w"], 1)
+  with pytest.raises(ValueError, match="a/w has shape"):
+    registry.load_pretrained(params, {"a": {"w": np.ones((3, 2))}})
+  with pytest.raises(ValueError, match="a/v has no place"):
+    registry.load_pretrained(params, {"a": {"v": np.ones(1)}})

@@ -1,0 +1,79 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from vmr_jax.layers.bitcn import BiTCN
+from vmr_jax.layers.hashing import hamming_distance, sign_ste
+from vmr_jax.layers.losses import similarity_preserving
+from vmr_jax.layers.mlp import MLP, RReLU
+
+
+def output_change(model, params, x, mask, clip):
+  y = model.apply(params, x, mask)
+  x2 = x.at[:, clip].add(1.0)
+  return np.abs(np.asarray(model.apply(params, x2, mask) - y)).sum(-1)[0]
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_bitcn_receptive_field(causal):
+  model = BiTCN(8, num_layers=3, causal=causal)
+  x = jax.random.normal(jax.random.PRNGKey(0), (1, 40, 4))
+  mask = jnp.ones((1, 40), bool)
+  params = model.init(jax.random.PRNGKey(1), x, mask)
+  assert model.apply(params, x, mask).shape == (1, 40, 8)  # length kept
+  moved = output_change(model, params, x, mask, clip=20) > 1e-6
+  reach = np.nonzero(moved)[0]
+  if causal:  # a clip only moves outputs at or after it, 14 = (3 - 1)(1 + 2 + 4) on
+    assert reach.min() == 20 and reach.max() == 34
+  else:  # both directions: 7 = (3 - 1)(1 + 2 + 4) / 2 clips each side
+    assert reach.min() == 13 and reach.max() == 27
+
+
+def test_bitcn_ignores_padded_clips():
+  model = BiTCN(8)
+  x = jax.random.normal(jax.random.PRNGKey(0), (1, 20, 4))
+  mask = jnp.arange(20)[None] < 12
+  params = model.init(jax.random.PRNGKey(1), x, mask)
+  y = model.apply(params, x, mask)
+  y2 = model.apply(params, x.at[:, 15].add(100.0), mask)
+  np.testing.assert_array_equal(y, y2)
+  assert (np.asarray(y)[0, 12:] == 0).all()
+
+
+def test_sign_ste_forward_and_gradient():
+  x = jnp.array([-2.0, -0.1, 0.0, 0.3, 5.0])
+  np.testing.assert_array_equal(sign_ste(x), [-1, -1, 1, 1, 1])
+  weights = jnp.array([1.0, 2.0, 3.0, 4.0, 5.0])
+  grad = jax.grad(lambda v: (sign_ste(v) * weights).sum())(x)
+  identity = jax.grad(lambda v: (v * weights).sum())(x)
+  np.testing.assert_array_equal(grad, identity)
+
+
+def test_hamming_distance():
+  a = jnp.array([[1.0, 1, -1, -1]])
+  b = jnp.array([[1.0, 1, -1, -1], [-1.0, 1, -1, 1], [-1.0, -1, 1, 1]])
+  np.testing.assert_array_equal(hamming_distance(a, b), [[0, 2, 4]])
+
+
+def test_similarity_preserving_matches_numpy():
+  rng = np.random.default_rng(0)
+  c, q = rng.normal(size=(2, 5, 3)), rng.normal(size=(2, 4, 3))
+  iou = rng.uniform(size=(2, 5, 4))
+  mask = rng.uniform(size=(2, 5, 4)) > 0.3
+  got = similarity_preserving(jnp.asarray(c), jnp.asarray(q), jnp.asarray(iou), 3.0,
+                              jnp.asarray(mask))
+  want = [(((c[b] @ q[b].T - 3.0 * iou[b]) * mask[b]) ** 2).sum() for b in range(2)]
+  np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+def test_rrelu_and_mlp():
+  x = jnp.array([-4.0, 2.0])
+  np.testing.assert_allclose(RReLU().apply({}, x), [-4.0 * (1 / 8 + 1 / 3) / 2, 2.0])
+  y = RReLU().apply({}, x, train=True, rngs={"dropout": jax.random.PRNGKey(0)})
+  assert -4 / 3 <= float(y[0]) <= -4 / 8 and float(y[1]) == 2.0
+  mlp = MLP((6, 3), activation="relu", last_activation="none")
+  params = mlp.init(jax.random.PRNGKey(0), jnp.ones((2, 5)))
+  assert mlp.apply(params, jnp.ones((2, 5))).shape == (2, 3)
+  with pytest.raises(ValueError, match="activation"):
+    MLP((2,), activation="gelu").init(jax.random.PRNGKey(0), jnp.ones((1, 2)))

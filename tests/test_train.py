@@ -1,0 +1,137 @@
+"""The CLI end to end on the tiny synthetic set: devices, resume, eval outputs."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import REPO
+
+CONFIG = """
+import pathlib, sys
+sys.path.insert(0, {repo!r})
+from tests.conftest import tiny_cmhn_config
+
+def get_config():
+  return tiny_cmhn_config(pathlib.Path({data!r}), pathlib.Path({release!r}))
+"""
+
+
+@pytest.fixture(scope="module")
+def config_file(tmp_path_factory, tiny_data_dir, tiny_release):
+  path = tmp_path_factory.mktemp("config") / "tiny_cmhn.py"
+  path.write_text(CONFIG.format(repo=str(REPO), data=str(tiny_data_dir),
+                                release=str(tiny_release)))
+  return path
+
+
+def command(config_file, workdir, *extra):
+  return [sys.executable, "-m", "vmr_jax.main", f"--config={config_file}",
+          f"--workdir={workdir}", *extra]
+
+
+def environment(devices=1):
+  env = dict(os.environ)
+  env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+  env["JAX_PLATFORMS"] = "cpu"
+  return env
+
+
+def train(config_file, workdir, devices=1):
+  out = subprocess.run(command(config_file, workdir), cwd=REPO, env=environment(devices),
+                       capture_output=True, text=True, timeout=600)
+  assert out.returncode == 0, out.stderr[-3000:]
+  return json.loads((workdir / "eval" / "test_metrics.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def one_device(config_file, tmp_path_factory):
+  workdir = tmp_path_factory.mktemp("one")
+  return workdir, train(config_file, workdir)
+
+
+def test_same_metrics_on_one_and_four_devices(config_file, one_device, tmp_path):
+  _, one = one_device
+  four = train(config_file, tmp_path, devices=4)
+  assert four == one
+  assert one["num_queries"] == 18  # every test query of the tiny set, once
+
+
+def recompute(records, ns, thresholds):
+  """R@n,IoU=m and mIoU from prediction records, written without vmr_jax."""
+  def iou(p, g):
+    inter = max(0.0, min(p[1], g[1]) - max(p[0], g[0]))
+    union = (p[1] - p[0]) + (g[1] - g[0]) - inter
+    return inter / union if union > 0 else 0.0
+  out = {}
+  for n in ns:
+    for m in thresholds:
+      hits = [any(iou(p, r["gt"]) >= m for p in r["pred"][:n]) for r in records]
+      out[f"R@{n},IoU={m}"] = sum(hits) / len(records)
+  out["mIoU"] = sum(iou(r["pred"][0], r["gt"]) if r["pred"] else 0.0
+                    for r in records) / len(records)
+  return out
+
+
+def test_metrics_equal_recomputation_from_predictions(one_device):
+  workdir, result = one_device
+  lines = (workdir / "eval" / "test_predictions.jsonl").read_text().splitlines()
+  records = [json.loads(line) for line in lines]
+  assert len(records) == result["num_queries"]
+  assert len({(r["video"], r["query_index"]) for r in records}) == len(records)
+  for r in records:
+    assert set(r) == {"video", "query_index", "sentence", "duration", "gt", "pred"}
+    assert 1 <= len(r["pred"]) <= 5 and all(0 <= s <= e <= r["duration"] + 1e-4
+                                             for s, e, _ in r["pred"])
+  want = recompute(records, (1, 5), (0.1, 0.3, 0.5, 0.7))
+  for name, value in want.items():
+    assert result[name] == pytest.approx(value, abs=1e-9), name
+
+
+def test_sigkill_and_resume_match_an_uninterrupted_run(config_file, one_device, tmp_path):
+  _, uninterrupted = one_device
+  process = subprocess.Popen(command(config_file, tmp_path), cwd=REPO, env=environment(),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  first = tmp_path / "checkpoints" / "3"
+  deadline = time.time() + 300
+  while not first.exists() and process.poll() is None and time.time() < deadline:
+    time.sleep(0.01)
+  assert process.poll() is None, "the run ended before it could be killed"
+  process.send_signal(signal.SIGKILL)
+  process.wait()
+  assert not (tmp_path / "eval" / "test_metrics.json").exists()
+  resumed = train(config_file, tmp_path)
+  assert resumed == uninterrupted
+
+
+def test_eval_mode_reproduces_the_test_metrics(config_file, one_device):
+  workdir, result = one_device
+  out = subprocess.run(command(config_file, workdir, "--mode=eval"), cwd=REPO,
+                       env=environment(), capture_output=True, text=True, timeout=600)
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert "R@1,IoU=0.5" in out.stdout
+  assert json.loads((workdir / "eval" / "test_metrics.json").read_text()) == result
+
+
+def test_predict_mode(config_file, one_device, tiny_data_dir):
+  import tensorflow_datasets as tfds
+  workdir, _ = one_device
+  video = next(iter(tfds.as_numpy(tfds.builder("synthetic/tiny", data_dir=str(tiny_data_dir))
+                                  .as_dataset(split="test"))))["video_id"].decode()
+  out = subprocess.run(command(config_file, workdir, "--mode=predict", f"--video={video}",
+                               "--sentences=the person opens the door;someone cuts the onion"),
+                       cwd=REPO, env=environment(), capture_output=True, text=True, timeout=600)
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert "someone cuts the onion" in out.stdout and out.stdout.count(" s   score ") >= 2
+
+
+def test_missing_dataset_prints_the_build_command(config_file, tmp_path):
+  out = subprocess.run(command(config_file, tmp_path, "--config.data.data_dir=/nowhere"),
+                       cwd=REPO, env=environment(), capture_output=True, text=True,
+                       timeout=600)
+  assert out.returncode != 0
+  assert "python -m data_pipelines.build synthetic" in out.stderr
