@@ -2,6 +2,7 @@
 
 Build the data first (once):
   python -m data_pipelines.build synthetic --data_dir=~/tensorflow_datasets
+Another data dir: `--config.data.data_dir=DIR` (the GloVe path follows it).
 
 The paper's BERT is replaced by the synthetic corpus's GloVe-format vectors with a
 BiGRU head (a BERT-base forward pass alone would take minutes per epoch on a CPU);
@@ -11,6 +12,8 @@ Smaller widths and code length than the paper's for the same reason.
 
 import os
 
+import ml_collections
+
 from configs import cmhn_common
 
 DATA_DIR = os.path.expanduser("~/tensorflow_datasets")
@@ -19,12 +22,13 @@ DATA_DIR = os.path.expanduser("~/tensorflow_datasets")
 def get_config():
   config = cmhn_common.get_config()
   config.data.name = "synthetic"
-  config.data.data_dir = DATA_DIR
+  data_dir = ml_collections.FieldReference(DATA_DIR)
+  config.data.data_dir = data_dir
   config.data.num_clips = 32
   config.data.max_queries = 8
   config.text.encoder = "glove"
-  config.text.glove_file = os.path.join(DATA_DIR, "downloads", "synthetic_release",
-                                        "default", "glove.synthetic.50d.txt")
+  config.text.glove_file = (
+      data_dir + "/downloads/synthetic_release/default/glove.synthetic.50d.txt")
   config.text.trainable = True
   config.text.head = "bigru"
   config.text.head_hidden = 64

@@ -41,6 +41,8 @@ def build(dataset: str, data_dir: str, manual_dir: str | None = None,
   """Builds one dataset; returns its TFDS builder (already prepared)."""
   if dataset not in BUILDERS:
     raise ValueError(f"unknown dataset {dataset!r}; choose from {', '.join(BUILDERS)}")
+  data_dir = os.path.expanduser(data_dir)
+  manual_dir = os.path.expanduser(manual_dir) if manual_dir else manual_dir
   kwargs = {"data_dir": data_dir, "config": config}
   download_config = tfds.download.DownloadConfig(
       download_mode=(tfds.download.GenerateMode.REUSE_CACHE_IF_EXISTS if overwrite

@@ -36,6 +36,7 @@ real rows, so every query is seen exactly once. Multi-host: each process reads
 
 from __future__ import annotations
 
+import os
 from typing import Any, Iterator, Mapping
 
 import numpy as np
@@ -56,8 +57,8 @@ class DatasetNotBuiltError(FileNotFoundError):
 
 def load_builder(config: DataConfig) -> tfds.core.DatasetBuilder:
   """The prepared TFDS builder; a clear error with the build command if absent."""
-  builder = builders.BUILDERS[config.name](data_dir=config.data_dir or None,
-                                           config=config.builder_config)
+  data_dir = os.path.expanduser(config.data_dir) if config.data_dir else None
+  builder = builders.BUILDERS[config.name](data_dir=data_dir, config=config.builder_config)
   if not builder.is_prepared():
     manual = "" if config.name == "synthetic" else " --manual_dir=<release files>"
     flag = f" --config={config.builder_config}" if config.builder_config else ""

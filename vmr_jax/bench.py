@@ -1,7 +1,18 @@
 """Benchmarks, JAX against the PyTorch equivalent, measured in one run.
 
+    python -m vmr_jax.bench --config=configs/cmhn_synthetic.py [--steps=N]
+        [--feature_dim=D] [--config.<field>=value ...]
     python -m vmr_jax.bench --task=bert [--sentences=PATH] [--bert_dir=DIR]
         [--batch_size=64] [--limit=N]
+
+`--config` (a model): random batches of the config's shapes (`train.batch_size`
+videos, `data.num_clips` clips of `--feature_dim`, `data.max_queries` queries of
+`data.max_words` words). Times the compile and the jit train step on all local
+devices (data parallel, as the trainer runs it), the evaluation forward + decode
+(queries/s), and the same train step of the model's PyTorch equivalent
+(`vmr_jax.torch_equivalents`, eager, Adam) on the same machine, then prints the
+ratio. The text encoder is GloVe-sized random vectors + BiGRU on both sides (the
+PyTorch side has no BERT of ours to match); the rest is the config's.
 
 `bert`: encodes every sentence of a TACoS/ActivityNet-format JSON file (default: the
 TACoS test split) with BERT, in JAX (`vmr_jax.text.bert`, jit) and in transformers'
@@ -23,6 +34,7 @@ import time
 from absl import app, flags
 import jax
 import jax.numpy as jnp
+from ml_collections import config_flags
 import numpy as np
 
 from vmr_jax.text import bert
@@ -31,7 +43,12 @@ from vmr_jax.text.words import split_words
 
 _DEFAULT_SENTENCES = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data",
                                   "annotations", "tacos", "test.json")
-_TASK = flags.DEFINE_enum("task", "bert", ["bert"], "What to benchmark.")
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Model config to benchmark.")
+_STEPS = flags.DEFINE_integer("steps", 50, "Timed train steps per framework.")
+_FEATURE_DIM = flags.DEFINE_integer("feature_dim", 500, "Clip feature size.")
+_VOCAB = flags.DEFINE_integer("vocab", 2000, "Word vocabulary size.")
+_TASK = flags.DEFINE_enum("task", "model", ["model", "bert"],
+                          "model (needs --config) or bert.")
 _SENTENCES = flags.DEFINE_string("sentences", _DEFAULT_SENTENCES,
                                  "Annotation JSON ({vid: {sentences: [...]}}).")
 _BERT_DIR = flags.DEFINE_string("bert_dir", "", "transformers BERT checkpoint; "
@@ -121,10 +138,104 @@ def bench_bert() -> None:
         f"max |JAX - PyTorch| on real tokens: {diff:.2e}")
 
 
+def random_batch(config, feature_dim: int, vocab: int, rng: np.random.Generator):
+  """A video-level batch of the config's shapes, valid everywhere."""
+  b, t = config.train.batch_size, config.data.num_clips
+  q, w = config.data.max_queries, config.data.max_words
+  duration = rng.uniform(30, 120, b).astype(np.float32)
+  start = rng.uniform(0, 0.5, (b, q)) * duration[:, None]
+  end = start + rng.uniform(0.1, 0.5, (b, q)) * duration[:, None]
+  lengths = rng.integers(4, w + 1, (b, q))
+  return {
+      "video_feats": rng.normal(size=(b, t, feature_dim)).astype(np.float32),
+      "video_mask": np.ones((b, t), bool),
+      "duration": duration,
+      "query_tokens": rng.integers(2, vocab, (b, q, w)).astype(np.int32),
+      "query_mask": np.arange(w)[None, None] < lengths[..., None],
+      "gt_times": np.stack([start, end], -1).astype(np.float32),
+      "query_valid": np.ones((b, q), bool),
+      "example_valid": np.ones(b, bool),
+  }
+
+
+def bench_model(config) -> None:
+  import torch
+  from vmr_jax import registry, sharding, train
+  from vmr_jax.torch_equivalents import cmhn as torch_cmhn
+  config.unlock()
+  config.text.encoder, config.text.glove_file, config.text.trainable = "glove", "", True
+  config.text.head = config.text.head or "bigru"
+  spec = registry.get(config.model)
+  words = [f"w{i}" for i in range(_VOCAB.value)]
+  model = spec.create(config, registry.DataInfo(_FEATURE_DIM.value, words, None))
+  batch = random_batch(config, _FEATURE_DIM.value, _VOCAB.value, np.random.default_rng(0))
+  mesh = sharding.make_mesh()
+  params = train.init_params(model, batch, config)
+  tx, lr_fn = train.create_optimizer(config, params, model.frozen)
+  state = jax.device_put(train.TrainState.create(apply_fn=model.module.apply, params=params,
+                                                 tx=tx, rng=jax.random.PRNGKey(0)),
+                         sharding.replicated(mesh))
+  replicated, data = sharding.replicated(mesh), sharding.data_sharded(mesh)
+  step = jax.jit(train.make_train_step(model, spec, config, lr_fn),
+                 in_shardings=(replicated, data), out_shardings=(replicated, replicated))
+  device_batch = sharding.host_to_global(batch, mesh)
+  start = time.perf_counter()
+  state, metrics = step(state, device_batch)
+  jax.block_until_ready(metrics)
+  compile_seconds = time.perf_counter() - start
+  start = time.perf_counter()
+  for _ in range(_STEPS.value):
+    state, metrics = step(state, device_batch)
+  jax.block_until_ready(metrics)
+  jax_step = (time.perf_counter() - start) / _STEPS.value
+
+  predict = jax.jit(lambda p, b: spec.decode(model.module.apply({"params": p}, b), b, config),
+                    in_shardings=(replicated, data), out_shardings=data)
+  jax.block_until_ready(predict(state.params, device_batch))
+  start = time.perf_counter()
+  for _ in range(_STEPS.value):
+    out = predict(state.params, device_batch)
+  jax.block_until_ready(out)
+  queries_per_second = (_STEPS.value * batch["query_valid"].sum()
+                        / (time.perf_counter() - start))
+
+  torch_model = {"cmhn": torch_cmhn.CMHN}[config.model](
+      config, _FEATURE_DIM.value, _VOCAB.value, config.text.glove_dim)
+  optimizer = torch.optim.Adam(torch_model.parameters(), lr=config.train.learning_rate)
+  torch_batch = {k: torch.from_numpy(v) for k, v in batch.items()}
+  torch_batch["query_tokens"] = torch_batch["query_tokens"].long()
+
+  def torch_step():
+    optimizer.zero_grad()
+    torch_model(torch_batch).backward()
+    optimizer.step()
+
+  for _ in range(2):
+    torch_step()
+  start = time.perf_counter()
+  for _ in range(_STEPS.value):
+    torch_step()
+  torch_seconds = (time.perf_counter() - start) / _STEPS.value
+  devices = jax.devices()
+  print(f"{config.model}: batch {config.train.batch_size} videos x {config.data.max_queries} "
+        f"queries, {config.data.num_clips} clips x {_FEATURE_DIM.value}; JAX on "
+        f"{len(devices)} x {devices[0].device_kind}, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads)")
+  print(f"JAX compile (first step):    {compile_seconds:8.2f} s")
+  print(f"JAX train step:              {1000 * jax_step:8.2f} ms")
+  print(f"PyTorch train step (eager):  {1000 * torch_seconds:8.2f} ms")
+  print(f"PyTorch / JAX step time:     {torch_seconds / jax_step:8.2f}x")
+  print(f"JAX eval: {queries_per_second:.0f} queries/s")
+
+
 def main(argv):
   del argv
-  if _TASK.value == "bert":
+  if _CONFIG.value is not None:
+    bench_model(_CONFIG.value)
+  elif _TASK.value == "bert":
     bench_bert()
+  else:
+    raise app.UsageError("give --config=<model config> or --task=bert")
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ import numpy as np
 import optax
 from tqdm import tqdm
 
-from data_pipelines.input_pipeline import DataConfig, Pipeline
+from data_pipelines.data_config import DataConfig
 from vmr_jax import checkpoints, evaluate, registry, sharding
 from vmr_jax.metrics import summarize
 
@@ -97,7 +97,7 @@ def init_params(model: registry.Model, batch, config) -> dict:
 @dataclasses.dataclass
 class Setup:
   """What training, evaluation and prediction share."""
-  pipeline: Pipeline
+  pipeline: Any  # data_pipelines.input_pipeline.Pipeline
   spec: registry.ModelSpec
   model: registry.Model
   mesh: jax.sharding.Mesh
@@ -106,6 +106,7 @@ class Setup:
 
 
 def setup(config: ml_collections.ConfigDict) -> Setup:
+  from data_pipelines.input_pipeline import Pipeline  # TensorFlow: only with real data
   mesh = sharding.make_mesh()
   spec = registry.get(config.model)
   data_config = DataConfig.from_config(config.data)

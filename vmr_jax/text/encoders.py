@@ -110,7 +110,8 @@ def default_config() -> ml_collections.ConfigDict:
       "bert_dir": "",  # local transformers checkpoint: config.json, weights, vocab.txt
       "pooling": "cls",
       # glove
-      "glove_file": "",  # e.g. /data/glove.840B.300d.txt
+      "glove_file": "",  # e.g. /data/glove.840B.300d.txt; "": random vectors
+      "glove_dim": 300,  # only used without a file
       "oov": "zero",  # or "random"
       "seed": 0,
       "head": "",  # "", "bilstm" or "bigru"
@@ -137,10 +138,14 @@ def create_glove(config, words: Sequence[str] | None = None,
     raise ValueError("the glove encoder needs the dataset's vocabulary (words)")
   if config.head not in HEADS:
     raise ValueError(f"text.head must be one of {sorted(HEADS)}, got {config.head!r}")
-  matrix = glove.load_glove(config.glove_file, words, cache_dir, config.oov, config.seed)
-  vectors = matrix.vectors
+  if config.glove_file:
+    vectors = glove.load_glove(config.glove_file, words, cache_dir, config.oov,
+                               config.seed).vectors
+    dim, init = vectors.shape[1], lambda *_: jnp.asarray(vectors)
+  else:  # no file: random vectors (benchmarks, or a table learned from scratch)
+    dim, init = config.glove_dim, nn.initializers.normal(1.0)
   module = GloveTextEncoder(
-      len(words), vectors.shape[1], embedding_init=lambda *_: jnp.asarray(vectors),
+      len(words), dim, embedding_init=init,
       trainable=config.trainable, head=config.head, head_hidden=config.head_hidden,
       head_layers=config.head_layers, head_dropout=config.head_dropout)
   return TextEncoder(module, "query_tokens", "query_mask",
