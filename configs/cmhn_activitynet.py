@@ -14,6 +14,7 @@ def get_config():
   config.data.name = "activitynet_captions"
   config.data.num_clips = 64
   config.data.max_queries = 8
+  config.data.eval_max_queries = 32  # all of a video's queries: codes once per video
   config.cmhn.code_bits = 256
   config.cmhn.max_kernel = 64
   config.train.learning_rate = 1e-3

@@ -26,6 +26,7 @@ def get_config():
   config.data.data_dir = data_dir
   config.data.num_clips = 32
   config.data.max_queries = 8
+  config.data.eval_max_queries = 8  # the synthetic videos have at most 5 sentences
   config.text.encoder = "glove"
   config.text.glove_file = (
       data_dir + "/downloads/synthetic_release/default/glove.synthetic.50d.txt")

@@ -14,6 +14,7 @@ def get_config():
   config.data.name = "tacos"
   config.data.num_clips = 128
   config.data.max_queries = 16
+  config.data.eval_max_queries = 256  # all of a video's queries: codes once per video
   config.cmhn.code_bits = 128
   config.cmhn.max_kernel = 32
   config.train.learning_rate = 1e-4

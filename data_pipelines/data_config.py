@@ -19,6 +19,7 @@ class DataConfig:
   short_videos: str = "stretch"
   batch_kind: str = "video"
   max_queries: int = 8
+  eval_max_queries: int = 0  # evaluation's chunk size; 0 = max_queries
   max_words: int = 20
   word_min_count: int = 1
   wordpiece_vocab: str = ""

@@ -16,8 +16,9 @@ Per video (one TFDS example):
 
 Batch kinds (`batch_kind`):
 - `"video"`: a video's queries are cut into chunks of at most `max_queries` (for
-  training, after a seeded shuffle unless `sort_queries`); each chunk is one example
-  with the whole video. Keys (leading batch axis B):
+  training, after a seeded shuffle unless `sort_queries`; evaluation uses
+  `eval_max_queries` if set, e.g. to score all of a video's queries with one pass
+  over the video); each chunk is one example with the whole video. Keys (leading batch axis B):
       video_id [B] bytes, duration [B] f32, video_feats [B, T, D] f32,
       video_mask [B, T] bool, query_tokens [B, Q, L] i32, query_mask [B, Q, L] bool,
       (query_wordpiece, query_wordpiece_mask [B, Q, Lw]), gt_times [B, Q, 2] f32
@@ -145,7 +146,7 @@ class Pipeline:
     ds = self._videos(split, decoders=tfds.decode.PartialDecoding({"num_queries": True}))
     counts = ds.map(lambda ex: ex["num_queries"])
     if self.config.batch_kind == "video":
-      q = self.config.max_queries
+      q = self._chunk_size(training=False)
       counts = counts.map(lambda n: (n + q - 1) // q)
     return int(counts.reduce(np.int64(0), lambda a, n: a + tf.cast(n, tf.int64)))
 
@@ -252,7 +253,7 @@ class Pipeline:
       if cfg.batch_kind == "query":
         return tf.data.Dataset.range(tf.cast(n, tf.int64)).map(
             lambda i: {**shared, **{k: video[k][i] for k in per_query if k in video}})
-      q = cfg.max_queries
+      q = self._chunk_size(training=seed is not None)
       num_chunks = (n + q - 1) // q
 
       def chunk(c):
@@ -268,6 +269,12 @@ class Pipeline:
       return tf.data.Dataset.range(tf.cast(num_chunks, tf.int64)).map(chunk)
 
     return videos.flat_map(split_video)
+
+  def _chunk_size(self, training: bool) -> int:
+    """Queries per video-level example."""
+    if training or not self.config.eval_max_queries:
+      return self.config.max_queries
+    return self.config.eval_max_queries
 
 
 _PER_QUERY_KEYS = frozenset({"query_tokens", "query_mask", "query_wordpiece",

@@ -175,3 +175,13 @@ def test_config_validation():
   with pytest.raises(ValueError, match="unknown config.data fields"):
     ip.DataConfig.from_config({"name": "tacos", "num_clip": 3})
   assert ip.DataConfig.from_config({"num_clips": 3}).num_clips == 3
+
+
+def test_eval_max_queries_puts_a_video_in_one_example(tiny_data_dir):
+  pipeline = ip.Pipeline(config(tiny_data_dir, max_queries=2, eval_max_queries=8))
+  batches = list(pipeline.eval_iterator("test", batch_size=4))
+  videos = [v for b in batches for v, ok in zip(b["video_id"], b["example_valid"]) if ok]
+  assert len(videos) == len(set(videos)) == 4 == pipeline.count_examples("test")
+  assert batches[0]["query_valid"].shape == (4, 8)
+  train = next(pipeline.train_iterator(4, seed=0))
+  assert train["query_valid"].shape == (4, 2)  # training keeps max_queries

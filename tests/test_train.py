@@ -135,3 +135,15 @@ def test_missing_dataset_prints_the_build_command(config_file, tmp_path):
                        timeout=600)
   assert out.returncode != 0
   assert "python -m data_pipelines.build synthetic" in out.stderr
+
+
+def test_non_finite_loss_stops_the_run_and_saves_nothing(config_file, tmp_path):
+  out = subprocess.run(command(config_file, tmp_path, "--config.train.learning_rate=1e30",
+                               "--config.train.checkpoint_every=1"),
+                       cwd=REPO, env=environment(), capture_output=True, text=True,
+                       timeout=600)
+  assert out.returncode != 0
+  assert "FloatingPointError: loss is" in out.stderr and "batch videos: ['train" in out.stderr
+  step = int(out.stderr.split("FloatingPointError: loss is")[1].split("at step ")[1].split(";")[0])
+  saved = sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit())
+  assert all(s < step for s in saved)  # nothing at or after the bad step
