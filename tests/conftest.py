@@ -50,6 +50,7 @@ def tiny_cmhn_config(data_dir, release):
   config.data.builder_config = "tiny"
   config.data.num_clips = 16
   config.data.max_queries = 4
+  config.data.eval_max_queries = 0  # evaluation chunks like training: Q = 4
   config.data.shuffle_buffer = 32
   config.text.glove_file = str(release / f"glove.synthetic.{TINY_SPEC.glove_dim}d.txt")
   config.text.head_hidden = 8
