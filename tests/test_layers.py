@@ -5,7 +5,7 @@ import pytest
 
 from vmr_jax.layers.bitcn import BiTCN
 from vmr_jax.layers.hashing import hamming_distance, sign_ste
-from vmr_jax.layers.losses import similarity_preserving
+from vmr_jax.layers.losses import l1_giou_loss, similarity_preserving, temporal_giou
 from vmr_jax.layers.mlp import MLP, RReLU
 
 
@@ -77,3 +77,29 @@ def test_rrelu_and_mlp():
   assert mlp.apply(params, jnp.ones((2, 5))).shape == (2, 3)
   with pytest.raises(ValueError, match="activation"):
     MLP((2,), activation="gelu").init(jax.random.PRNGKey(0), jnp.ones((1, 2)))
+
+
+@pytest.mark.parametrize("pred,target,giou", [
+    ((0, 2), (1, 3), 1 / 3),     # overlap: IoU 1/3, the hull is the union
+    ((0, 4), (1, 2), 0.25),      # containment
+    ((0, 2), (0, 2), 1.0),       # identical
+    ((0, 1), (1, 2), 0.0),       # touching: IoU 0, no gap
+    ((0, 1), (2, 3), -1 / 3),    # gap of 1 in a hull of 3
+    ((0, 1), (9, 10), -0.8),     # gap of 8 in a hull of 10
+    ((1, 1), (0, 2), 0.0),       # zero-length prediction inside
+    ((1, 1), (1, 1), 0.0),       # both zero-length: defined as 0
+])
+def test_temporal_giou_hand_table(pred, target, giou):
+  got = temporal_giou(jnp.array(pred, jnp.float32), jnp.array(target, jnp.float32))
+  assert float(got) == pytest.approx(giou, abs=1e-6)
+
+
+def test_l1_giou_loss():
+  pred = jnp.array([[0.0, 0.5], [0.2, 0.4], [0.9, 0.9]])
+  target = jnp.array([[0.0, 0.5], [0.5, 0.7], [0.0, 1.0]])
+  mask = jnp.array([True, True, False])
+  # row 0: exact (0); row 1: L1 0.6, GIoU -1/5 (gap 0.1, hull 0.5) -> 0.6 + 1.2
+  assert float(l1_giou_loss(pred, target, mask)) == pytest.approx((0 + 1.8) / 2, abs=1e-6)
+  grads = jax.grad(lambda p: l1_giou_loss(p, target, jnp.ones(3, bool)))(
+      jnp.array([[0.3, 0.3], [0.2, 0.4], [0.5, 0.5]]))
+  assert np.isfinite(np.asarray(grads)).all()

@@ -23,3 +23,32 @@ def similarity_preserving(candidates: jnp.ndarray, queries: jnp.ndarray,
   """
   residual = jnp.einsum("bnl,bml->bnm", candidates, queries) - scale * iou
   return jnp.sum(jnp.where(pair_mask, residual, 0.0) ** 2, axis=(1, 2))
+
+
+def temporal_giou(pred: jnp.ndarray, target: jnp.ndarray) -> jnp.ndarray:
+  """Generalized IoU (Rezatofighi et al. 2019) of segments `[..., 2]` -> `[...]`.
+
+  GIoU = IoU - (|hull| - |union|) / |hull|, in [-1, 1]; hull = the smallest segment
+  covering both. Unlike IoU it still ranks disjoint segments by their gap. Zero
+  unions and hulls give 0 (IoU's convention in `vmr_jax.metrics`), with finite
+  gradients.
+  """
+  inter = jnp.maximum(0.0, jnp.minimum(pred[..., 1], target[..., 1])
+                      - jnp.maximum(pred[..., 0], target[..., 0]))
+  union = (pred[..., 1] - pred[..., 0]) + (target[..., 1] - target[..., 0]) - inter
+  hull = (jnp.maximum(pred[..., 1], target[..., 1])
+          - jnp.minimum(pred[..., 0], target[..., 0]))
+  iou = jnp.where(union > 0, inter / jnp.where(union > 0, union, 1.0), 0.0)
+  gap = jnp.where(hull > 0, (hull - union) / jnp.where(hull > 0, hull, 1.0), 0.0)
+  return iou - gap
+
+
+def l1_giou_loss(pred: jnp.ndarray, target: jnp.ndarray, mask: jnp.ndarray) -> jnp.ndarray:
+  """Mean over valid segments of |start - start'| + |end - end'| + (1 - GIoU).
+
+  `pred`, `target`: `[..., 2]` (normalized times, so both terms are on one scale);
+  `mask [...]`. The regression loss of HSCNet's decoders (paper 003, Eq. 10-11).
+  """
+  per_segment = jnp.abs(pred - target).sum(-1) + 1.0 - temporal_giou(pred, target)
+  weights = mask.astype(per_segment.dtype)
+  return (per_segment * weights).sum() / jnp.maximum(weights.sum(), 1.0)
