@@ -18,6 +18,7 @@ def get_config():
   config.cmhn.code_bits = 128
   config.cmhn.max_kernel = 32
   config.train.learning_rate = 1e-4
+  config.eval.iou_thresholds = (0.3, 0.5, 0.7)  # the paper's Table IV columns
   config.train.batch_size = 8
   config.train.num_steps = 20000
   config.train.eval_every = 1000
