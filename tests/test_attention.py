@@ -1,0 +1,52 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from vmr_jax.layers.attention import MultiHeadAttention
+
+
+def reference(params, query, key_value, mask, heads, similarity):
+  """Multi-head attention in numpy, from the projections' kernels and biases."""
+  dense = lambda name, x: x @ np.asarray(params[name]["kernel"]) + np.asarray(params[name]["bias"])
+  split = lambda x: x.reshape(*x.shape[:-1], heads, -1)
+  q, k, v = (split(dense(n, x)) for n, x in (("query", query), ("key", key_value),
+                                            ("value", key_value)))
+  if similarity == "cosine":
+    unit = lambda x: x / np.linalg.norm(x, axis=-1, keepdims=True)
+    logits = np.einsum("bqhd,bkhd->bhqk", unit(q), unit(k)) / np.exp(
+        float(params["log_temperature"]))
+  else:
+    logits = np.einsum("bqhd,bkhd->bhqk", q, k) / np.sqrt(q.shape[-1])
+  logits = np.where(mask[:, None, None, :], logits, -np.inf)
+  weights = np.exp(logits - logits.max(-1, keepdims=True))
+  weights /= weights.sum(-1, keepdims=True)
+  out = np.einsum("bhqk,bkhd->bqhd", weights, v).reshape(*query.shape)
+  return dense("output", out)
+
+
+@pytest.mark.parametrize("similarity", ["dot", "cosine"])
+def test_matches_numpy_reference_and_ignores_padded_keys(similarity):
+  rng = np.random.default_rng(0)
+  query = rng.normal(size=(2, 3, 8)).astype(np.float32)
+  key_value = rng.normal(size=(2, 5, 8)).astype(np.float32)
+  mask = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], bool)
+  layer = MultiHeadAttention(num_heads=2, similarity=similarity, temperature_init=0.2)
+  params = layer.init(jax.random.PRNGKey(0), query, key_value, mask)
+  got = np.asarray(layer.apply(params, query, key_value, mask))
+  want = reference(params["params"], query, key_value, mask, 2, similarity)
+  np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+  changed = key_value.copy()
+  changed[0, 3:] = 1e3  # padded keys of video 0
+  np.testing.assert_allclose(np.asarray(layer.apply(params, query, changed, mask))[0],
+                             got[0], rtol=1e-6)
+
+
+def test_cosine_temperature_is_learned_and_positive():
+  layer = MultiHeadAttention(num_heads=1, similarity="cosine", temperature_init=0.2)
+  x = jnp.ones((1, 2, 4))
+  params = layer.init(jax.random.PRNGKey(0), x, x, jnp.ones((1, 2), bool))
+  assert float(jnp.exp(params["params"]["log_temperature"])) == pytest.approx(0.2)
+  with pytest.raises(ValueError, match="similarity"):
+    MultiHeadAttention(num_heads=1, similarity="l2").init(jax.random.PRNGKey(0), x, x,
+                                                          jnp.ones((1, 2), bool))
