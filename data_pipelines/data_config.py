@@ -7,6 +7,10 @@ from typing import Any, Mapping
 
 BATCH_KINDS = ("video", "query")
 SHORT_VIDEO_RULES = ("stretch", "pad")
+# Batch keys with one entry per query (a Q axis in video-level batches, none in
+# query-level ones).
+PER_QUERY_KEYS = frozenset({"query_tokens", "query_mask", "query_wordpiece",
+                            "query_wordpiece_mask", "gt_times", "query_index", "sentence"})
 
 
 @dataclasses.dataclass(frozen=True)

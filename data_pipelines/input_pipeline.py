@@ -45,7 +45,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from data_pipelines import builders  # registers the builders with TFDS
-from data_pipelines.data_config import DataConfig
+from data_pipelines.data_config import PER_QUERY_KEYS, DataConfig
 from vmr_jax.text.words import PAD_ID, UNK_ID, WordVocab, split_words
 from vmr_jax.text.wordpiece import WordPieceTokenizer
 
@@ -183,7 +183,7 @@ class Pipeline:
     })
     batch = {k: np.asarray(v.numpy()) for k, v in parsed.items()}
     if self.config.batch_kind == "query":
-      return {k: (v if k in _PER_QUERY_KEYS else np.repeat(v[None], n, axis=0))
+      return {k: (v if k in PER_QUERY_KEYS else np.repeat(v[None], n, axis=0))
               for k, v in batch.items()} | {"example_valid": np.ones(n, bool)}
     return {k: v[None] for k, v in batch.items()} | {
         "query_valid": np.ones((1, n), bool), "example_valid": np.ones(1, bool)}
@@ -238,7 +238,7 @@ class Pipeline:
     `sort_queries` keeps them in time order.
     """
     cfg = self.config
-    per_query = _PER_QUERY_KEYS
+    per_query = PER_QUERY_KEYS
 
     def split_video(video):
       video = dict(video)
@@ -275,10 +275,6 @@ class Pipeline:
     if training or not self.config.eval_max_queries:
       return self.config.max_queries
     return self.config.eval_max_queries
-
-
-_PER_QUERY_KEYS = frozenset({"query_tokens", "query_mask", "query_wordpiece",
-                             "query_wordpiece_mask", "gt_times", "query_index", "sentence"})
 
 
 class TrainIterator:

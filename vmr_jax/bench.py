@@ -160,7 +160,7 @@ def random_batch(config, feature_dim: int, vocab: int, rng: np.random.Generator)
 
 def bench_model(config) -> None:
   import torch
-  from vmr_jax import registry, sharding, train
+  from vmr_jax import evaluate, registry, sharding, train
   from vmr_jax.torch_equivalents import cmhn as torch_cmhn
   config.unlock()
   config.text.encoder, config.text.glove_file, config.text.trainable = "glove", "", True
@@ -170,11 +170,8 @@ def bench_model(config) -> None:
   model = spec.create(config, registry.DataInfo(_FEATURE_DIM.value, words, None))
   batch = random_batch(config, _FEATURE_DIM.value, _VOCAB.value, np.random.default_rng(0))
   mesh = sharding.make_mesh()
-  params = train.init_params(model, batch, config)
-  tx, lr_fn = train.create_optimizer(config, params, model.frozen)
-  state = jax.device_put(train.TrainState.create(apply_fn=model.module.apply, params=params,
-                                                 tx=tx, rng=jax.random.PRNGKey(0)),
-                         sharding.replicated(mesh))
+  state, lr_fn = train.create_train_state(model, train.init_params(model, batch, config),
+                                          config, mesh)
   replicated, data = sharding.replicated(mesh), sharding.data_sharded(mesh)
   step = jax.jit(train.make_train_step(model, spec, config, lr_fn),
                  in_shardings=(replicated, data), out_shardings=(replicated, replicated))
@@ -189,7 +186,7 @@ def bench_model(config) -> None:
   jax.block_until_ready(metrics)
   jax_step = (time.perf_counter() - start) / _STEPS.value
 
-  predict = jax.jit(lambda p, b: spec.decode(model.module.apply({"params": p}, b), b, config),
+  predict = jax.jit(evaluate.make_predict_fn(model, spec, config),
                     in_shardings=(replicated, data), out_shardings=data)
   jax.block_until_ready(predict(state.params, device_batch))
   start = time.perf_counter()

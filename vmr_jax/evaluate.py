@@ -24,6 +24,7 @@ import jax
 from jax.experimental import multihost_utils
 import numpy as np
 
+from data_pipelines.data_config import PER_QUERY_KEYS
 from vmr_jax import metrics, registry, sharding
 
 
@@ -38,11 +39,7 @@ class Evaluator:
     self.recall_at = tuple(config.eval.recall_at)
     self.batch_size = sharding.check_batch_size(config.eval.batch_size, mesh)
 
-    def predict(params, batch):
-      outputs = model.module.apply({"params": params}, batch, train=False)
-      return spec.decode(outputs, batch, config)
-
-    self.predict = jax.jit(predict, in_shardings=(sharding.replicated(mesh),
+    self.predict = jax.jit(make_predict_fn(model, spec, config), in_shardings=(sharding.replicated(mesh),
                                                   sharding.data_sharded(mesh)),
                            out_shardings=sharding.data_sharded(mesh))
 
@@ -67,6 +64,15 @@ class Evaluator:
     return result
 
 
+def make_predict_fn(model: registry.Model, spec: registry.ModelSpec, config):
+  """`(params, batch) -> [B, (Q,) K, 3]`: the eval forward pass and the model's decode
+  (pure, to be jit-compiled)."""
+  def predict(params, batch):
+    return spec.decode(model.module.apply({"params": params}, batch, train=False), batch,
+                       config)
+  return predict
+
+
 def prediction_records(batch: Mapping[str, np.ndarray], ranked: np.ndarray,
                        nms_threshold: float, top_n: int) -> list[dict[str, Any]]:
   """One record per valid query of a host batch; `ranked [B, (Q,) K, 3]`."""
@@ -74,7 +80,7 @@ def prediction_records(batch: Mapping[str, np.ndarray], ranked: np.ndarray,
     valid = batch["query_valid"] & batch["example_valid"][:, None]
   else:  # query-level: add the Q axis
     valid = batch["example_valid"][:, None]
-    batch = {k: v[:, None] if k in _PER_QUERY else v for k, v in batch.items()}
+    batch = {k: v[:, None] if k in PER_QUERY_KEYS else v for k, v in batch.items()}
     ranked = ranked[:, None]
   records = []
   for b, q in zip(*np.nonzero(valid)):
@@ -88,9 +94,6 @@ def prediction_records(batch: Mapping[str, np.ndarray], ranked: np.ndarray,
         "pred": [[float(x) for x in row] for row in kept],
     })
   return records
-
-
-_PER_QUERY = ("query_index", "sentence", "gt_times")
 
 
 def metrics_of_records(records: Sequence[Mapping[str, Any]], recall_at: Sequence[int],

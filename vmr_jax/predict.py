@@ -53,9 +53,8 @@ def predict(config, workdir: str, which: str, sentences: Sequence[str], *,
   run, _ = restore(config, workdir, which)
   batch = run.pipeline.single_video_batch(sentences, video=video, split=split,
                                           features=_load(features), duration=duration)
-  ranked = jax.jit(lambda p, b: run.spec.decode(
-      run.model.module.apply({"params": p}, b, train=False), b, config))(
-          run.state.params, sharding.numeric(batch))
+  predict_fn = jax.jit(evaluate.make_predict_fn(run.model, run.spec, config))
+  ranked = predict_fn(run.state.params, sharding.numeric(batch))
   ranked = np.asarray(ranked).reshape(len(sentences), -1, 3)
   results = []
   for sentence, moments in zip(sentences, ranked):

@@ -94,6 +94,15 @@ def init_params(model: registry.Model, batch, config) -> dict:
   return registry.load_pretrained(params, model.pretrained)
 
 
+def create_train_state(model: registry.Model, params, config, mesh):
+  """The initial `TrainState` (optimizer of `config.train`, dropout key from
+  `config.seed`), replicated over `mesh`, and the learning-rate schedule."""
+  tx, lr_fn = create_optimizer(config, params, model.frozen)
+  state = TrainState.create(apply_fn=model.module.apply, params=params, tx=tx,
+                            rng=jax.random.fold_in(jax.random.PRNGKey(config.seed), 1))
+  return jax.device_put(state, sharding.replicated(mesh)), lr_fn
+
+
 @dataclasses.dataclass
 class Setup:
   """What training, evaluation and prediction share."""
@@ -122,12 +131,8 @@ def setup(config: ml_collections.ConfigDict) -> Setup:
   model = spec.create(config, info)
   example = next(pipeline.eval_iterator(config.eval.val_split,
                                         sharding.check_batch_size(config.eval.batch_size, mesh)))
-  params = init_params(model, example, config)
-  tx, lr_fn = create_optimizer(config, params, model.frozen)
-  state = TrainState.create(apply_fn=model.module.apply, params=params, tx=tx,
-                            rng=jax.random.fold_in(jax.random.PRNGKey(config.seed), 1))
-  return Setup(pipeline, spec, model, mesh,
-               jax.device_put(state, sharding.replicated(mesh)), lr_fn)
+  state, lr_fn = create_train_state(model, init_params(model, example, config), config, mesh)
+  return Setup(pipeline, spec, model, mesh, state, lr_fn)
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
