@@ -26,10 +26,15 @@ def temporal_iou(a, b, xp=np):
   """
   if xp is np:
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+  inter, union = intersection_union(a, b, xp)
+  return xp.where(union > 0, inter / xp.where(union > 0, union, 1.0), 0.0)
+
+
+def intersection_union(a, b, xp=np):
+  """Lengths of the intersection and of the union of segments `a`, `b` `[..., 2]`."""
   inter = xp.maximum(
       0.0, xp.minimum(a[..., 1], b[..., 1]) - xp.maximum(a[..., 0], b[..., 0]))
-  union = (a[..., 1] - a[..., 0]) + (b[..., 1] - b[..., 0]) - inter
-  return xp.where(union > 0, inter / xp.where(union > 0, union, 1.0), 0.0)
+  return inter, (a[..., 1] - a[..., 0]) + (b[..., 1] - b[..., 0]) - inter
 
 
 def pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:

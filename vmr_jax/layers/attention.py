@@ -47,7 +47,7 @@ class MultiHeadAttention(nn.Module):
     elif self.similarity == "cosine":
       log_sigma = self.param("log_temperature",
                              nn.initializers.constant(jnp.log(self.temperature_init)), ())
-      logits = jnp.einsum("bqhd,bkhd->bhqk", _unit(q), _unit(k)) / jnp.exp(log_sigma)
+      logits = jnp.einsum("bqhd,bkhd->bhqk", l2_normalize(q), l2_normalize(k)) / jnp.exp(log_sigma)
     else:
       raise ValueError(f"similarity must be 'dot' or 'cosine', got {self.similarity!r}")
     logits = jnp.where(mask[:, None, None, :], logits, jnp.finfo(logits.dtype).min)
@@ -57,6 +57,6 @@ class MultiHeadAttention(nn.Module):
     return nn.Dense(features, dtype=self.dtype, name="output")(out)
 
 
-def _unit(x: jnp.ndarray) -> jnp.ndarray:
+def l2_normalize(x: jnp.ndarray) -> jnp.ndarray:
   """x / ||x|| over the last axis (zero vectors stay zero)."""
   return x * jax.lax.rsqrt(jnp.maximum(jnp.sum(x * x, axis=-1, keepdims=True), 1e-12))

@@ -6,10 +6,14 @@ import jax
 import jax.numpy as jnp
 
 
+def sign(x: jnp.ndarray) -> jnp.ndarray:
+  """sgn(x) in {-1, +1}, 0 mapping to +1; no gradient."""
+  return jax.lax.stop_gradient(jnp.where(x >= 0, 1.0, -1.0).astype(x.dtype))
+
+
 def sign_ste(x: jnp.ndarray) -> jnp.ndarray:
-  """sgn(x) in {-1, +1} (0 maps to +1) forward; the identity's gradient backward."""
-  hard = jnp.where(x >= 0, 1.0, -1.0).astype(x.dtype)
-  return x + jax.lax.stop_gradient(hard - x)
+  """`sign(x)` forward; the identity's gradient backward (straight-through)."""
+  return x + jax.lax.stop_gradient(sign(x) - x)
 
 
 def hamming_distance(a: jnp.ndarray, b: jnp.ndarray) -> jnp.ndarray:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from vmr_jax import metrics
+
 
 def similarity_preserving(candidates: jnp.ndarray, queries: jnp.ndarray,
                           iou: jnp.ndarray, scale: float,
@@ -33,9 +35,7 @@ def temporal_giou(pred: jnp.ndarray, target: jnp.ndarray) -> jnp.ndarray:
   unions and hulls give 0 (IoU's convention in `vmr_jax.metrics`), with finite
   gradients.
   """
-  inter = jnp.maximum(0.0, jnp.minimum(pred[..., 1], target[..., 1])
-                      - jnp.maximum(pred[..., 0], target[..., 0]))
-  union = (pred[..., 1] - pred[..., 0]) + (target[..., 1] - target[..., 0]) - inter
+  inter, union = metrics.intersection_union(pred, target, xp=jnp)
   hull = (jnp.maximum(pred[..., 1], target[..., 1])
           - jnp.minimum(pred[..., 0], target[..., 0]))
   iou = jnp.where(union > 0, inter / jnp.where(union > 0, union, 1.0), 0.0)

@@ -38,13 +38,13 @@ each a config option where cheap:
 from __future__ import annotations
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 import numpy as np
 
 from vmr_jax import registry
 from vmr_jax.layers.bitcn import BiTCN
-from vmr_jax.layers.hashing import hamming_distance, sign_ste
+from vmr_jax.layers.attention import l2_normalize
+from vmr_jax.layers.hashing import hamming_distance, sign, sign_ste
 from vmr_jax.layers.losses import similarity_preserving
 from vmr_jax.layers.mlp import MLP
 from vmr_jax.models import common
@@ -119,7 +119,7 @@ def loss(outputs, batch, config):
 
 def quantization_loss(h, valid):
   """`[B, N, L]` codes, `[B, N]` validity -> `[B]` ||H - sgn(H)||_F^2 (Eq. 9)."""
-  b = jax.lax.stop_gradient(jnp.where(h >= 0, 1.0, -1.0))
+  b = sign(h)
   return jnp.sum(jnp.where(valid[..., None], h - b, 0.0) ** 2, axis=(1, 2))
 
 
@@ -132,15 +132,11 @@ def decode(outputs, batch, config):
   """`[B, Q, K, 3]`: per query the K candidates of smallest Hamming distance."""
   h_c, h_q = outputs["moment_codes"], outputs["query_codes"]
   times, cand_valid = _candidates(batch, config)
-  distance = hamming_distance(jnp.where(h_c >= 0, 1.0, -1.0), jnp.where(h_q >= 0, 1.0, -1.0))
-  cosine = jnp.einsum("bnl,bml->bnm", _unit(h_c), _unit(h_q))  # in [-1, 1]
+  distance = hamming_distance(sign(h_c), sign(h_q))
+  cosine = jnp.einsum("bnl,bml->bnm", l2_normalize(h_c), l2_normalize(h_q))  # in [-1, 1]
   score = -distance + 0.25 * cosine  # the cosine only orders equal distances
   score = jnp.where(cand_valid[:, :, None], score, -jnp.inf)
   return common.top_moments(jnp.swapaxes(score, 1, 2), times, config.eval.top_k)
-
-
-def _unit(x):
-  return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-6)
 
 
 def create(config, info: registry.DataInfo) -> registry.Model:
