@@ -10,26 +10,15 @@ BiGRU head (a BERT-base forward pass alone would take minutes per epoch on a CPU
 Smaller widths and code length than the paper's for the same reason.
 """
 
-import os
-
-import ml_collections
-
-from configs import cmhn_common
-
-DATA_DIR = os.path.expanduser("~/tensorflow_datasets")
+from configs import cmhn_common, default
 
 
 def get_config():
   config = cmhn_common.get_config()
-  config.data.name = "synthetic"
-  data_dir = ml_collections.FieldReference(DATA_DIR)
-  config.data.data_dir = data_dir
+  default.use_synthetic(config)
   config.data.num_clips = 32
   config.data.max_queries = 8
   config.data.eval_max_queries = 8  # the synthetic videos have at most 5 sentences
-  config.text.encoder = "glove"
-  config.text.glove_file = (
-      data_dir + "/downloads/synthetic_release/default/glove.synthetic.50d.txt")
   config.text.trainable = True
   config.text.head = "bigru"
   config.text.head_hidden = 64

@@ -1,6 +1,7 @@
 """Defaults every model config starts from; see each field's comment."""
 
 import dataclasses
+import os
 
 import ml_collections
 
@@ -46,3 +47,14 @@ def get_config() -> ml_collections.ConfigDict:
       "best_metric": "R@1,IoU=0.5",
   })
   return config
+
+
+def use_synthetic(config: ml_collections.ConfigDict) -> None:
+  """Points `config` at the synthetic benchmark built in ~/tensorflow_datasets and its
+  GloVe-format word vectors; `--config.data.data_dir=DIR` moves both."""
+  data_dir = ml_collections.FieldReference(os.path.expanduser("~/tensorflow_datasets"))
+  config.data.name = "synthetic"
+  config.data.data_dir = data_dir
+  config.text.encoder = "glove"
+  config.text.glove_file = (
+      data_dir + "/downloads/synthetic_release/default/glove.synthetic.50d.txt")

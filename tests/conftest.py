@@ -2,9 +2,16 @@
 
 import os
 import pathlib
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+# One XLA compilation cache for the session: the CLI tests' subprocesses compile the
+# same programs again and again (resume, eval, predict runs).
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", tempfile.mkdtemp(prefix="vmr_jax_xla_"))
+# Tiny models: XLA's CPU code optimization costs more time than it saves.
+FAST_COMPILE = "--xla_backend_optimization_level=0"
+os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {FAST_COMPILE}".strip()
 
 import pytest
 
@@ -70,3 +77,32 @@ def tiny_cmhn_config(data_dir, release):
 @pytest.fixture
 def cmhn_config(tiny_data_dir, tiny_release):
   return tiny_cmhn_config(tiny_data_dir, tiny_release)
+
+
+def tiny_hscnet_config(data_dir, release):
+  """configs/hscnet_synthetic.py shrunk to the tiny dataset (seconds per run on CPU)."""
+  from configs import hscnet_synthetic
+  config = hscnet_synthetic.get_config()
+  config.data.data_dir = str(data_dir)
+  config.data.builder_config = "tiny"
+  config.data.num_clips = 16
+  config.data.shuffle_buffer = 32
+  config.hscnet.max_sentences = 3  # the tiny videos' paragraphs are cut in two
+  config.text.glove_file = str(release / f"glove.synthetic.{TINY_SPEC.glove_dim}d.txt")
+  config.hscnet.hidden = 16
+  config.hscnet.num_heads = 2
+  config.hscnet.mlp_dim = 16
+  config.hscnet.video_layers = 1
+  config.hscnet.text_layers = 1
+  config.train.batch_size = 8
+  config.train.num_steps = 12
+  config.train.log_every = 4
+  config.train.eval_every = 6
+  config.train.checkpoint_every = 3
+  config.eval.batch_size = 8
+  return config
+
+
+@pytest.fixture
+def hscnet_config(tiny_data_dir, tiny_release):
+  return tiny_hscnet_config(tiny_data_dir, tiny_release)

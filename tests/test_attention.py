@@ -50,3 +50,28 @@ def test_cosine_temperature_is_learned_and_positive():
   with pytest.raises(ValueError, match="similarity"):
     MultiHeadAttention(num_heads=1, similarity="l2").init(jax.random.PRNGKey(0), x, x,
                                                           jnp.ones((1, 2), bool))
+
+
+def test_sinusoidal_encoding():
+  from vmr_jax.layers.attention import sinusoidal_encoding
+  got = np.asarray(sinusoidal_encoding(jnp.arange(5), 6))
+  p, i = np.arange(5)[:, None], np.arange(3)[None]
+  angles = p / 10000 ** (2 * i / 6)
+  np.testing.assert_allclose(got[:, 0::2], np.sin(angles), atol=1e-6)
+  np.testing.assert_allclose(got[:, 1::2], np.cos(angles), atol=1e-6)
+
+
+def test_transformer_layer_cross_attention_ignores_padded_context():
+  from vmr_jax.layers.attention import TransformerLayer
+  rng = np.random.default_rng(0)
+  x, context = rng.normal(size=(2, 3, 8)), rng.normal(size=(2, 5, 8))
+  mask, context_mask = np.ones((2, 3), bool), np.array([[1, 1, 0, 0, 0], [1] * 5], bool)
+  layer = TransformerLayer(num_heads=2, mlp_dim=16)
+  params = layer.init(jax.random.PRNGKey(0), x, mask, context=context,
+                      context_mask=context_mask)
+  got = layer.apply(params, x, mask, context=context, context_mask=context_mask)
+  changed = context.copy()
+  changed[0, 2:] = 1e3
+  again = layer.apply(params, x, mask, context=changed, context_mask=context_mask)
+  np.testing.assert_allclose(np.asarray(again), np.asarray(got), rtol=1e-6)
+  assert got.shape == (2, 3, 8)

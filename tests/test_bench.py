@@ -3,23 +3,31 @@
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO
 
 NO_TF = """
 import runpy, sys
 sys.modules["tensorflow"] = None  # any import of it now fails
-sys.argv = ["bench", "--config=configs/cmhn_synthetic.py", "--steps=1", "--feature_dim=8",
+sys.argv = ["bench", "--config=configs/{config}.py", "--steps=1", "--feature_dim=8",
             "--vocab=50", "--config.train.batch_size=2", "--config.data.num_clips=8",
             "--config.data.max_queries=2", "--config.data.max_words=5",
-            "--config.cmhn.hidden=8", "--config.cmhn.code_bits=4",
-            "--config.cmhn.max_kernel=3", "--config.text.glove_dim=6",
-            "--config.text.head_hidden=4"]
+            "--config.text.glove_dim=6", *{flags!r}]
 runpy.run_module("vmr_jax.bench", run_name="__main__")
 """
+CONFIGS = {  # config file -> flags shrinking it
+    "cmhn_synthetic": ["--config.cmhn.hidden=8", "--config.cmhn.code_bits=4",
+                       "--config.cmhn.max_kernel=3", "--config.text.head_hidden=4"],
+    "hscnet_tacos": ["--config.hscnet.hidden=8", "--config.hscnet.num_heads=2",
+                     "--config.hscnet.mlp_dim=8"],
+}
 
 
-def test_model_bench_without_tensorflow():
-  out = subprocess.run([sys.executable, "-c", NO_TF], cwd=REPO, capture_output=True,
+@pytest.mark.parametrize("config", sorted(CONFIGS))
+def test_model_bench_without_tensorflow(config):
+  script = NO_TF.format(config=config, flags=CONFIGS[config])
+  out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
                        text=True, timeout=600)
   assert out.returncode == 0, out.stderr[-3000:]
   assert "PyTorch / JAX step time" in out.stdout and "queries/s" in out.stdout

@@ -10,10 +10,11 @@ from vmr_jax.layers.rnn import BiRNN, params_from_torch
 torch = pytest.importorskip("torch")
 
 
-def torch_reference(cell, num_layers, x, lengths, hidden):
+def torch_reference(cell, num_layers, x, lengths, hidden, bidirectional=True):
   torch.manual_seed(0)
   rnn = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell](
-      x.shape[-1], hidden, num_layers=num_layers, bidirectional=True, batch_first=True)
+      x.shape[-1], hidden, num_layers=num_layers, bidirectional=bidirectional,
+      batch_first=True)
   packed = torch.nn.utils.rnn.pack_padded_sequence(
       torch.tensor(x), torch.tensor(lengths), batch_first=True, enforce_sorted=False)
   with torch.no_grad():
@@ -21,22 +22,22 @@ def torch_reference(cell, num_layers, x, lengths, hidden):
   out, _ = torch.nn.utils.rnn.pad_packed_sequence(out, batch_first=True,
                                                   total_length=x.shape[1])
   h_n = state[0] if cell == "lstm" else state
-  final = torch.cat([h_n[-2], h_n[-1]], dim=-1)
+  final = torch.cat([h_n[-2], h_n[-1]], dim=-1) if bidirectional else h_n[-1]
   weights = {k: v.numpy() for k, v in rnn.state_dict().items()}
   return weights, out.numpy(), final.numpy()
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
-@pytest.mark.parametrize("num_layers", [1, 2])
-def test_matches_torch_on_padded_batch(cell, num_layers):
+@pytest.mark.parametrize("num_layers,bidirectional", [(1, True), (2, True), (2, False)])
+def test_matches_torch_on_padded_batch(cell, num_layers, bidirectional):
   rng = np.random.default_rng(0)
   x = rng.normal(size=(4, 7, 5)).astype(np.float32)
   lengths = np.array([7, 4, 1, 6])
   mask = np.arange(7)[None] < lengths[:, None]
   x[~mask] = 99.0  # padding must not leak into any output
-  weights, want, want_final = torch_reference(cell, num_layers, x, lengths, hidden=6)
-  params = params_from_torch(weights, cell, num_layers)
-  model = BiRNN(6, num_layers, cell)
+  weights, want, want_final = torch_reference(cell, num_layers, x, lengths, 6, bidirectional)
+  params = params_from_torch(weights, cell, num_layers, bidirectional)
+  model = BiRNN(6, num_layers, cell, bidirectional=bidirectional)
   init = model.init(jax.random.PRNGKey(0), jnp.asarray(x), jnp.asarray(mask))
   assert jax.tree.structure(init["params"]) == jax.tree.structure(params)
   got, final = model.apply({"params": params}, jnp.asarray(x), jnp.asarray(mask))

@@ -1,4 +1,5 @@
-"""The CLI end to end on the tiny synthetic set: devices, resume, eval outputs."""
+"""The CLI end to end on the tiny synthetic set, for each model: devices, resume, eval
+outputs; then the generic failure paths (once, with CMHN)."""
 
 import json
 import os
@@ -9,24 +10,35 @@ import time
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import FAST_COMPILE, REPO
 
 CONFIG = """
 import pathlib, sys
 sys.path.insert(0, {repo!r})
-from tests.conftest import tiny_cmhn_config
+from tests.conftest import tiny_{model}_config
 
 def get_config():
-  return tiny_cmhn_config(pathlib.Path({data!r}), pathlib.Path({release!r}))
+  return tiny_{model}_config(pathlib.Path({data!r}), pathlib.Path({release!r}))
 """
+MODELS = ["cmhn", "hscnet"]
+
+
+def write_config(directory, model, data_dir, release):
+  path = directory / f"tiny_{model}.py"
+  path.write_text(CONFIG.format(repo=str(REPO), model=model, data=str(data_dir),
+                                release=str(release)))
+  return path
+
+
+@pytest.fixture(scope="module", params=MODELS)
+def config_file(request, tmp_path_factory, tiny_data_dir, tiny_release):
+  return write_config(tmp_path_factory.mktemp("config"), request.param, tiny_data_dir,
+                      tiny_release)
 
 
 @pytest.fixture(scope="module")
-def config_file(tmp_path_factory, tiny_data_dir, tiny_release):
-  path = tmp_path_factory.mktemp("config") / "tiny_cmhn.py"
-  path.write_text(CONFIG.format(repo=str(REPO), data=str(tiny_data_dir),
-                                release=str(tiny_release)))
-  return path
+def cmhn_config_file(tmp_path_factory, tiny_data_dir, tiny_release):
+  return write_config(tmp_path_factory.mktemp("config"), "cmhn", tiny_data_dir, tiny_release)
 
 
 def command(config_file, workdir, *extra):
@@ -36,7 +48,7 @@ def command(config_file, workdir, *extra):
 
 def environment(devices=1):
   env = dict(os.environ)
-  env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+  env["XLA_FLAGS"] = f"{FAST_COMPILE} --xla_force_host_platform_device_count={devices}"
   env["JAX_PLATFORMS"] = "cpu"
   return env
 
@@ -57,7 +69,10 @@ def one_device(config_file, tmp_path_factory):
 def test_same_metrics_on_one_and_four_devices(config_file, one_device, tmp_path):
   _, one = one_device
   four = train(config_file, tmp_path, devices=4)
-  assert four == one
+  assert {k: v for k, v in four.items() if k != "mIoU"} == {
+      k: v for k, v in one.items() if k != "mIoU"}
+  # fp32 sums split over 4 devices round differently: mIoU may move in the 9th digit.
+  assert four["mIoU"] == pytest.approx(one["mIoU"], abs=1e-7)
   assert one["num_queries"] == 18  # every test query of the tiny set, once
 
 
@@ -87,7 +102,9 @@ def test_metrics_equal_recomputation_from_predictions(one_device):
     assert set(r) == {"video", "query_index", "sentence", "duration", "gt", "pred"}
     assert 1 <= len(r["pred"]) <= 5 and all(0 <= s <= e <= r["duration"] + 1e-4
                                              for s, e, _ in r["pred"])
-  want = recompute(records, (1, 5), (0.1, 0.3, 0.5, 0.7))
+  ns = sorted({int(name[2:].split(",")[0]) for name in result if name.startswith("R@")})
+  want = recompute(records, ns, (0.1, 0.3, 0.5, 0.7))
+  assert set(want) == set(result) - {"num_queries"}
   for name, value in want.items():
     assert result[name] == pytest.approx(value, abs=1e-9), name
 
@@ -129,16 +146,16 @@ def test_predict_mode(config_file, one_device, tiny_data_dir):
   assert "someone cuts the onion" in out.stdout and out.stdout.count(" s   score ") >= 2
 
 
-def test_missing_dataset_prints_the_build_command(config_file, tmp_path):
-  out = subprocess.run(command(config_file, tmp_path, "--config.data.data_dir=/nowhere"),
+def test_missing_dataset_prints_the_build_command(cmhn_config_file, tmp_path):
+  out = subprocess.run(command(cmhn_config_file, tmp_path, "--config.data.data_dir=/nowhere"),
                        cwd=REPO, env=environment(), capture_output=True, text=True,
                        timeout=600)
   assert out.returncode != 0
   assert "python -m data_pipelines.build synthetic" in out.stderr
 
 
-def test_non_finite_loss_stops_the_run_and_saves_nothing(config_file, tmp_path):
-  out = subprocess.run(command(config_file, tmp_path, "--config.train.learning_rate=1e30",
+def test_non_finite_loss_stops_the_run_and_saves_nothing(cmhn_config_file, tmp_path):
+  out = subprocess.run(command(cmhn_config_file, tmp_path, "--config.train.learning_rate=1e30",
                                "--config.train.checkpoint_every=1"),
                        cwd=REPO, env=environment(), capture_output=True, text=True,
                        timeout=600)

@@ -12,7 +12,8 @@ devices (data parallel, as the trainer runs it), the evaluation forward + decode
 (queries/s), and the same train step of the model's PyTorch equivalent
 (`vmr_jax.torch_equivalents`, eager, Adam) on the same machine, then prints the
 ratio. The text encoder is GloVe-sized random vectors + BiGRU on both sides (the
-PyTorch side has no BERT of ours to match); the rest is the config's.
+PyTorch side has no BERT of ours to match) where the config has BERT, else the
+config's own GloVe-sized encoder; the rest is the config's.
 
 `bert`: encodes every sentence of a TACoS/ActivityNet-format JSON file (default: the
 TACoS test split) with BERT, in JAX (`vmr_jax.text.bert`, jit) and in transformers'
@@ -161,10 +162,11 @@ def random_batch(config, feature_dim: int, vocab: int, rng: np.random.Generator)
 def bench_model(config) -> None:
   import torch
   from vmr_jax import evaluate, registry, sharding, train
-  from vmr_jax.torch_equivalents import cmhn as torch_cmhn
+  from vmr_jax import torch_equivalents
   config.unlock()
+  if config.text.encoder == "bert":  # no BERT on the PyTorch side
+    config.text.head = "bigru"
   config.text.encoder, config.text.glove_file, config.text.trainable = "glove", "", True
-  config.text.head = config.text.head or "bigru"
   spec = registry.get(config.model)
   words = [f"w{i}" for i in range(_VOCAB.value)]
   model = spec.create(config, registry.DataInfo(_FEATURE_DIM.value, words, None))
@@ -196,8 +198,8 @@ def bench_model(config) -> None:
   queries_per_second = (_STEPS.value * batch["query_valid"].sum()
                         / (time.perf_counter() - start))
 
-  torch_model = {"cmhn": torch_cmhn.CMHN}[config.model](
-      config, _FEATURE_DIM.value, _VOCAB.value, config.text.glove_dim)
+  torch_model = torch_equivalents.create(config, _FEATURE_DIM.value, _VOCAB.value,
+                                         config.text.glove_dim)
   optimizer = torch.optim.Adam(torch_model.parameters(), lr=config.train.learning_rate)
   torch_batch = {k: torch.from_numpy(v) for k, v in batch.items()}
   torch_batch["query_tokens"] = torch_batch["query_tokens"].long()

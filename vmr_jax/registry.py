@@ -59,15 +59,16 @@ class ModelSpec:
   loss: `(outputs, batch, config) -> (scalar, {name: scalar})`, batch of device arrays.
   decode: `(outputs, batch, config) -> [B, (Q,) K, 3]` the K best moments
     (start, end, score) in seconds, before NMS; jit-compiled with the forward pass.
-  batch_kind: "video" or "query" (see data_pipelines.input_pipeline).
+  data: the `config.data` values the model needs, e.g. `{"batch_kind": "video"}`
+    (see data_pipelines.input_pipeline); `train.setup` checks them.
   """
   create: Callable[[Any, DataInfo], Model]
   loss: Callable[[Any, Mapping[str, jnp.ndarray], Any], tuple[jnp.ndarray, dict]]
   decode: Callable[[Any, Mapping[str, jnp.ndarray], Any], jnp.ndarray]
-  batch_kind: str
+  data: Mapping[str, Any]
 
 
-_MODULES = {"cmhn": "vmr_jax.models.cmhn"}
+_MODULES = {"cmhn": "vmr_jax.models.cmhn", "hscnet": "vmr_jax.models.hscnet"}
 
 
 def get(name: str) -> ModelSpec:

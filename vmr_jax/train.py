@@ -119,8 +119,10 @@ def setup(config: ml_collections.ConfigDict) -> Setup:
   mesh = sharding.make_mesh()
   spec = registry.get(config.model)
   data_config = DataConfig.from_config(config.data)
-  if data_config.batch_kind != spec.batch_kind:
-    raise ValueError(f"{config.model} needs config.data.batch_kind={spec.batch_kind!r}")
+  for field, value in spec.data.items():
+    if getattr(data_config, field) != value:
+      raise ValueError(f"{config.model} needs config.data.{field}={value!r}, "
+                       f"the config has {getattr(data_config, field)!r}")
   pipeline = Pipeline(data_config, jax.process_index(), jax.process_count())
   for split in (config.eval.val_split, config.eval.test_split, data_config.train_split):
     if split not in pipeline.builder.info.splits:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -55,6 +57,49 @@ class MultiHeadAttention(nn.Module):
     weights = nn.Dropout(self.dropout, deterministic=not train)(weights)
     out = jnp.einsum("bhqk,bkhd->bqhd", weights, v).reshape(*query.shape[:-1], features)
     return nn.Dense(features, dtype=self.dtype, name="output")(out)
+
+
+class TransformerLayer(nn.Module):
+  """Attention + feed-forward, each with a residual and a post-LayerNorm (Vaswani et
+  al. 2017; BERT's layer, whose parameter names these are).
+
+  `x [B, L, D]`, `mask [B, L]` -> `[B, L, D]`: self-attention, or cross-attention
+  from `x` to `context [B, Lc, D]` with `context_mask [B, Lc]` when given.
+  `similarity` and `temperature_init` are `MultiHeadAttention`'s.
+  """
+  num_heads: int
+  mlp_dim: int
+  dropout: float = 0.0
+  attention_dropout: float = 0.0
+  activation: Callable = jax.nn.relu
+  layer_norm_eps: float = 1e-6
+  similarity: str = "dot"
+  temperature_init: float = 0.1
+
+  @nn.compact
+  def __call__(self, x: jnp.ndarray, mask: jnp.ndarray, *, context: jnp.ndarray | None = None,
+               context_mask: jnp.ndarray | None = None, train: bool = False) -> jnp.ndarray:
+    if context is None:
+      context, context_mask = x, mask
+    dropout = nn.Dropout(self.dropout, deterministic=not train)
+    attended = MultiHeadAttention(self.num_heads, self.attention_dropout, self.similarity,
+                                  self.temperature_init, name="attention")(
+                                      x, context, context_mask, train=train)
+    x = nn.LayerNorm(self.layer_norm_eps, name="attention_norm")(x + dropout(attended))
+    h = self.activation(nn.Dense(self.mlp_dim, name="intermediate")(x))
+    h = nn.Dense(x.shape[-1], name="output")(h)
+    return nn.LayerNorm(self.layer_norm_eps, name="output_norm")(x + dropout(h))
+
+
+def sinusoidal_encoding(positions: jnp.ndarray, dim: int) -> jnp.ndarray:
+  """Positions `[...]` (integers) -> `[..., dim]` sin/cos encodings (Vaswani et al.
+  2017, Sec. 3.5): channel 2i is sin(p / 10000^(2i/dim)), channel 2i+1 its cos."""
+  if dim % 2:
+    raise ValueError(f"sinusoidal encodings need an even dim, got {dim}")
+  rates = jnp.exp(-jnp.log(10000.0) * jnp.arange(0, dim, 2) / dim)
+  angles = positions.astype(jnp.float32)[..., None] * rates
+  return jnp.stack([jnp.sin(angles), jnp.cos(angles)], axis=-1).reshape(
+      *positions.shape, dim)
 
 
 def l2_normalize(x: jnp.ndarray) -> jnp.ndarray:

@@ -1,6 +1,7 @@
-"""Stacked bidirectional LSTM / GRU over padded sequences (flax.linen.RNN).
+"""Stacked (bi)directional LSTM / GRU over padded sequences (flax.linen.RNN).
 
-`BiRNN` runs like `torch.nn.LSTM/GRU(bidirectional=True, batch_first=True)` over a
+`BiRNN` runs like `torch.nn.LSTM/GRU(bidirectional=True, batch_first=True)` (or,
+with `bidirectional=False`, its forward direction alone) over a
 packed sequence: each sequence stops at its length (from the mask), the backward
 direction starts at its last valid step, padded outputs are zero, and dropout (if
 any) is applied between layers only. `params_from_torch` maps a PyTorch state dict
@@ -21,7 +22,8 @@ TORCH_GATES = {"lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
 
 
 class BiRNN(nn.Module):
-  """`[B, L, D]` inputs and `[B, L]` mask -> `[B, L, 2H]` outputs and `[B, 2H]` final.
+  """`[B, L, D]` inputs and `[B, L]` mask -> `[B, L, 2H]` outputs and `[B, 2H]` final
+  (`[B, L, H]`, `[B, H]` with `bidirectional=False`).
 
   The final state is [forward output at the last valid step; backward output at step
   0], as `h_n` of the last layer in PyTorch.
@@ -30,6 +32,7 @@ class BiRNN(nn.Module):
   num_layers: int = 1
   cell: str = "lstm"
   dropout: float = 0.0
+  bidirectional: bool = True
 
   @nn.compact
   def __call__(self, x: jnp.ndarray, mask: jnp.ndarray, *, train: bool = False
@@ -40,21 +43,21 @@ class BiRNN(nn.Module):
     for layer in range(self.num_layers):
       if layer:
         x = nn.Dropout(self.dropout, deterministic=not train)(x)
-      forward = nn.RNN(CELLS[self.cell](self.hidden, name=f"forward_{layer}"))
-      backward = nn.RNN(CELLS[self.cell](self.hidden, name=f"backward_{layer}"),
-                        reverse=True, keep_order=True)
-      x = jnp.concatenate([forward(x, seq_lengths=lengths),
-                           backward(x, seq_lengths=lengths)], axis=-1)
-      x = jnp.where(mask[..., None], x, 0.0)
+      outputs = [nn.RNN(CELLS[self.cell](self.hidden, name=f"forward_{layer}"))(
+          x, seq_lengths=lengths)]
+      if self.bidirectional:
+        outputs.append(nn.RNN(CELLS[self.cell](self.hidden, name=f"backward_{layer}"),
+                              reverse=True, keep_order=True)(x, seq_lengths=lengths))
+      x = jnp.where(mask[..., None], jnp.concatenate(outputs, axis=-1), 0.0)
     last = jnp.maximum(lengths - 1, 0)
     forward_final = jnp.take_along_axis(x[..., :self.hidden], last[:, None, None], axis=1)
     final = jnp.concatenate([forward_final[:, 0], x[:, 0, self.hidden:]], axis=-1)
     return x, final
 
 
-def params_from_torch(state: Mapping[str, np.ndarray], cell: str, num_layers: int
-                      ) -> dict:
-  """`torch.nn.LSTM/GRU(bidirectional=True)` state dict (numpy) -> `BiRNN` params.
+def params_from_torch(state: Mapping[str, np.ndarray], cell: str, num_layers: int,
+                      bidirectional: bool = True) -> dict:
+  """`torch.nn.LSTM/GRU(bidirectional=...)` state dict (numpy) -> `BiRNN` params.
 
   PyTorch keys: `weight_ih_l{k}[_reverse]` [G*H, D], `weight_hh_l{k}[_reverse]`
   [G*H, H], `bias_ih_l{k}[_reverse]`, `bias_hh_l{k}[_reverse]` [G*H], gates stacked
@@ -66,7 +69,8 @@ def params_from_torch(state: Mapping[str, np.ndarray], cell: str, num_layers: in
   gates = TORCH_GATES[cell]
   params = {}
   for layer in range(num_layers):
-    for direction, suffix in (("forward", ""), ("backward", "_reverse")):
+    directions = (("forward", ""), ("backward", "_reverse"))[:2 if bidirectional else 1]
+    for direction, suffix in directions:
       name = f"l{layer}{suffix}"
       w_ih, w_hh = (np.asarray(state[f"weight_{k}_{name}"]) for k in ("ih", "hh"))
       b_ih, b_hh = (np.asarray(state[f"bias_{k}_{name}"]) for k in ("ih", "hh"))

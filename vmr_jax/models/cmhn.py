@@ -146,4 +146,5 @@ def create(config, info: registry.DataInfo) -> registry.Model:
                         frozen=common.nest_paths("text_encoder", encoder.frozen))
 
 
-SPEC = registry.ModelSpec(create=create, loss=loss, decode=decode, batch_kind="video")
+SPEC = registry.ModelSpec(create=create, loss=loss, decode=decode,
+                          data={"batch_kind": "video"})

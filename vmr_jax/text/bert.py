@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from vmr_jax.layers.attention import MultiHeadAttention
+from vmr_jax.layers.attention import TransformerLayer
 
 ACTIVATIONS: dict[str, Callable] = {
     "gelu": functools.partial(jax.nn.gelu, approximate=False),
@@ -73,22 +73,6 @@ class BertConfig:
     return cls(**{k: v for k, v in raw.items() if k in names})
 
 
-class BertLayer(nn.Module):
-  """Self-attention + feed-forward, each with residual and post-LayerNorm."""
-  config: BertConfig
-
-  @nn.compact
-  def __call__(self, x, mask, *, train: bool):
-    cfg = self.config
-    dropout = nn.Dropout(cfg.hidden_dropout_prob, deterministic=not train)
-    attended = MultiHeadAttention(cfg.num_attention_heads, cfg.attention_probs_dropout_prob,
-                                  name="attention")(x, x, mask, train=train)
-    x = nn.LayerNorm(cfg.layer_norm_eps, name="attention_norm")(x + dropout(attended))
-    h = ACTIVATIONS[cfg.hidden_act](nn.Dense(cfg.intermediate_size, name="intermediate")(x))
-    h = nn.Dense(cfg.hidden_size, name="output")(h)
-    return nn.LayerNorm(cfg.layer_norm_eps, name="output_norm")(x + dropout(h))
-
-
 class BertModel(nn.Module):
   """`input_ids [B, L]`, `mask [B, L]` -> hidden states `[B, L, H]`, pooled `[B, H]`."""
   config: BertConfig
@@ -110,7 +94,10 @@ class BertModel(nn.Module):
     x = nn.Dropout(cfg.hidden_dropout_prob, deterministic=not train)(x)
     mask = mask.astype(bool)
     for i in range(cfg.num_hidden_layers):
-      x = BertLayer(cfg, name=f"layer_{i}")(x, mask, train=train)
+      x = TransformerLayer(
+          cfg.num_attention_heads, cfg.intermediate_size, cfg.hidden_dropout_prob,
+          cfg.attention_probs_dropout_prob, ACTIVATIONS[cfg.hidden_act], cfg.layer_norm_eps,
+          name=f"layer_{i}")(x, mask, train=train)
     pooled = jnp.tanh(nn.Dense(cfg.hidden_size, name="pooler")(x[:, 0]))
     return x, pooled
 

@@ -1,0 +1,235 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from vmr_jax import metrics, registry, train
+from vmr_jax.models import hscnet
+
+from tests.conftest import tiny_hscnet_config
+
+B, T, Q, L, FEATURES, VOCAB = 2, 12, 3, 6, 10, 30
+
+
+def small_config(tiny_data_dir, tiny_release):
+  config = tiny_hscnet_config(tiny_data_dir, tiny_release)
+  config.text.glove_file = ""  # random word vectors
+  config.text.glove_dim = 8
+  config.hscnet.word_layers = config.hscnet.sentence_layers = 2
+  return config
+
+
+@pytest.fixture(scope="module")
+def model_and_params(tiny_data_dir, tiny_release):
+  config = small_config(tiny_data_dir, tiny_release)
+  spec = registry.get("hscnet")
+  model = spec.create(config, registry.DataInfo(FEATURES, [f"w{i}" for i in range(VOCAB)], None))
+  return config, model, train.init_params(model, make_batch(), config)
+
+
+def make_batch(seed=0):
+  """Paragraph batch: video 0 has 2 sentences (a padded slot), video 1 has 3."""
+  rng = np.random.default_rng(seed)
+  lengths = np.array([[4, 2, 0], [6, 1, 3]])
+  start = rng.uniform(0, 30, (B, Q))
+  return {
+      "video_feats": rng.normal(size=(B, T, FEATURES)).astype(np.float32),
+      "video_mask": np.ones((B, T), bool),
+      "duration": np.array([60.0, 45.0], np.float32),
+      "query_tokens": rng.integers(2, VOCAB, (B, Q, L)).astype(np.int32),
+      "query_mask": np.arange(L)[None, None] < lengths[..., None],
+      "query_valid": lengths > 0,
+      "gt_times": np.stack([start, start + rng.uniform(6, 20, (B, Q))], -1).astype(np.float32),
+      "example_valid": np.ones(B, bool),
+  }
+
+
+def valid_outputs(out, batch, num_clips=T):
+  """The outputs at valid sentences, words and clips, as numpy arrays."""
+  sentences = batch["query_valid"]
+  words = batch["query_mask"] & sentences[..., None]
+  out = {k: np.asarray(v) for k, v in out.items()}
+  return {
+      "spans": out["spans"][sentences],
+      "sentence_spans": out["sentence_spans"][sentences],
+      "paragraph_span": out["paragraph_span"],
+      "word_spans": out["word_spans"][words],
+      "word_alignment": out["word_alignment"][words][:, :num_clips],
+      "sentence_alignment": out["sentence_alignment"][sentences][:, :num_clips],
+      "paragraph_alignment": out["paragraph_alignment"][:, :num_clips],
+  }
+
+
+def test_shapes(model_and_params):
+  _, model, params = model_and_params
+  out = model.module.apply({"params": params}, make_batch())
+  assert out["word_alignment"].shape == (B, Q, L, T)
+  assert out["sentence_alignment"].shape == (B, Q, T)
+  assert out["paragraph_alignment"].shape == (B, T)
+  assert out["paragraph_span"].shape == (B, 2)
+  assert out["sentence_spans"].shape == out["spans"].shape == (B, Q, 2)
+  assert out["word_spans"].shape == (B, Q, L, 2)
+  assert all(np.isfinite(np.asarray(v)).all() for k, v in out.items() if k != "word_mask")
+
+
+def pad(batch, words=0, sentences=0, clips=0, seed=1):
+  """`batch` with padded word slots, sentence slots and clips (random contents)."""
+  rng = np.random.default_rng(seed)
+  out = dict(batch)
+
+  def grow(x, axis, n, fill):
+    shape = list(x.shape)
+    shape[axis] = n
+    return np.concatenate([x, fill(shape).astype(x.dtype)], axis=axis)
+
+  tokens = lambda s: rng.integers(2, VOCAB, s)
+  false = lambda s: np.zeros(s, bool)
+  out["query_tokens"] = grow(grow(out["query_tokens"], 2, words, tokens), 1, sentences, tokens)
+  out["query_mask"] = grow(grow(out["query_mask"], 2, words, false), 1, sentences, false)
+  out["query_valid"] = grow(out["query_valid"], 1, sentences, false)
+  out["gt_times"] = grow(out["gt_times"], 1, sentences, lambda s: rng.uniform(0, 9, s))
+  out["video_feats"] = grow(out["video_feats"], 1, clips, lambda s: rng.normal(size=s))
+  out["video_mask"] = grow(out["video_mask"], 1, clips, false)
+  return out
+
+
+@pytest.mark.parametrize("padding", [dict(words=3), dict(sentences=2), dict(clips=5)])
+def test_padding_changes_nothing(model_and_params, padding):
+  """Each level's outputs on real words, sentences and clips ignore padded slots, and
+  the losses do not change."""
+  config, model, params = model_and_params
+  batch = make_batch()
+  padded = pad(batch, **padding)
+  out = model.module.apply({"params": params}, batch)
+  out_padded = model.module.apply({"params": params}, padded)
+  want, got = valid_outputs(out, batch), valid_outputs(out_padded, padded)
+  for name in want:
+    np.testing.assert_allclose(got[name], want[name], rtol=2e-4, atol=2e-5, err_msg=name)
+  loss, _ = hscnet.loss(out, batch, config)
+  loss_padded, _ = hscnet.loss(out_padded, padded, config)
+  assert float(loss_padded) == pytest.approx(float(loss), rel=1e-4)
+
+
+def test_word_losses_match_numpy_transcription():
+  rng = np.random.default_rng(0)
+  start = rng.uniform(0, 0.8, (2, 3, 4))
+  word_spans = np.stack([start, start + rng.uniform(0, 0.3, (2, 3, 4))], -1)
+  word_mask = rng.uniform(size=(2, 3, 4)) < 0.7
+  word_mask[0, 2] = False  # a sentence without words
+  target = np.sort(rng.uniform(0, 1, (2, 3, 2)), -1)
+  sentence_mask = np.array([[True, True, True], [True, True, False]])
+  word_mask &= sentence_mask[..., None]
+
+  union_terms, subset_terms = [], []
+  for b in range(2):
+    for q in range(3):
+      words = [word_spans[b, q, w] for w in range(4) if word_mask[b, q, w]]
+      if not words:
+        continue
+      gs, ge = target[b, q]
+      hull = (min(s for s, _ in words), max(e for _, e in words))
+      inter = max(0.0, min(hull[1], ge) - max(hull[0], gs))
+      union = (hull[1] - hull[0]) + (ge - gs) - inter
+      enclosing = max(hull[1], ge) - min(hull[0], gs)
+      giou = inter / union - (enclosing - union) / enclosing
+      union_terms.append(abs(hull[0] - gs) + abs(hull[1] - ge) + 1 - giou)
+      subset_terms += [max(0.0, gs - s) + max(0.0, e - ge) for s, e in words]
+
+  got_union = hscnet.word_union_loss(jnp.asarray(word_spans), jnp.asarray(word_mask),
+                                     jnp.asarray(target), jnp.asarray(sentence_mask))
+  got_subset = hscnet.word_subset_loss(jnp.asarray(word_spans), jnp.asarray(word_mask),
+                                       jnp.asarray(target))
+  assert float(got_union) == pytest.approx(np.mean(union_terms), rel=1e-5)
+  assert float(got_subset) == pytest.approx(np.mean(subset_terms), rel=1e-5)
+
+
+def test_alignment_targets_and_nll_match_numpy():
+  video_mask = np.array([[True] * 8, [True] * 5 + [False] * 3])
+  spans = np.array([[[0.1, 0.3], [0.5, 0.5]], [[0.0, 1.0], [0.9, 0.95]]], np.float32)
+  inside = np.asarray(hscnet.clips_in_spans(jnp.asarray(spans), jnp.asarray(video_mask)))
+  # Video 0, 8 clips of 1/8: [0.1, 0.3] overlaps clips 0-2; the empty [0.5, 0.5] is held
+  # by clip 4. Video 1, 5 valid clips of 1/5: all of them; [0.9, 0.95] in clip 4.
+  assert inside[0, 0].nonzero()[0].tolist() == [0, 1, 2]
+  assert inside[0, 1].nonzero()[0].tolist() == [4]
+  assert inside[1, 0].nonzero()[0].tolist() == [0, 1, 2, 3, 4]
+  assert inside[1, 1].nonzero()[0].tolist() == [4]
+
+  rng = np.random.default_rng(0)
+  similarity = rng.normal(size=(2, 2, 8)).astype(np.float32)
+  similarity = np.where(video_mask[:, None], similarity, np.finfo(np.float32).min)
+  valid = np.array([[True, True], [True, False]])
+  want = []
+  for b, q in zip(*valid.nonzero()):
+    p = np.exp(similarity[b, q] - similarity[b, q].max())
+    p /= p.sum()
+    want.append(-np.log(p[inside[b, q]].sum()))
+  got = hscnet.alignment_nll(jnp.asarray(similarity), jnp.asarray(inside), jnp.asarray(valid))
+  assert float(got) == pytest.approx(np.mean(want), rel=1e-5)
+
+
+def test_decode_clips_to_the_video():
+  outputs = {"spans": jnp.array([[[-0.2, 0.5], [0.4, 1.3]]])}
+  batch = {"duration": jnp.array([10.0])}
+  got = np.asarray(hscnet.decode(outputs, batch, None))
+  np.testing.assert_allclose(got, [[[[0.0, 5.0, 1.0]], [[4.0, 10.0, 1.0]]]], atol=1e-6)
+
+
+def test_one_batch_overfits(model_and_params):
+  config, model, params = model_and_params
+  spec = registry.get("hscnet")
+  batch = jax.tree.map(jnp.asarray, make_batch())
+  tx = optax.adam(1e-3)
+
+  @jax.jit
+  def step(params, opt_state):
+    def loss_fn(p):
+      return spec.loss(model.module.apply({"params": p}, batch), batch, config)[0]
+    value, grads = jax.value_and_grad(loss_fn)(params)
+    updates, opt_state = tx.update(grads, opt_state)
+    return optax.apply_updates(params, updates), opt_state, value
+
+  opt_state = tx.init(params)
+  losses = []
+  for _ in range(300):
+    params, opt_state, value = step(params, opt_state)
+    losses.append(float(value))
+  assert losses[-1] < 0.5 * losses[0]
+  ranked = np.asarray(spec.decode(model.module.apply({"params": params}, batch), batch, config))
+  valid = make_batch()["query_valid"]
+  ious = [metrics.temporal_iou(ranked[b, q, 0, :2], np.asarray(batch["gt_times"][b, q]))
+          for b, q in zip(*valid.nonzero())]
+  assert min(ious) > 0.8, ious
+
+
+def test_config_checks(tiny_data_dir, tiny_release):
+  config = small_config(tiny_data_dir, tiny_release)
+  config.hscnet.num_heads = 3
+  with pytest.raises(ValueError, match="divisible"):
+    registry.get("hscnet").create(config, registry.DataInfo(FEATURES, ["a", "b"], None))
+  config = small_config(tiny_data_dir, tiny_release)
+  assert config.data.max_queries == config.hscnet.max_sentences == 3
+  config.data.sort_queries = False
+  with pytest.raises(ValueError, match="sort_queries=True"):
+    train.setup(config)
+
+
+def test_tacos_config_runs_end_to_end_on_tacos_format_files(tiny_release, tmp_path):
+  """configs/hscnet_tacos.py (9-sentence paragraphs, TACoS thresholds) on a
+  TACoS-release dataset built from the synthetic files, shrunk (C = {1, 1, 1}: the
+  depth only costs compile time here)."""
+  from configs import hscnet_tacos
+  from data_pipelines import build
+  build.build("tacos", str(tmp_path / "data"), manual_dir=str(tiny_release / "tacos"))
+  config = hscnet_tacos.get_config()
+  config.data.data_dir = str(tmp_path / "data")
+  config.data.num_clips = 16
+  config.data.shuffle_buffer = 32
+  config.text.glove_file = str(tiny_release / "glove.synthetic.8d.txt")
+  config.hscnet.update(hidden=16, num_heads=2, mlp_dim=16, video_layers=1, text_layers=1,
+                       word_layers=1, sentence_layers=1, paragraph_layers=1)
+  config.train.update(batch_size=4, num_steps=2, eval_every=2, checkpoint_every=2)
+  config.eval.batch_size = 4
+  result = train.train_and_evaluate(config, str(tmp_path / "work"))
+  assert set(result) == {"R@1,IoU=0.1", "R@1,IoU=0.3", "R@1,IoU=0.5", "mIoU", "num_queries"}
+  assert result["num_queries"] == 18  # every test sentence of the tiny set, once
