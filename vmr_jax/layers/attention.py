@@ -102,6 +102,12 @@ def sinusoidal_encoding(positions: jnp.ndarray, dim: int) -> jnp.ndarray:
       *positions.shape, dim)
 
 
+def masked_mean(x: jnp.ndarray, mask: jnp.ndarray) -> jnp.ndarray:
+  """`x [..., N, D]`, `mask [..., N]` -> `[..., D]` mean of the valid rows (0 if none)."""
+  weights = mask.astype(x.dtype)[..., None]
+  return (x * weights).sum(-2) / jnp.maximum(weights.sum(-2), 1.0)
+
+
 def l2_normalize(x: jnp.ndarray) -> jnp.ndarray:
   """x / ||x|| over the last axis (zero vectors stay zero)."""
   return x * jax.lax.rsqrt(jnp.maximum(jnp.sum(x * x, axis=-1, keepdims=True), 1e-12))

@@ -50,5 +50,10 @@ def l1_giou_loss(pred: jnp.ndarray, target: jnp.ndarray, mask: jnp.ndarray) -> j
   `mask [...]`. The regression loss of HSCNet's decoders (paper 003, Eq. 10-11).
   """
   per_segment = jnp.abs(pred - target).sum(-1) + 1.0 - temporal_giou(pred, target)
-  weights = mask.astype(per_segment.dtype)
-  return (per_segment * weights).sum() / jnp.maximum(weights.sum(), 1.0)
+  return masked_average(per_segment, mask)
+
+
+def masked_average(values: jnp.ndarray, mask: jnp.ndarray) -> jnp.ndarray:
+  """Mean of `values [...]` where `mask [...]` is True (0 if none)."""
+  total = jnp.sum(jnp.where(mask, values, 0.0))
+  return total / jnp.maximum(mask.astype(values.dtype).sum(), 1.0)

@@ -61,18 +61,12 @@ import jax.numpy as jnp
 
 from vmr_jax import registry
 from vmr_jax.layers.attention import (MultiHeadAttention, TransformerLayer,
-                                      l2_normalize, sinusoidal_encoding)
-from vmr_jax.layers.losses import l1_giou_loss
+                                      l2_normalize, masked_mean, sinusoidal_encoding)
+from vmr_jax.layers.losses import l1_giou_loss, masked_average
 from vmr_jax.layers.mlp import MLP
 from vmr_jax.layers.rnn import BiRNN
 from vmr_jax.models import common
 from vmr_jax.text import encoders
-
-
-def masked_mean(x: jnp.ndarray, mask: jnp.ndarray) -> jnp.ndarray:
-  """`x [..., N, D]`, `mask [..., N]` -> `[..., D]` mean of the valid rows (0 if none)."""
-  weights = mask.astype(x.dtype)[..., None]
-  return (x * weights).sum(-2) / jnp.maximum(weights.sum(-2), 1.0)
 
 
 class MultiModalLayer(nn.Module):
@@ -251,8 +245,7 @@ def alignment_nll(similarity: jnp.ndarray, inside: jnp.ndarray, valid: jnp.ndarr
   floor = jnp.finfo(similarity.dtype).min
   nll = (jax.nn.logsumexp(similarity, -1)
          - jax.nn.logsumexp(jnp.where(inside, similarity, floor), -1))
-  weights = valid.astype(similarity.dtype)
-  return jnp.sum(jnp.where(valid, nll, 0.0)) / jnp.maximum(weights.sum(), 1.0)
+  return masked_average(nll, valid)
 
 
 def word_union_loss(word_spans: jnp.ndarray, word_mask: jnp.ndarray, target: jnp.ndarray,
@@ -277,8 +270,7 @@ def word_subset_loss(word_spans: jnp.ndarray, word_mask: jnp.ndarray,
   """
   outside = (jax.nn.relu(target[:, :, None, 0] - word_spans[..., 0])
              + jax.nn.relu(word_spans[..., 1] - target[:, :, None, 1]))
-  weights = word_mask.astype(outside.dtype)
-  return jnp.sum(outside * weights) / jnp.maximum(weights.sum(), 1.0)
+  return masked_average(outside, word_mask)
 
 
 def targets(batch):

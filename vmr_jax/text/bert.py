@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from vmr_jax.layers.attention import TransformerLayer
+from vmr_jax.layers.attention import TransformerLayer, masked_mean
 
 ACTIVATIONS: dict[str, Callable] = {
     "gelu": functools.partial(jax.nn.gelu, approximate=False),
@@ -111,8 +111,7 @@ def sentence_vector(hidden: jnp.ndarray, pooled: jnp.ndarray, mask: jnp.ndarray,
   if pooling == "pooled":
     return pooled
   if pooling == "mean":
-    weights = mask.astype(hidden.dtype)[..., None]
-    return (hidden * weights).sum(1) / jnp.maximum(weights.sum(1), 1.0)
+    return masked_mean(hidden, mask)
   raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
 
 

@@ -32,6 +32,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from vmr_jax.layers.attention import masked_mean
 from vmr_jax.layers.rnn import BiRNN
 from vmr_jax.text import bert, glove
 
@@ -82,8 +83,7 @@ class GloveTextEncoder(nn.Module):
     if not self.trainable:
       x = jax.lax.stop_gradient(x)
     if HEADS[self.head] is None:
-      weights = mask.astype(x.dtype)[..., None]
-      return x, (x * weights).sum(-2) / jnp.maximum(weights.sum(-2), 1.0)
+      return x, masked_mean(x, mask)
     lead, (x, mask) = tokens.shape[:-1], _flatten(x, mask)
     words, final = BiRNN(self.head_hidden, self.head_layers, HEADS[self.head],
                          self.head_dropout, name="head")(x, mask, train=train)
