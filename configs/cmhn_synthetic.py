@@ -16,7 +16,6 @@ from configs import cmhn_common, default
 def get_config():
   config = cmhn_common.get_config()
   default.use_synthetic(config)
-  config.data.num_clips = 32
   config.data.max_queries = 8
   config.data.eval_max_queries = 8  # the synthetic videos have at most 5 sentences
   config.text.trainable = True
@@ -25,10 +24,4 @@ def get_config():
   config.cmhn.hidden = 64
   config.cmhn.code_bits = 32
   config.cmhn.max_kernel = 12
-  config.train.batch_size = 16
-  config.train.num_steps = 1500
-  config.train.learning_rate = 1e-3
-  config.train.eval_every = 500
-  config.train.checkpoint_every = 250
-  config.eval.iou_thresholds = (0.1, 0.3, 0.5, 0.7)
   return config

@@ -14,7 +14,6 @@ from configs import default, hscnet_common
 def get_config():
   config = hscnet_common.get_config()
   default.use_synthetic(config)
-  config.data.num_clips = 32
   config.data.max_words = 12
   config.hscnet.max_sentences = 5
   config.hscnet.hidden = 64
@@ -22,10 +21,4 @@ def get_config():
   config.hscnet.mlp_dim = 128
   config.hscnet.video_layers = 2
   config.hscnet.text_layers = 2
-  config.train.batch_size = 16
-  config.train.num_steps = 1500
-  config.train.learning_rate = 1e-3
-  config.train.eval_every = 500
-  config.train.checkpoint_every = 250
-  config.eval.iou_thresholds = (0.1, 0.3, 0.5, 0.7)
   return config

@@ -49,27 +49,33 @@ def tiny_data_dir(tmp_path_factory, tiny_release) -> pathlib.Path:
   return data_dir
 
 
-def tiny_cmhn_config(data_dir, release):
-  """configs/cmhn_synthetic.py shrunk to the tiny dataset (seconds per run on CPU)."""
-  from configs import cmhn_synthetic
-  config = cmhn_synthetic.get_config()
+def shrink_to_tiny(config, data_dir, release):
+  """A synthetic demo config on the tiny dataset, with a 12-step schedule (seconds per
+  run on CPU)."""
   config.data.data_dir = str(data_dir)
   config.data.builder_config = "tiny"
   config.data.num_clips = 16
-  config.data.max_queries = 4
-  config.data.eval_max_queries = 0  # evaluation chunks like training: Q = 4
   config.data.shuffle_buffer = 32
   config.text.glove_file = str(release / f"glove.synthetic.{TINY_SPEC.glove_dim}d.txt")
-  config.text.head_hidden = 8
-  config.cmhn.hidden = 16
-  config.cmhn.code_bits = 8
-  config.cmhn.max_kernel = 6
   config.train.batch_size = 8
   config.train.num_steps = 12
   config.train.log_every = 4
   config.train.eval_every = 6
   config.train.checkpoint_every = 3
   config.eval.batch_size = 8
+  return config
+
+
+def tiny_cmhn_config(data_dir, release):
+  """configs/cmhn_synthetic.py shrunk to the tiny dataset."""
+  from configs import cmhn_synthetic
+  config = shrink_to_tiny(cmhn_synthetic.get_config(), data_dir, release)
+  config.data.max_queries = 4
+  config.data.eval_max_queries = 0  # evaluation chunks like training: Q = 4
+  config.text.head_hidden = 8
+  config.cmhn.hidden = 16
+  config.cmhn.code_bits = 8
+  config.cmhn.max_kernel = 6
   config.eval.top_k = 10
   return config
 
@@ -80,29 +86,76 @@ def cmhn_config(tiny_data_dir, tiny_release):
 
 
 def tiny_hscnet_config(data_dir, release):
-  """configs/hscnet_synthetic.py shrunk to the tiny dataset (seconds per run on CPU)."""
+  """configs/hscnet_synthetic.py shrunk to the tiny dataset."""
   from configs import hscnet_synthetic
-  config = hscnet_synthetic.get_config()
-  config.data.data_dir = str(data_dir)
-  config.data.builder_config = "tiny"
-  config.data.num_clips = 16
-  config.data.shuffle_buffer = 32
+  config = shrink_to_tiny(hscnet_synthetic.get_config(), data_dir, release)
   config.hscnet.max_sentences = 3  # the tiny videos' paragraphs are cut in two
-  config.text.glove_file = str(release / f"glove.synthetic.{TINY_SPEC.glove_dim}d.txt")
   config.hscnet.hidden = 16
   config.hscnet.num_heads = 2
   config.hscnet.mlp_dim = 16
   config.hscnet.video_layers = 1
   config.hscnet.text_layers = 1
-  config.train.batch_size = 8
-  config.train.num_steps = 12
-  config.train.log_every = 4
-  config.train.eval_every = 6
-  config.train.checkpoint_every = 3
-  config.eval.batch_size = 8
   return config
 
 
 @pytest.fixture
 def hscnet_config(tiny_data_dir, tiny_release):
   return tiny_hscnet_config(tiny_data_dir, tiny_release)
+
+
+def tiny_clear_config(data_dir, release):
+  """configs/clear_synthetic.py shrunk to the tiny dataset."""
+  from configs import clear_synthetic
+  config = shrink_to_tiny(clear_synthetic.get_config(), data_dir, release)
+  config.data.max_queries = 4
+  config.data.eval_max_queries = 0
+  config.text.head_hidden = 8
+  config.clear.hidden = 16
+  config.clear.dim = 16
+  config.clear.fine_hidden = 16
+  config.eval.top_k = 10
+  return config
+
+
+@pytest.fixture
+def clear_config(tiny_data_dir, tiny_release):
+  return tiny_clear_config(tiny_data_dir, tiny_release)
+
+
+def fit_one_batch(module, params, batch, loss, config, steps: int, learning_rate: float,
+                  train: bool = False):
+  """Adam on one batch (dropout key i at step i): the fitted params and every step's
+  loss."""
+  import jax
+  import optax
+  tx = optax.adam(learning_rate)
+
+  @jax.jit
+  def step(params, opt_state, rng):
+    def loss_fn(p):
+      outputs = module.apply({"params": p}, batch, train=train, rngs={"dropout": rng})
+      return loss(outputs, batch, config)[0]
+    value, grads = jax.value_and_grad(loss_fn)(params)
+    updates, opt_state = tx.update(grads, opt_state)
+    return optax.apply_updates(params, updates), opt_state, value
+
+  opt_state, losses = tx.init(params), []
+  for i in range(steps):
+    params, opt_state, value = step(params, opt_state, jax.random.PRNGKey(i))
+    losses.append(float(value))
+  return params, losses
+
+
+def overfit_one_batch(config, steps: int, learning_rate: float):
+  """`fit_one_batch` of `config.model` on the first 8 training videos of its dataset:
+  (every step's loss, R@1,IoU=0.5 of the fitted model on those videos)."""
+  import numpy as np
+  from vmr_jax import evaluate, sharding, train
+  run = train.setup(config)
+  full = next(run.pipeline.eval_iterator("train", 8))
+  batch = sharding.numeric(full)
+  params, losses = fit_one_batch(run.model.module, run.state.params, batch, run.spec.loss,
+                                 config, steps, learning_rate, train=True)
+  ranked = run.spec.decode(run.model.module.apply({"params": params}, batch), batch, config)
+  records = evaluate.prediction_records(full, np.asarray(ranked), 0.5, 5)
+  return losses, evaluate.metrics_of_records(records, (1,), (0.5,))["R@1,IoU=0.5"]

@@ -17,6 +17,9 @@ sys.argv = ["bench", "--config=configs/{config}.py", "--steps=1", "--feature_dim
 runpy.run_module("vmr_jax.bench", run_name="__main__")
 """
 CONFIGS = {  # config file -> flags shrinking it
+    "clear_tacos": ["--config.clear.hidden=8", "--config.clear.dim=8",
+                    "--config.clear.fine_hidden=8",
+                    "--eval_variants=clear.search=pruned,exhaustive"],
     "cmhn_synthetic": ["--config.cmhn.hidden=8", "--config.cmhn.code_bits=4",
                        "--config.cmhn.max_kernel=3", "--config.text.head_hidden=4"],
     "hscnet_tacos": ["--config.hscnet.hidden=8", "--config.hscnet.num_heads=2",
@@ -31,3 +34,6 @@ def test_model_bench_without_tensorflow(config):
                        text=True, timeout=600)
   assert out.returncode == 0, out.stderr[-3000:]
   assert "PyTorch / JAX step time" in out.stdout and "queries/s" in out.stdout
+  if "--eval_variants=clear.search=pruned,exhaustive" in CONFIGS[config]:
+    assert "clear.search=pruned:" in out.stdout
+    assert "clear.search=exhaustive:" in out.stdout

@@ -1,13 +1,12 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 from vmr_jax import metrics, registry, train
 from vmr_jax.models import hscnet
 
-from tests.conftest import tiny_hscnet_config
+from tests.conftest import fit_one_batch, tiny_hscnet_config
 
 B, T, Q, L, FEATURES, VOCAB = 2, 12, 3, 6, 10, 30
 
@@ -179,21 +178,7 @@ def test_one_batch_overfits(model_and_params):
   config, model, params = model_and_params
   spec = registry.get("hscnet")
   batch = jax.tree.map(jnp.asarray, make_batch())
-  tx = optax.adam(1e-3)
-
-  @jax.jit
-  def step(params, opt_state):
-    def loss_fn(p):
-      return spec.loss(model.module.apply({"params": p}, batch), batch, config)[0]
-    value, grads = jax.value_and_grad(loss_fn)(params)
-    updates, opt_state = tx.update(grads, opt_state)
-    return optax.apply_updates(params, updates), opt_state, value
-
-  opt_state = tx.init(params)
-  losses = []
-  for _ in range(300):
-    params, opt_state, value = step(params, opt_state)
-    losses.append(float(value))
+  params, losses = fit_one_batch(model.module, params, batch, spec.loss, config, 300, 1e-3)
   assert losses[-1] < 0.5 * losses[0]
   ranked = np.asarray(spec.decode(model.module.apply({"params": params}, batch), batch, config))
   valid = make_batch()["query_valid"]

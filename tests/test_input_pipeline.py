@@ -74,7 +74,7 @@ def collect(batches, video_level):
 @pytest.mark.parametrize("process_count", [1, 2])
 def test_eval_sees_every_query_once(tiny_data_dir, batch_kind, process_count):
   raw = raw_queries(tiny_data_dir)
-  seen, batch_counts = [], []
+  seen = []
   for index in range(process_count):
     pipeline = ip.Pipeline(config(tiny_data_dir, batch_kind=batch_kind, max_queries=2),
                            process_index=index, process_count=process_count)

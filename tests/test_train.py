@@ -1,5 +1,7 @@
-"""The CLI end to end on the tiny synthetic set, for each model: devices, resume, eval
-outputs; then the generic failure paths (once, with CMHN)."""
+"""The CLI end to end on the tiny synthetic set: for each model, the same metrics on 1
+and 4 devices, metrics equal to a recomputation from the predictions, and predict
+mode; then the model-independent paths once, with CMHN: SIGKILL and resume, eval
+mode, a missing dataset, a non-finite loss."""
 
 import json
 import os
@@ -20,7 +22,7 @@ from tests.conftest import tiny_{model}_config
 def get_config():
   return tiny_{model}_config(pathlib.Path({data!r}), pathlib.Path({release!r}))
 """
-MODELS = ["cmhn", "hscnet"]
+MODELS = ["clear", "cmhn", "hscnet"]
 
 
 def write_config(directory, model, data_dir, release):
@@ -30,15 +32,24 @@ def write_config(directory, model, data_dir, release):
   return path
 
 
-@pytest.fixture(scope="module", params=MODELS)
-def config_file(request, tmp_path_factory, tiny_data_dir, tiny_release):
-  return write_config(tmp_path_factory.mktemp("config"), request.param, tiny_data_dir,
-                      tiny_release)
-
-
 @pytest.fixture(scope="module")
-def cmhn_config_file(tmp_path_factory, tiny_data_dir, tiny_release):
-  return write_config(tmp_path_factory.mktemp("config"), "cmhn", tiny_data_dir, tiny_release)
+def trained(tmp_path_factory, tiny_data_dir, tiny_release):
+  """model -> (config file, workdir, test metrics) of its 1-device run, made once."""
+  runs = {}
+
+  def get(model):
+    if model not in runs:
+      config = write_config(tmp_path_factory.mktemp("config"), model, tiny_data_dir,
+                            tiny_release)
+      workdir = tmp_path_factory.mktemp(f"{model}_one")
+      runs[model] = config, workdir, train(config, workdir)
+    return runs[model]
+  return get
+
+
+@pytest.fixture(params=MODELS)
+def model(request):
+  return request.param
 
 
 def command(config_file, workdir, *extra):
@@ -60,14 +71,8 @@ def train(config_file, workdir, devices=1):
   return json.loads((workdir / "eval" / "test_metrics.json").read_text())
 
 
-@pytest.fixture(scope="module")
-def one_device(config_file, tmp_path_factory):
-  workdir = tmp_path_factory.mktemp("one")
-  return workdir, train(config_file, workdir)
-
-
-def test_same_metrics_on_one_and_four_devices(config_file, one_device, tmp_path):
-  _, one = one_device
+def test_same_metrics_on_one_and_four_devices(trained, model, tmp_path):
+  config_file, _, one = trained(model)
   four = train(config_file, tmp_path, devices=4)
   assert {k: v for k, v in four.items() if k != "mIoU"} == {
       k: v for k, v in one.items() if k != "mIoU"}
@@ -92,8 +97,8 @@ def recompute(records, ns, thresholds):
   return out
 
 
-def test_metrics_equal_recomputation_from_predictions(one_device):
-  workdir, result = one_device
+def test_metrics_equal_recomputation_from_predictions(trained, model):
+  _, workdir, result = trained(model)
   lines = (workdir / "eval" / "test_predictions.jsonl").read_text().splitlines()
   records = [json.loads(line) for line in lines]
   assert len(records) == result["num_queries"]
@@ -109,8 +114,8 @@ def test_metrics_equal_recomputation_from_predictions(one_device):
     assert result[name] == pytest.approx(value, abs=1e-9), name
 
 
-def test_sigkill_and_resume_match_an_uninterrupted_run(config_file, one_device, tmp_path):
-  _, uninterrupted = one_device
+def test_sigkill_and_resume_match_an_uninterrupted_run(trained, tmp_path):
+  config_file, _, uninterrupted = trained("cmhn")
   process = subprocess.Popen(command(config_file, tmp_path), cwd=REPO, env=environment(),
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
   first = tmp_path / "checkpoints" / "3"
@@ -125,8 +130,8 @@ def test_sigkill_and_resume_match_an_uninterrupted_run(config_file, one_device, 
   assert resumed == uninterrupted
 
 
-def test_eval_mode_reproduces_the_test_metrics(config_file, one_device):
-  workdir, result = one_device
+def test_eval_mode_reproduces_the_test_metrics(trained):
+  config_file, workdir, result = trained("cmhn")
   out = subprocess.run(command(config_file, workdir, "--mode=eval"), cwd=REPO,
                        env=environment(), capture_output=True, text=True, timeout=600)
   assert out.returncode == 0, out.stderr[-3000:]
@@ -134,9 +139,9 @@ def test_eval_mode_reproduces_the_test_metrics(config_file, one_device):
   assert json.loads((workdir / "eval" / "test_metrics.json").read_text()) == result
 
 
-def test_predict_mode(config_file, one_device, tiny_data_dir):
+def test_predict_mode(trained, model, tiny_data_dir):
   import tensorflow_datasets as tfds
-  workdir, _ = one_device
+  config_file, workdir, _ = trained(model)
   video = next(iter(tfds.as_numpy(tfds.builder("synthetic/tiny", data_dir=str(tiny_data_dir))
                                   .as_dataset(split="test"))))["video_id"].decode()
   out = subprocess.run(command(config_file, workdir, "--mode=predict", f"--video={video}",
@@ -146,16 +151,18 @@ def test_predict_mode(config_file, one_device, tiny_data_dir):
   assert "someone cuts the onion" in out.stdout and out.stdout.count(" s   score ") >= 2
 
 
-def test_missing_dataset_prints_the_build_command(cmhn_config_file, tmp_path):
-  out = subprocess.run(command(cmhn_config_file, tmp_path, "--config.data.data_dir=/nowhere"),
+def test_missing_dataset_prints_the_build_command(trained, tmp_path):
+  config_file, _, _ = trained("cmhn")
+  out = subprocess.run(command(config_file, tmp_path, "--config.data.data_dir=/nowhere"),
                        cwd=REPO, env=environment(), capture_output=True, text=True,
                        timeout=600)
   assert out.returncode != 0
   assert "python -m data_pipelines.build synthetic" in out.stderr
 
 
-def test_non_finite_loss_stops_the_run_and_saves_nothing(cmhn_config_file, tmp_path):
-  out = subprocess.run(command(cmhn_config_file, tmp_path, "--config.train.learning_rate=1e30",
+def test_non_finite_loss_stops_the_run_and_saves_nothing(trained, tmp_path):
+  config_file, _, _ = trained("cmhn")
+  out = subprocess.run(command(config_file, tmp_path, "--config.train.learning_rate=1e30",
                                "--config.train.checkpoint_every=1"),
                        cwd=REPO, env=environment(), capture_output=True, text=True,
                        timeout=600)

@@ -1,7 +1,7 @@
 """Benchmarks, JAX against the PyTorch equivalent, measured in one run.
 
     python -m vmr_jax.bench --config=configs/cmhn_synthetic.py [--steps=N]
-        [--feature_dim=D] [--config.<field>=value ...]
+        [--feature_dim=D] [--eval_variants=FIELD=V1,V2] [--config.<field>=value ...]
     python -m vmr_jax.bench --task=bert [--sentences=PATH] [--bert_dir=DIR]
         [--batch_size=64] [--limit=N]
 
@@ -11,7 +11,9 @@ videos, `data.num_clips` clips of `--feature_dim`, `data.max_queries` queries of
 devices (data parallel, as the trainer runs it), the evaluation forward + decode
 (queries/s), and the same train step of the model's PyTorch equivalent
 (`vmr_jax.torch_equivalents`, eager, Adam) on the same machine, then prints the
-ratio. The text encoder is GloVe-sized random vectors + BiGRU on both sides (the
+ratio. `--eval_variants=clear.search=pruned,exhaustive` also times the evaluation
+with each value of that config field (same parameters and batch, one run). The text encoder is
+GloVe-sized random vectors + BiGRU on both sides (the
 PyTorch side has no BERT of ours to match) where the config has BERT, else the
 config's own GloVe-sized encoder; the rest is the config's.
 
@@ -56,6 +58,9 @@ _BERT_DIR = flags.DEFINE_string("bert_dir", "", "transformers BERT checkpoint; "
                                 "empty: random BERT-base.")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 64, "Sentences per batch.")
 _LIMIT = flags.DEFINE_integer("limit", 0, "Use only the first N sentences (0: all).")
+_EVAL_VARIANTS = flags.DEFINE_string("eval_variants", "", "FIELD=V1,V2,...: time the "
+                                     "evaluation with each value of the (str, int or "
+                                     "float) config FIELD.")
 
 
 def read_sentences(path: str) -> list[str]:
@@ -188,15 +193,29 @@ def bench_model(config) -> None:
   jax.block_until_ready(metrics)
   jax_step = (time.perf_counter() - start) / _STEPS.value
 
-  predict = jax.jit(evaluate.make_predict_fn(model, spec, config),
-                    in_shardings=(replicated, data), out_shardings=data)
-  jax.block_until_ready(predict(state.params, device_batch))
-  start = time.perf_counter()
-  for _ in range(_STEPS.value):
-    out = predict(state.params, device_batch)
-  jax.block_until_ready(out)
-  queries_per_second = (_STEPS.value * batch["query_valid"].sum()
-                        / (time.perf_counter() - start))
+  def time_eval():
+    """Queries/s of the evaluation forward + decode of the config as it is now."""
+    predict = jax.jit(evaluate.make_predict_fn(model, spec, config),
+                      in_shardings=(replicated, data), out_shardings=data)
+    jax.block_until_ready(predict(state.params, device_batch))
+    start = time.perf_counter()
+    for _ in range(_STEPS.value):
+      out = predict(state.params, device_batch)
+    jax.block_until_ready(out)
+    seconds = time.perf_counter() - start
+    return _STEPS.value * int(batch["query_valid"].sum()) / seconds
+
+  queries_per_second = time_eval()
+  variants = []
+  if _EVAL_VARIANTS.value:
+    field, values = _EVAL_VARIANTS.value.split("=", 1)
+    *parents, name = field.split(".")
+    node = config
+    for parent in parents:
+      node = node[parent]
+    for value in values.split(","):
+      node[name] = type(node[name])(value)
+      variants.append((f"{field}={value}", time_eval()))
 
   torch_model = torch_equivalents.create(config, _FEATURE_DIM.value, _VOCAB.value,
                                          config.text.glove_dim)
@@ -225,6 +244,8 @@ def bench_model(config) -> None:
   print(f"PyTorch train step (eager):  {1000 * torch_seconds:8.2f} ms")
   print(f"PyTorch / JAX step time:     {torch_seconds / jax_step:8.2f}x")
   print(f"JAX eval: {queries_per_second:.0f} queries/s")
+  for label, speed in variants:
+    print(f"JAX eval, {label}: {speed:.0f} queries/s")
 
 
 def main(argv):

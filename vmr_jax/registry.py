@@ -68,7 +68,8 @@ class ModelSpec:
   data: Mapping[str, Any]
 
 
-_MODULES = {"cmhn": "vmr_jax.models.cmhn", "hscnet": "vmr_jax.models.hscnet"}
+_MODULES = {"clear": "vmr_jax.models.clear", "cmhn": "vmr_jax.models.cmhn",
+            "hscnet": "vmr_jax.models.hscnet"}
 
 
 def get(name: str) -> ModelSpec:

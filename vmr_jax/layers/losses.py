@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import jax.numpy as jnp
+import optax
 
 from vmr_jax import metrics
 
@@ -51,6 +52,18 @@ def l1_giou_loss(pred: jnp.ndarray, target: jnp.ndarray, mask: jnp.ndarray) -> j
   """
   per_segment = jnp.abs(pred - target).sum(-1) + 1.0 - temporal_giou(pred, target)
   return masked_average(per_segment, mask)
+
+
+def scaled_iou_bce(logits: jnp.ndarray, iou: jnp.ndarray, low: float = 0.0,
+                   high: float = 1.0) -> jnp.ndarray:
+  """Per-element binary cross entropy of sigmoid(`logits`) against soft targets
+  y = clip((IoU - low) / (high - low), 0, 1): the raw IoU for (0, 1) (CLEAR Eq. 7),
+  2D-TAN's scaled IoU for (0.3, 0.7) or (0.5, 1). `[...]`, `[...]` -> `[...]`.
+  """
+  if not 0.0 <= low < high <= 1.0:
+    raise ValueError(f"IoU target range needs 0 <= low < high <= 1, got ({low}, {high})")
+  targets = jnp.clip((iou - low) / (high - low), 0.0, 1.0)
+  return optax.sigmoid_binary_cross_entropy(logits, targets)
 
 
 def masked_average(values: jnp.ndarray, mask: jnp.ndarray) -> jnp.ndarray:

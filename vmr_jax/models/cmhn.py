@@ -48,7 +48,6 @@ from vmr_jax.layers.hashing import hamming_distance, sign, sign_ste
 from vmr_jax.layers.losses import similarity_preserving
 from vmr_jax.layers.mlp import MLP
 from vmr_jax.models import common
-from vmr_jax.text import encoders
 
 
 def candidate_spans(num_clips: int, max_kernel: int) -> np.ndarray:
@@ -57,12 +56,8 @@ def candidate_spans(num_clips: int, max_kernel: int) -> np.ndarray:
                    for i in range(num_clips - k + 1)], dtype=np.int32)
 
 
-class CMHN(nn.Module):
+class CMHN(common.TextVideoModule):
   """batch -> {"moment_codes": H_C [B, N, L], "query_codes": H_Q [B, Q, L]}."""
-  config: object  # config.cmhn
-  text_encoder: nn.Module
-  token_key: str
-  mask_key: str
 
   @nn.compact
   def __call__(self, batch, *, train: bool = False):
@@ -78,8 +73,7 @@ class CMHN(nn.Module):
          for k in range(1, cfg.max_kernel + 1)], axis=1)
     moment_codes = MLP((cfg.hidden, cfg.code_bits), last_activation=cfg.final_activation,
                        name="moment_mlp")(candidates, train=train)
-    _, sentence = self.text_encoder(batch[self.token_key], batch[self.mask_key],
-                                    train=train)
+    _, sentence = self.encode_text(batch, train=train)
     query_codes = MLP((cfg.hidden, cfg.hidden, cfg.code_bits),
                       last_activation=cfg.final_activation, name="query_mlp")(
                           sentence, train=train)
@@ -140,10 +134,8 @@ def decode(outputs, batch, config):
 
 
 def create(config, info: registry.DataInfo) -> registry.Model:
-  encoder = encoders.create(config.text, info.words, info.cache_dir)
-  module = CMHN(config.cmhn, encoder.module, encoder.token_key, encoder.mask_key)
-  return registry.Model(module, pretrained=common.nest("text_encoder", encoder.pretrained),
-                        frozen=common.nest_paths("text_encoder", encoder.frozen))
+  return common.with_text_encoder(
+      config, info, lambda *encoder: CMHN(config.cmhn, *encoder))
 
 
 SPEC = registry.ModelSpec(create=create, loss=loss, decode=decode,

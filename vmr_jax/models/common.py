@@ -1,13 +1,16 @@
-"""Helpers the model files share: clip spans to times, IoU, top-k moments, nesting."""
+"""Helpers the model files share: clip spans to times, IoU, top-k moments, the text
+encoder submodule."""
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Callable
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from vmr_jax import metrics
+from vmr_jax import metrics, registry
+from vmr_jax.text import encoders
 
 
 def clip_spans_to_times(spans: jnp.ndarray, video_mask: jnp.ndarray,
@@ -37,10 +40,26 @@ def top_moments(scores: jnp.ndarray, times: jnp.ndarray, k: int) -> jnp.ndarray:
   return jnp.concatenate([picked, best[..., None]], axis=-1)
 
 
-def nest(key: str, tree: Mapping[str, Any] | None) -> dict:
-  """`{key: tree}`, or `{}` for no tree."""
-  return {key: dict(tree)} if tree else {}
+class TextVideoModule(nn.Module):
+  """Base of the model modules: their config section and the text encoder of
+  `config.text` (built by `with_text_encoder`)."""
+  config: Any  # the model's section, e.g. config.cmhn
+  text_encoder: nn.Module
+  token_key: str  # the batch keys of the encoder's tokens and their mask
+  mask_key: str
+
+  def encode_text(self, batch, *, train: bool):
+    """-> (token features `[B, Q, L, D]`, sentence vectors `[B, Q, D]`)."""
+    return self.text_encoder(batch[self.token_key], batch[self.mask_key], train=train)
 
 
-def nest_paths(key: str, paths) -> tuple[tuple[str, ...], ...]:
-  return tuple((key, *p) for p in paths)
+def with_text_encoder(config, info: registry.DataInfo,
+                      build: Callable[[nn.Module, str, str], TextVideoModule]
+                      ) -> registry.Model:
+  """The model `build(text encoder module, token key, mask key)`: the encoder's
+  pretrained and frozen parameters are placed under `text_encoder`."""
+  encoder = encoders.create(config.text, info.words, info.cache_dir)
+  module = build(encoder.module, encoder.token_key, encoder.mask_key)
+  pretrained = {"text_encoder": dict(encoder.pretrained)} if encoder.pretrained else {}
+  frozen = tuple(("text_encoder", *path) for path in encoder.frozen)
+  return registry.Model(module, pretrained=pretrained, frozen=frozen)

@@ -66,7 +66,6 @@ from vmr_jax.layers.losses import l1_giou_loss, masked_average
 from vmr_jax.layers.mlp import MLP
 from vmr_jax.layers.rnn import BiRNN
 from vmr_jax.models import common
-from vmr_jax.text import encoders
 
 
 class MultiModalLayer(nn.Module):
@@ -123,17 +122,13 @@ class SpanHead(nn.Module):
     return jnp.stack([center - width / 2, center + width / 2], axis=-1)
 
 
-class HSCNet(nn.Module):
+class HSCNet(common.TextVideoModule):
   """batch -> alignment similarities and predicted spans (see `loss`, `decode`):
 
   word_alignment `[B, Q, L, T]`, sentence_alignment `[B, Q, T]`,
   paragraph_alignment `[B, T]`, paragraph_span `[B, 2]`, sentence_spans `[B, Q, 2]`,
   word_spans `[B, Q, L, 2]`, spans `[B, Q, 2]` (final), word_mask `[B, Q, L]`.
   """
-  config: object  # config.hscnet
-  text_encoder: nn.Module
-  token_key: str
-  mask_key: str
 
   @nn.compact
   def __call__(self, batch, *, train: bool = False):
@@ -162,7 +157,7 @@ class HSCNet(nn.Module):
     video = dropout(video + sinusoidal_encoding(jnp.arange(feats.shape[1]), d))
     for i in range(cfg.video_layers):
       video = transformer(f"video_encoder_{i}")(video, video_mask, train=train)
-    words, _ = self.text_encoder(batch[self.token_key], batch[self.mask_key], train=train)
+    words, _ = self.encode_text(batch, train=train)
     positions = jnp.concatenate(
         [jnp.broadcast_to(sinusoidal_encoding(jnp.arange(length), d // 2), (q, length, d // 2)),
          jnp.broadcast_to(sinusoidal_encoding(jnp.arange(q), d // 2)[:, None],
@@ -317,10 +312,8 @@ def create(config, info: registry.DataInfo) -> registry.Model:
   if cfg.hidden % 2 or cfg.hidden % cfg.num_heads:
     raise ValueError(f"hscnet.hidden {cfg.hidden} must be even and divisible by "
                      f"hscnet.num_heads {cfg.num_heads}")
-  encoder = encoders.create(config.text, info.words, info.cache_dir)
-  module = HSCNet(cfg, encoder.module, encoder.token_key, encoder.mask_key)
-  return registry.Model(module, pretrained=common.nest("text_encoder", encoder.pretrained),
-                        frozen=common.nest_paths("text_encoder", encoder.frozen))
+  return common.with_text_encoder(
+      config, info, lambda *encoder: HSCNet(cfg, *encoder))
 
 
 SPEC = registry.ModelSpec(create=create, loss=loss, decode=decode,

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from vmr_jax.models.cmhn import candidate_spans
+from vmr_jax.torch_equivalents.common import BiTCN, SentenceGRU, pairwise_iou
 
 
 def rrelu_mlp(widths):
@@ -22,48 +23,27 @@ class CMHN(nn.Module):
     cfg, text = config.cmhn, config.text
     self.cfg, self.num_clips = cfg, config.data.num_clips
     self.input = nn.Linear(feature_dim, cfg.hidden)
-    self.tcn = nn.ModuleList(
-        nn.Conv1d(cfg.hidden, cfg.hidden, cfg.tcn_kernel, dilation=2 ** i,
-                  padding=(cfg.tcn_kernel - 1) * 2 ** i // 2)
-        for i in range(cfg.tcn_layers))
+    self.tcn = BiTCN(cfg.hidden, cfg.hidden, cfg.tcn_layers, cfg.tcn_kernel)
     self.candidates = nn.ModuleList(nn.Conv1d(cfg.hidden, cfg.hidden, k)
                                     for k in range(1, cfg.max_kernel + 1))
     self.moment_mlp = rrelu_mlp([cfg.hidden, cfg.hidden, cfg.code_bits])
-    self.embedding = nn.Embedding(vocab_size, glove_dim)
-    self.gru = nn.GRU(glove_dim, text.head_hidden, num_layers=text.head_layers,
-                      bidirectional=True, batch_first=True)
+    self.sentence = SentenceGRU(vocab_size, glove_dim, text.head_hidden, text.head_layers)
     self.query_mlp = rrelu_mlp([2 * text.head_hidden, cfg.hidden, cfg.hidden, cfg.code_bits])
     self.register_buffer("spans", torch.as_tensor(
         candidate_spans(self.num_clips, cfg.max_kernel), dtype=torch.float32))
 
   def forward(self, batch):
     """-> the loss Psi; batch: the numeric arrays of a video-level batch, as tensors."""
-    mask = batch["video_mask"].float()
-    x = self.input(batch["video_feats"]).transpose(1, 2)  # [B, D, T]
-    for conv in self.tcn:
-      x = torch.relu(conv(x * mask[:, None]))
-    x = x * mask[:, None]
+    x = self.tcn(self.input(batch["video_feats"]), batch["video_mask"]).transpose(1, 2)
     cands = torch.cat([conv(x) for conv in self.candidates], dim=2).transpose(1, 2)
     h_c = self.moment_mlp(cands)  # [B, N, L]
-    b, q, length = batch["query_tokens"].shape
-    tokens = batch["query_tokens"].reshape(b * q, length)
-    lengths = batch["query_mask"].reshape(b * q, length).sum(1).clamp(min=1)
-    packed = nn.utils.rnn.pack_padded_sequence(self.embedding(tokens), lengths.cpu(),
-                                               batch_first=True, enforce_sorted=False)
-    _, h_n = self.gru(packed)
-    sentence = torch.cat([h_n[-2], h_n[-1]], dim=-1).reshape(b, q, -1)
-    h_q = self.query_mlp(sentence)  # [B, Q, L]
+    h_q = self.query_mlp(self.sentence(batch["query_tokens"], batch["query_mask"]))
     return self.loss(h_c, h_q, batch)
 
   def loss(self, h_c, h_q, batch):
     cfg = self.cfg
     times = self.spans[None] * (batch["duration"] / self.num_clips)[:, None, None]
-    gt = batch["gt_times"]
-    inter = (torch.minimum(times[:, :, None, 1], gt[:, None, :, 1])
-             - torch.maximum(times[:, :, None, 0], gt[:, None, :, 0])).clamp(min=0)
-    union = (times[:, :, None, 1] - times[:, :, None, 0]) + (gt[:, None, :, 1]
-                                                            - gt[:, None, :, 0]) - inter
-    iou = torch.where(union > 0, inter / union.clamp(min=1e-9), torch.zeros_like(inter))
+    iou = pairwise_iou(times, batch["gt_times"])
     valid = batch["query_valid"].float()
     residual = torch.einsum("bnl,bml->bnm", h_c, h_q) - cfg.code_bits * iou
     gamma1 = ((residual * valid[:, None]) ** 2).sum((1, 2))

@@ -1,0 +1,162 @@
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from vmr_jax import metrics, registry, sharding
+from vmr_jax.layers import moment_map
+from vmr_jax.models import clear
+from vmr_jax.train import setup
+
+from tests.conftest import overfit_one_batch, tiny_clear_config
+
+L, P = 16, 4  # the tiny config's units and tree layers
+
+
+@pytest.fixture(scope="module")
+def run(tiny_data_dir, tiny_release):
+  return setup(tiny_clear_config(tiny_data_dir, tiny_release))
+
+
+def batch_of(run):
+  return sharding.numeric(next(run.pipeline.eval_iterator("train", 8)))
+
+
+def test_anchors_and_tree_nodes_for_8_units_and_4_layers():
+  # Eq. 2, 1-indexed: c(1,8); c(1,7), c(8,8); c(1,6), c(7,7); c(1,5), c(6,6).
+  assert clear.anchor_spans(8, 4).tolist() == [[0, 7], [0, 6], [7, 7], [0, 5], [6, 6],
+                                               [0, 4], [5, 5]]
+  spans = [tuple(s) for s in moment_map.dense_spans(8).tolist()]
+  nodes = {name: sorted(s for s, inside in zip(spans, mask) if inside)
+           for name, mask in zip(clear.node_names(4), clear.tree_nodes(8, 4))}
+  ending_by = lambda e: sorted((i, j) for j in range(e + 1) for i in range(j + 1))
+  assert nodes == {
+      "root": sorted(spans),
+      "left1": ending_by(6), "right1": [(7, 7)], "between1": [(i, 7) for i in range(7)],
+      "left2": ending_by(5), "right2": [(6, 6)], "between2": [(i, 6) for i in range(6)],
+      "left3": ending_by(4), "right3": [(5, 5)], "between3": [(i, 5) for i in range(5)],
+  }
+  assert len(nodes["left1"]) == 28 and len(nodes["left3"]) == 15
+
+
+def test_tree_sizes_are_checked():
+  with pytest.raises(ValueError, match="4-layer semantic tree needs"):
+    clear.anchor_spans(3, 4)
+
+
+# Inner products with the anchors [root, left1, right1, left2, right2, left3, right3]
+# and the node Algorithm 1 (our reading; mu = 0.015, rho = 0.02) must choose.
+SEARCH_TABLE = [
+    ([1.0, 0.9, 0.2, 0, 0, 0, 0], "root"),  # no child beats the root
+    ([0.5, 0.4, 0.9, 0, 0, 0, 0], "right1"),  # eta = 1.25 > rho
+    ([0.5, 1.0, 1.018, 0, 0, 0, 0], "between1"),  # mu < eta = 0.018 <= rho
+    ([0.5, 0.6, 0.1, 0.55, 0.2, 0, 0], "left1"),  # descends once, then stops
+    ([0.5, 0.6, 0.1, 0.7, 0.9, 0, 0], "right2"),  # eta = 0.29 at layer 2
+    ([0.5, 0.6, 0.1, 0.7, 0.1, 0.8, 0.1], "left3"),  # descends to the last layer
+    ([0.5, 0.6, 0.1, 0.7, 0.1, 0.8, 0.813], "between3"),  # eta = 0.01625
+    ([0.1, -0.2, 0.3, 0, 0, 0, 0], "right1"),  # a negative y: eta = 0.5 / |y|
+]
+
+
+@pytest.mark.parametrize("similarity,node", SEARCH_TABLE)
+def test_pruned_search_picks_the_node_of_the_reading(similarity, node):
+  got = clear.tree_search(jnp.array(similarity, jnp.float32), 4, 0.015, 0.02)
+  assert clear.node_names(4)[int(got)] == node
+
+
+def test_search_with_perfect_similarities_keeps_the_target_in_the_chosen_node():
+  """With s = IoU(anchor, target) and thresholds that never force a leaf (mu = 0,
+  rho = 1e6), the walk ends at a node containing the target, for every target."""
+  spans = moment_map.dense_spans(8)
+  anchors = clear.anchor_spans(8, 4) + [0, 1]
+  iou = metrics.temporal_iou(anchors[None, :, :].astype(float),
+                             (spans + [0, 1])[:, None, :].astype(float))  # [N, R]
+  node = np.asarray(clear.tree_search(jnp.asarray(iou, jnp.float32), 4, 0.0, 1e6))
+  inside = clear.tree_nodes(8, 4)[node, np.arange(len(spans))]
+  assert inside.all()
+  assert len(set(node.tolist())) > 5  # the walk does go to different nodes
+
+
+def test_shapes(run, clear_config):
+  batch = batch_of(run)
+  out = run.model.module.apply({"params": run.state.params}, batch)
+  n = moment_map.num_spans(L)
+  assert out["fine_logits"].shape == (8, 4, n)
+  assert out["anchors"].shape == (8, 2 * P - 1, 16) and out["queries"].shape == (8, 4, 16)
+  assert clear.decode(out, batch, clear_config).shape == (8, 4, 10, 3)
+
+
+def numpy_losses(anchors, queries, logits, times, gts, query_valid, d):
+  """Gamma_1 (Eq. 5, / d^2 R M) and Phi_k (Eq. 7, the negated sum) for one video."""
+  queries, gts, logits = queries[query_valid], gts[query_valid], logits[query_valid]
+  anchor_times = times[clear.anchor_index(L, P)]
+  m = np.array([[metrics.temporal_iou(a, g) for g in gts] for a in anchor_times])
+  gamma1 = np.sum((anchors @ queries.T - d * m) ** 2) / (d ** 2 * m.size)
+  o = np.array([[metrics.temporal_iou(c, g) for c in times] for g in gts])  # [M, A]
+  p = 1 / (1 + np.exp(-logits.astype(np.float64)))
+  phi = np.mean(np.mean(-(o * np.log(p) + (1 - o) * np.log(1 - p)), axis=1))
+  return gamma1, phi
+
+
+def test_losses_match_numpy_transcription(run, clear_config):
+  batch = batch_of(run)
+  batch["query_valid"][1, 2:] = False  # a video with fewer queries
+  rng = np.random.default_rng(0)
+  n = moment_map.num_spans(L)
+  outputs = {"anchors": rng.normal(size=(8, 2 * P - 1, 16)).astype(np.float32),
+             "queries": rng.normal(size=(8, 4, 16)).astype(np.float32),
+             "fine_logits": rng.normal(size=(8, 4, n)).astype(np.float32)}
+  total, terms = clear.loss(outputs, batch, clear_config)
+  spans = (moment_map.dense_spans(L) + [0, 1]).astype(float)
+  want = np.zeros(2)
+  for b in range(8):
+    times = spans * batch["duration"][b] / L
+    want += numpy_losses(outputs["anchors"][b], outputs["queries"][b],
+                         outputs["fine_logits"][b], times, batch["gt_times"][b],
+                         batch["query_valid"][b], 16)
+  want /= 8
+  assert float(terms["gamma1"]) == pytest.approx(want[0], rel=1e-4)
+  assert float(terms["gamma2"]) == pytest.approx(want[1], rel=1e-4)
+  assert float(total) == pytest.approx(want.sum(), rel=1e-4)  # alpha = 1
+
+
+def test_decode_ranks_the_chosen_node_first(run, clear_config):
+  batch = batch_of(run)
+  rng = np.random.default_rng(1)
+  n = moment_map.num_spans(L)
+  queries = np.zeros((8, 4, 16), np.float32)
+  queries[..., 0] = 1.0
+  anchors = np.zeros((8, 2 * P - 1, 16), np.float32)
+  anchors[:, :3, 0] = [0.5, 1.0, 1.018]  # every query: "between1" (SEARCH_TABLE)
+  outputs = {"anchors": anchors, "queries": queries,
+             "fine_logits": rng.normal(size=(8, 4, n)).astype(np.float32)}
+  in_node = clear.tree_nodes(L, P)[clear.node_names(P).index("between1")]
+  times = (moment_map.dense_spans(L) + [0, 1]) * batch["duration"][0] / L
+  p = 1 / (1 + np.exp(-outputs["fine_logits"][0, 0]))
+  clear_config.eval.top_k = 20  # more than the node's 15 candidates
+  for search, order in [("exhaustive", np.argsort(-p)),
+                        ("pruned", np.lexsort((-p, ~in_node)))]:
+    clear_config.clear.search = search
+    ranked = np.asarray(clear.decode(outputs, batch, clear_config))[0, 0]
+    np.testing.assert_allclose(ranked[:, :2], times[order[:20]], rtol=1e-5)
+  assert in_node.sum() == 15
+
+
+def test_overfits_one_batch(clear_config):
+  """200 Adam steps on one batch: the loss halves and the batch's own moments are
+  found (R@1,IoU=0.5 >= 0.6 with the pruned search)."""
+  clear_config.clear.hidden = 32
+  clear_config.clear.dim = 32
+  losses, recall = overfit_one_batch(clear_config, 200, 3e-3)
+  assert losses[-1] < losses[0] / 2
+  assert recall >= 0.6
+
+
+def test_config_checks(clear_config, tiny_data_dir):
+  assert registry.get("clear") is clear.SPEC
+  clear_config.clear.rho = 0.01
+  with pytest.raises(ValueError, match="mu < clear.rho"):
+    setup(clear_config)
+  clear_config.clear.rho = 0.02
+  clear_config.data.short_videos = "pad"
+  with pytest.raises(ValueError, match="short_videos='stretch'"):
+    setup(clear_config)
