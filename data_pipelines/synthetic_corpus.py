@@ -7,6 +7,7 @@ The demo and the tests go through the real builders: this module writes
         + sub_activitynet_v1-3.c3d.hdf5                              (ActivityNet format)
     DIR/glove.synthetic.<d>d.txt                                     (GloVe text format)
     DIR/vocab.txt                                                    (BERT WordPiece vocab)
+    DIR/srl.jsonl              (semantic roles, as AllenNLP's SRL predictor writes them)
 
 Both formats hold the same videos and sentences. How a video is made:
 - A concept is a (verb, object) pair. Its clip prototype is the sum of a verb and an
@@ -138,7 +139,40 @@ def write_corpus(directory: str, spec: CorpusSpec) -> dict[str, int]:
       _write_json(os.path.join(anet_dir, ACTIVITYNET_FILES[split]), anet_json)
   _write_glove(os.path.join(directory, f"glove.synthetic.{spec.glove_dim}d.txt"), spec)
   _write_wordpiece_vocab(os.path.join(directory, "vocab.txt"))
+  sentences = sorted({s for videos in corpus.values() for v in videos for s in v.sentences})
+  with open(os.path.join(directory, "srl.jsonl"), "w") as f:
+    for sentence in sentences:
+      f.write(json.dumps(srl_record(sentence)) + "\n")
   return {split: sum(len(v.sentences) for v in videos) for split, videos in corpus.items()}
+
+
+def srl_record(sentence: str) -> dict:
+  """The record AllenNLP's SRL predictor would write for a synthetic sentence, read off
+  its grammar: `SUBJECT VERB the OBJECT [for the first/second time | before/after
+  SUBJECT VERB the OBJECT]`. Each verb's ARG0 is its subject, ARG1 "the OBJECT"; the
+  main verb's trailing time phrase or clause is its ARGM-TMP."""
+  words = sentence.split()
+  verbs = [i for i, w in enumerate(words) if w in VERBS]
+  frames = []
+  for n, v in enumerate(verbs):
+    start = 0 if n == 0 else v - len(_subject_before(words, v))
+    tags = ["O"] * len(words)
+    tags[start:v] = ["B-ARG0"] + ["I-ARG0"] * (v - start - 1)
+    tags[v] = "B-V"
+    tags[v + 1:v + 3] = ["B-ARG1", "I-ARG1"]
+    if n == 0 and len(words) > v + 3:
+      tags[v + 3:] = ["B-ARGM-TMP"] + ["I-ARGM-TMP"] * (len(words) - v - 4)
+    frames.append({"verb": words[v], "description": "", "tags": tags})
+  return {"verbs": frames, "words": words}
+
+
+def _subject_before(words: list[str], verb: int) -> list[str]:
+  """The SUBJECTS phrase ending right before `words[verb]`."""
+  for subject in SUBJECTS:
+    parts = subject.split()
+    if words[verb - len(parts):verb] == parts:
+      return parts
+  raise ValueError(f"no subject before {words[verb]!r} in {' '.join(words)!r}")
 
 
 def _video(video_id, rng, spec, concepts, prototypes, background) -> SyntheticVideo:

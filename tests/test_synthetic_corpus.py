@@ -114,3 +114,24 @@ def test_learnable_but_needs_context():
   on_ordinal = lambda p: metrics.grounding_metrics(
       [x for x, o in zip(p, ordinal) if o], gts[ordinal], (1,), (0.5,))["R@1,IoU=0.5"]
   assert on_ordinal(preds) > 0.75 and on_ordinal(blind) < 0.65
+
+
+def test_srl_file_gives_each_sentence_its_role_tree(tiny_release):
+  from vmr_jax.text import semantic_roles
+  trees = semantic_roles.read_allennlp_srl(str(tiny_release / "srl.jsonl"))
+  tacos = json.loads((tiny_release / "tacos" / "test.json").read_text())
+  sentences = [s for entry in tacos.values() for s in entry["sentences"]]
+  assert sentences and all(semantic_roles.sentence_key(s) in trees for s in sentences)
+  for sentence in sentences:
+    words = sentence.split()
+    tree = trees[semantic_roles.sentence_key(sentence)]
+    verb, obj = concept_of(sentence)
+    assert tree.verbs[0] == (verb,) and tree.verbs == tuple((w,) for w in words
+                                                            if w in sc.VERBS)
+    assert ("the", obj) in tree.nouns and (0, tree.nouns.index(("the", obj))) in tree.edges
+    subject = tuple(words[:words.index(verb)])
+    assert (0, tree.nouns.index(subject)) in tree.edges
+  clause = sc.srl_record("a man washes the cup after a woman peels the carrot")
+  assert [f["tags"] for f in clause["verbs"]] == [
+      ["B-ARG0", "I-ARG0", "B-V", "B-ARG1", "I-ARG1"] + ["B-ARGM-TMP"] + ["I-ARGM-TMP"] * 5,
+      ["O"] * 6 + ["B-ARG0", "I-ARG0", "B-V", "B-ARG1", "I-ARG1"]]

@@ -1,13 +1,20 @@
-"""2D moment maps: every span of clips as one candidate (CLEAR Sec. III-B; 2D-TAN).
+"""2D moment maps: spans of clips as candidates (CLEAR Sec. III-B; 2D-TAN).
 
-A map over L clips holds the N = L(L+1)/2 spans (i, j), 0 <= i <= j < L, inclusive
-clip indices; span (i, j) of a video of duration T covers [i T/L, (j + 1) T/L).
-Candidates are stored packed, ordered by length then start: span (i, i + k) has index
-k L - k(k - 1)/2 + i. The packed layout holds no i > j cell, so nothing needs masking
-there; `span_index` maps back to the (start, end) grid, with -1 below the diagonal.
+A dense map over L clips holds the N = L(L+1)/2 spans (i, j), 0 <= i <= j < L,
+inclusive clip indices; span (i, j) of a video of duration T covers
+[i T/L, (j + 1) T/L). Candidates are stored packed, ordered by length then start:
+span (i, i + k) has index k L - k(k - 1)/2 + i. The packed layout holds no i > j cell,
+so nothing needs masking there; `span_index` maps back to the (start, end) grid, with
+-1 below the diagonal.
+
+A sparse map (2D-TAN, Zhang et al. AAAI 2020) holds only the spans its pooling
+schedule reaches (`sparse_spans`, `sparse_max_pool_map`): all short spans, and longer
+ones at coarser start/length steps.
 """
 
 from __future__ import annotations
+
+from typing import Sequence
 
 import jax.numpy as jnp
 import numpy as np
@@ -45,3 +52,57 @@ def max_pool_map(x: jnp.ndarray) -> jnp.ndarray:
     running = jnp.maximum(running[:, :-1], x[:, k:])
     rows.append(running)
   return jnp.concatenate(rows, axis=1)
+
+
+def _sparse_schedule(num_clips: int, scale_layers: Sequence[int]):
+  """2D-TAN's pooling schedule as (kernel, stride) ops, grouped by scale: scale 0
+  starts with the identity (1, 1), every later scale with (3, 2); the other ops of a
+  scale are (2, 1). Checks that every op has clips left to pool."""
+  if not scale_layers or min(scale_layers) < 1:
+    raise ValueError(f"scale_layers must be positive counts, got {list(scale_layers)}")
+  length, ops = num_clips, []
+  for scale, layers in enumerate(scale_layers):
+    for op in [(1, 1) if scale == 0 else (3, 2)] + [(2, 1)] * (layers - 1):
+      if length < op[0]:
+        raise ValueError(f"scale_layers {list(scale_layers)} pool past the {num_clips} "
+                         "clips")
+      length = (length - op[0]) // op[1] + 1
+      ops.append(op)
+  return ops
+
+
+def _pool(x, kernel: int, stride: int, combine):
+  """Pools `x [B, T, ...]` along T: `combine` of the `kernel` shifted strided views."""
+  count = (x.shape[1] - kernel) // stride + 1
+  views = [x[:, k:k + stride * (count - 1) + 1:stride] for k in range(kernel)]
+  out = views[0]
+  for view in views[1:]:
+    out = combine(out, view)
+  return out
+
+
+def sparse_spans(num_clips: int, scale_layers: Sequence[int]) -> np.ndarray:
+  """`[M, 2]` (start, end) inclusive spans of 2D-TAN's sparse map, in the order its
+  ops write them (`sparse_max_pool_map`'s order).
+
+  Each op pools the previous op's spans: op (k, s) turns spans x into
+  (x[s j].start, x[s j + k - 1].end). Every span an op produces is a cell.
+  """
+  spans = np.stack([np.arange(num_clips)] * 2, axis=-1)[None]  # [1, L, 2]
+  cells = []
+  for kernel, stride in _sparse_schedule(num_clips, scale_layers):
+    spans = _pool(spans, kernel, stride,
+                  lambda a, b: np.stack([a[..., 0], b[..., 1]], axis=-1))
+    cells.append(spans[0])
+  return np.concatenate(cells).astype(np.int32)
+
+
+def sparse_max_pool_map(x: jnp.ndarray, scale_layers: Sequence[int]) -> jnp.ndarray:
+  """2D-TAN's sparse max-pool map: `[B, L, D]` -> `[B, M, D]`, cell m = the max over
+  the clips of `sparse_spans(L, scale_layers)[m]`. Memory: the M cells plus one
+  L x D row."""
+  cells = []
+  for kernel, stride in _sparse_schedule(x.shape[1], scale_layers):
+    x = _pool(x, kernel, stride, jnp.maximum)
+    cells.append(x)
+  return jnp.concatenate(cells, axis=1)
