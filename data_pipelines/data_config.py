@@ -10,7 +10,8 @@ SHORT_VIDEO_RULES = ("stretch", "pad")
 # Batch keys with one entry per query (a Q axis in video-level batches, none in
 # query-level ones).
 PER_QUERY_KEYS = frozenset({"query_tokens", "query_mask", "query_wordpiece",
-                            "query_wordpiece_mask", "gt_times", "query_index", "sentence"})
+                            "query_wordpiece_mask", "gt_times", "query_index", "sentence",
+                            "verb_tokens", "noun_tokens", "role_edges"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,6 +30,10 @@ class DataConfig:
   wordpiece_vocab: str = ""
   max_wordpiece: int = 32
   sort_queries: bool = False
+  srl_file: str = ""  # AllenNLP SRL JSON lines: adds semantic role trees to batches
+  max_verbs: int = 4  # tree limits (FVMR Sec. 4.2) and words per tree node
+  max_nouns: int = 6
+  max_node_words: int = 8
   shuffle_buffer: int = 512  # examples; memory ~ buffer * num_clips * D * 4 bytes
   video_shuffle_buffer: int = 16  # videos, before decoding
   train_split: str = "train"
@@ -39,7 +44,8 @@ class DataConfig:
     if self.short_videos not in SHORT_VIDEO_RULES:
       raise ValueError(f"short_videos must be one of {SHORT_VIDEO_RULES}, "
                        f"got {self.short_videos!r}")
-    for field in ("num_clips", "max_queries", "max_words", "max_wordpiece"):
+    for field in ("num_clips", "max_queries", "max_words", "max_wordpiece", "max_verbs",
+                  "max_nouns", "max_node_words"):
       if getattr(self, field) < 1:
         raise ValueError(f"{field} must be >= 1")
 

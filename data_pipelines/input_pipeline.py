@@ -13,6 +13,11 @@ Per video (one TFDS example):
   `wordpiece_vocab` is set, sentences also become BERT WordPiece ids `[CLS] .. [SEP]`
   (`max_wordpiece`).
 - `sort_queries=True` orders a video's queries by start time (paragraph models).
+- `srl_file` (AllenNLP SRL JSON lines, `vmr_jax.text.semantic_roles`): each query
+  also gets its semantic role tree, `verb_tokens [V, W]`, `noun_tokens [N, W]` word
+  ids (0 = padding) and `role_edges [V, N]` bool (V = `max_verbs`, N = `max_nouns`,
+  W = `max_node_words`). A split sentence missing from the file is an error;
+  sentences typed in for prediction get the one-phrase tree instead.
 
 Batch kinds (`batch_kind`):
 - `"video"`: a video's queries are cut into chunks of at most `max_queries` (for
@@ -21,7 +26,8 @@ Batch kinds (`batch_kind`):
   over the video); each chunk is one example with the whole video. Keys (leading batch axis B):
       video_id [B] bytes, duration [B] f32, video_feats [B, T, D] f32,
       video_mask [B, T] bool, query_tokens [B, Q, L] i32, query_mask [B, Q, L] bool,
-      (query_wordpiece, query_wordpiece_mask [B, Q, Lw]), gt_times [B, Q, 2] f32
+      (query_wordpiece, query_wordpiece_mask [B, Q, Lw]), (verb_tokens [B, Q, V, W],
+      noun_tokens [B, Q, N, W], role_edges [B, Q, V, N]), gt_times [B, Q, 2] f32
       seconds, query_index [B, Q] i32 (position in the release file),
       sentence [B, Q] bytes, query_valid [B, Q] bool, example_valid [B] bool.
 - `"query"`: one query per example, the same keys without the Q axis and without
@@ -46,6 +52,7 @@ import tensorflow_datasets as tfds
 
 from data_pipelines import builders  # registers the builders with TFDS
 from data_pipelines.data_config import PER_QUERY_KEYS, DataConfig
+from vmr_jax.text import semantic_roles
 from vmr_jax.text.words import PAD_ID, UNK_ID, WordVocab, split_words
 from vmr_jax.text.wordpiece import WordPieceTokenizer
 
@@ -88,6 +95,9 @@ class Pipeline:
     self.vocab = word_vocab(self.builder, config.word_min_count)
     self.wordpiece = (WordPieceTokenizer(config.wordpiece_vocab)
                       if config.wordpiece_vocab else None)
+    self.trees = (semantic_roles.read_allennlp_srl(config.srl_file, config.max_verbs,
+                                                   config.max_nouns)
+                  if config.srl_file else None)
     self.feature_dim = int(self.builder.info.metadata["feature_dim"])
     self.process_index, self.process_count = process_index, process_count
     self._table = tf.lookup.StaticHashTable(
@@ -170,7 +180,7 @@ class Pipeline:
     elif duration is None or features.ndim != 2 or features.shape[1] != self.feature_dim:
       raise ValueError(f"features must be [clips, {self.feature_dim}] with a duration")
     n = len(sentences)
-    parsed = self._parse_video({
+    parsed = self._parse_video(typed_in=True, ex={
         "video_id": tf.constant(video or "features"),
         "duration": tf.constant(duration, tf.float32),
         "features": tf.constant(features, tf.float32),
@@ -197,8 +207,9 @@ class Pipeline:
     options.deterministic = True
     return ds.with_options(options)
 
-  def _parse_video(self, ex) -> dict[str, tf.Tensor]:
-    """One TFDS example -> resampled video and all its tokenized queries `[n, ...]`."""
+  def _parse_video(self, ex, typed_in: bool = False) -> dict[str, tf.Tensor]:
+    """One TFDS example -> resampled video and all its tokenized queries `[n, ...]`
+    (`typed_in`: sentences given for prediction, which need no SRL parse)."""
     cfg = self.config
     queries = ex["queries"]
     order = tf.range(tf.shape(queries["start"])[0])
@@ -224,7 +235,28 @@ class Pipeline:
                                           [tf.int32, tf.bool], stateful=False)
       out["query_wordpiece"] = tf.ensure_shape(wp_ids, [None, cfg.max_wordpiece])
       out["query_wordpiece_mask"] = tf.ensure_shape(wp_mask, [None, cfg.max_wordpiece])
+    if self.trees is not None:
+      verbs, nouns, edges = tf.numpy_function(
+          lambda video, sentences: self._encode_trees(video, sentences, typed_in),
+          [out["video_id"], out["sentence"]], [tf.int32, tf.int32, tf.bool], stateful=False)
+      out["verb_tokens"] = tf.ensure_shape(verbs, [None, cfg.max_verbs, cfg.max_node_words])
+      out["noun_tokens"] = tf.ensure_shape(nouns, [None, cfg.max_nouns, cfg.max_node_words])
+      out["role_edges"] = tf.ensure_shape(edges, [None, cfg.max_verbs, cfg.max_nouns])
     return out
+
+  def _encode_trees(self, video: bytes, sentences: np.ndarray, typed_in: bool):
+    trees = []
+    for sentence in (s.decode("utf-8") for s in sentences):
+      tree = self.trees.get(semantic_roles.sentence_key(sentence))
+      if tree is None:
+        if not typed_in:
+          raise KeyError(f"{self.config.srl_file}: no parse of the sentence {sentence!r} "
+                         f"of video {video.decode()!r}")
+        tree = semantic_roles.one_phrase(sentence)
+      trees.append(tree)
+    cfg = self.config
+    return semantic_roles.encode_trees(trees, self.vocab, cfg.max_verbs, cfg.max_nouns,
+                                       cfg.max_node_words)
 
   def _encode_wordpiece(self, sentences: np.ndarray):
     return self.wordpiece.encode([s.decode("utf-8") for s in sentences],

@@ -185,3 +185,53 @@ def test_eval_max_queries_puts_a_video_in_one_example(tiny_data_dir):
   assert batches[0]["query_valid"].shape == (4, 8)
   train = next(pipeline.train_iterator(4, seed=0))
   assert train["query_valid"].shape == (4, 2)  # training keeps max_queries
+
+
+def node_words(pipeline, ids):
+  return tuple(pipeline.vocab.words[k] for k in ids if k)
+
+
+@pytest.mark.parametrize("batch_kind", ["video", "query"])
+def test_role_trees_follow_their_queries(tiny_data_dir, tiny_release, batch_kind):
+  from vmr_jax.text import semantic_roles
+  srl = tiny_release / "srl.jsonl"
+  trees = semantic_roles.read_allennlp_srl(str(srl))
+  pipeline = ip.Pipeline(config(tiny_data_dir, batch_kind=batch_kind, max_queries=3,
+                                srl_file=str(srl), max_verbs=2, max_nouns=3,
+                                max_node_words=2))
+  batches = [next(pipeline.eval_iterator("test", batch_size=4)),
+             next(pipeline.train_iterator(4, seed=0))]
+  checked = 0
+  for b in batches:
+    lead = b["verb_tokens"].shape[:-2]
+    assert b["noun_tokens"].shape == lead + (3, 2) and b["role_edges"].shape == lead + (2, 3)
+    valid = b["query_valid"] if batch_kind == "video" else b["example_valid"]
+    for idx in zip(*np.nonzero(valid)):
+      tree = trees[semantic_roles.sentence_key(b["sentence"][idx].decode())]
+      assert [node_words(pipeline, v) for v in b["verb_tokens"][idx] if v[0]] == [
+          v[:2] for v in tree.verbs[:2]]
+      assert [node_words(pipeline, n) for n in b["noun_tokens"][idx] if n[0]] == [
+          n[:2] for n in tree.nouns[:3]]
+      assert {tuple(e) for e in np.argwhere(b["role_edges"][idx])} == {
+          (v, n) for v, n in tree.edges if v < 2 and n < 3}
+      checked += 1
+  assert checked >= 8
+
+
+def test_role_trees_missing_a_sentence(tiny_data_dir, tiny_release, tmp_path):
+  lines = (tiny_release / "srl.jsonl").read_text().splitlines()
+  partial = tmp_path / "srl.jsonl"
+  partial.write_text("\n".join(lines[1:]) + "\n")
+  pipeline = ip.Pipeline(config(tiny_data_dir, srl_file=str(partial)))
+  with pytest.raises(Exception, match="no parse of the sentence"):
+    for _ in pipeline.eval_iterator("train", batch_size=4):
+      pass
+  # Typed-in sentences get the one-phrase tree: the sentence is its only verb node.
+  sentence = "a cat sleeps on the mat"
+  batch = pipeline.single_video_batch([sentence], features=np.zeros((5, 16), np.float32),
+                                      duration=3.0)
+  known = set(pipeline.vocab.words)
+  assert node_words(pipeline, batch["verb_tokens"][0, 0, 0]) == tuple(
+      w if w in known else "<unk>" for w in split_words(sentence))
+  assert not batch["verb_tokens"][0, 0, 1:].any()
+  assert not batch["noun_tokens"].any() and not batch["role_edges"].any()

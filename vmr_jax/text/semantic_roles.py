@@ -27,7 +27,9 @@ import json
 import re
 from typing import Iterable, Mapping, Sequence
 
-from vmr_jax.text.words import split_words
+import numpy as np
+
+from vmr_jax.text.words import PAD_ID, WordVocab, split_words
 
 MAX_VERBS, MAX_NOUNS = 4, 6  # FVMR Sec. 4.2
 
@@ -38,6 +40,32 @@ class RoleTree:
   verbs: tuple[tuple[str, ...], ...]
   nouns: tuple[tuple[str, ...], ...]
   edges: tuple[tuple[int, int], ...]
+
+
+def one_phrase(sentence: str) -> RoleTree:
+  """The tree of a sentence without a predicate: the sentence as its one phrase."""
+  return RoleTree((tuple(split_words(sentence)),), (), ())
+
+
+def encode_trees(trees: Sequence[RoleTree], vocab: WordVocab, max_verbs: int,
+                 max_nouns: int, max_words: int
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """Trees -> word ids of their verb nodes `[n, max_verbs, max_words]` and noun nodes
+  `[n, max_nouns, max_words]` (0 = padding: a node is valid where its first id is not
+  0) and the verb-noun edges `[n, max_verbs, max_nouns]` bool. Nodes and words past
+  the limits are dropped, with their edges."""
+  verbs = np.full((len(trees), max_verbs, max_words), PAD_ID, np.int32)
+  nouns = np.full((len(trees), max_nouns, max_words), PAD_ID, np.int32)
+  edges = np.zeros((len(trees), max_verbs, max_nouns), bool)
+  for t, tree in enumerate(trees):
+    for out, nodes, limit in ((verbs, tree.verbs, max_verbs), (nouns, tree.nouns, max_nouns)):
+      for i, words in enumerate(nodes[:limit]):
+        ids = vocab.ids(words[:max_words])
+        out[t, i, :len(ids)] = ids
+    for v, n in tree.edges:
+      if v < max_verbs and n < max_nouns:
+        edges[t, v, n] = True
+  return verbs, nouns, edges
 
 
 def sentence_key(text: str) -> str:
@@ -65,8 +93,8 @@ def build_tree(sentence_words: Sequence[str], frames: Iterable[tuple[Sequence[st
           continue
         nouns.append(noun)
       edges.append((len(verbs) - 1, nouns.index(noun)))
-  if not verbs:  # no predicate: the sentence is the one phrase
-    return RoleTree((tuple(split_words(" ".join(sentence_words))),), (), ())
+  if not verbs:
+    return one_phrase(" ".join(sentence_words))
   return RoleTree(tuple(verbs), tuple(nouns), tuple(dict.fromkeys(edges)))
 
 
