@@ -34,7 +34,8 @@ Batch kinds (`batch_kind`):
   `query_valid`.
 
 Training streams are infinite and deterministic given `seed`: epoch e shuffles with
-seed (seed, e). `TrainIterator.state` (epoch, examples consumed) restores the exact
+seed (seed, e), and training batches also carry `epoch [B]` i32, the epoch each
+example comes from (for losses that change with it, e.g. a warm-up). `TrainIterator.state` (epoch, examples consumed) restores the exact
 position; resuming re-reads at most one epoch to skip to it. Evaluation reads a split
 once, in file order; the final partial batch is padded and `example_valid` marks
 real rows, so every query is seen exactly once. Multi-host: each process reads
@@ -119,7 +120,8 @@ class Pipeline:
       ds = videos.shuffle(self.config.video_shuffle_buffer, seed=_seed(seed, e, 1))
       ds = self._examples(ds.map(self._parse_video, tf.data.AUTOTUNE), seed, e)
       ds = ds.shuffle(self.config.shuffle_buffer, seed=_seed(seed, e, 2))
-      ds = ds.enumerate().map(lambda i, ex: {**ex, "_epoch": e, "_offset": i + 1})
+      ds = ds.enumerate().map(
+          lambda i, ex: {**ex, "epoch": tf.cast(e, tf.int32), "_offset": i + 1})
       return ds.skip(skip)
 
     first = epoch(tf.constant(state["epoch"], tf.int64), state["offset"])
@@ -321,8 +323,7 @@ class TrainIterator:
 
   def __next__(self) -> Batch:
     batch = next(self._it)
-    self.state = {"epoch": int(batch.pop("_epoch")[-1]),
-                  "offset": int(batch.pop("_offset")[-1])}
+    self.state = {"epoch": int(batch["epoch"][-1]), "offset": int(batch.pop("_offset")[-1])}
     return batch
 
 

@@ -24,7 +24,7 @@ def model_and_params(tiny_data_dir, tiny_release):
   config = small_config(tiny_data_dir, tiny_release)
   spec = registry.get("hscnet")
   model = spec.create(config, registry.DataInfo(FEATURES, [f"w{i}" for i in range(VOCAB)], None))
-  return config, model, train.init_params(model, make_batch(), config)
+  return config, model, train.init_variables(model, make_batch(), config)["params"]
 
 
 def make_batch(seed=0):

@@ -157,8 +157,11 @@ def test_train_epoch_covers_every_query(tiny_data_dir):
   pipeline = ip.Pipeline(config(tiny_data_dir, batch_kind="query"))
   n = pipeline.count_examples("train")
   it = pipeline.train_iterator(1, seed=0)
-  keys = [(b["video_id"][0], int(b["query_index"][0])) for b in (next(it) for _ in range(n))]
+  batches = [next(it) for _ in range(n)]
+  keys = [(b["video_id"][0], int(b["query_index"][0])) for b in batches]
   assert len(set(keys)) == n and it.state == {"epoch": 0, "offset": n}
+  assert all(b["epoch"].tolist() == [0] for b in batches)
+  assert next(it)["epoch"].tolist() == [1] and it.state == {"epoch": 1, "offset": 1}
 
 
 def test_not_built_error_names_the_command(tmp_path):

@@ -177,7 +177,7 @@ def bench_model(config) -> None:
   model = spec.create(config, registry.DataInfo(_FEATURE_DIM.value, words, None))
   batch = random_batch(config, _FEATURE_DIM.value, _VOCAB.value, np.random.default_rng(0))
   mesh = sharding.make_mesh()
-  state, lr_fn = train.create_train_state(model, train.init_params(model, batch, config),
+  state, lr_fn = train.create_train_state(model, train.init_variables(model, batch, config),
                                           config, mesh)
   replicated, data = sharding.replicated(mesh), sharding.data_sharded(mesh)
   step = jax.jit(train.make_train_step(model, spec, config, lr_fn),
@@ -197,10 +197,10 @@ def bench_model(config) -> None:
     """Queries/s of the evaluation forward + decode of the config as it is now."""
     predict = jax.jit(evaluate.make_predict_fn(model, spec, config),
                       in_shardings=(replicated, data), out_shardings=data)
-    jax.block_until_ready(predict(state.params, device_batch))
+    jax.block_until_ready(predict(state.variables, device_batch))
     start = time.perf_counter()
     for _ in range(_STEPS.value):
-      out = predict(state.params, device_batch)
+      out = predict(state.variables, device_batch)
     jax.block_until_ready(out)
     seconds = time.perf_counter() - start
     return _STEPS.value * int(batch["query_valid"].sum()) / seconds

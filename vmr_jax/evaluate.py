@@ -39,12 +39,13 @@ class Evaluator:
     self.recall_at = tuple(config.eval.recall_at)
     self.batch_size = sharding.check_batch_size(config.eval.batch_size, mesh)
 
-    self.predict = jax.jit(make_predict_fn(model, spec, config), in_shardings=(sharding.replicated(mesh),
-                                                  sharding.data_sharded(mesh)),
+    self.predict = jax.jit(make_predict_fn(model, spec, config),
+                           in_shardings=(sharding.replicated(mesh), sharding.data_sharded(mesh)),
                            out_shardings=sharding.data_sharded(mesh))
 
-  def run(self, params, split: str, workdir: str | None = None) -> dict[str, float]:
-    """Metrics of `split` (plus `num_queries`); files too if `workdir` is given."""
+  def run(self, variables, split: str, workdir: str | None = None) -> dict[str, float]:
+    """Metrics of `split` (plus `num_queries`) for the model's `variables`
+    (`TrainState.variables`); files too if `workdir` is given."""
     count = self.pipeline.count_examples(split)
     counts = multihost_utils.process_allgather(np.array(count))
     num_batches = int(math.ceil(int(np.max(counts)) / self.batch_size))
@@ -53,7 +54,7 @@ class Evaluator:
     records = []
     for batch in self.pipeline.eval_iterator(split, self.batch_size, num_batches):
       ranked = sharding.global_to_host(
-          self.predict(params, sharding.host_to_global(batch, self.mesh)))
+          self.predict(variables, sharding.host_to_global(batch, self.mesh)))
       records += prediction_records(batch, np.asarray(ranked)[rows],
                                     self.config.eval.nms_threshold, max(self.recall_at))
     records.sort(key=lambda r: (r["video"], r["query_index"]))
@@ -65,11 +66,10 @@ class Evaluator:
 
 
 def make_predict_fn(model: registry.Model, spec: registry.ModelSpec, config):
-  """`(params, batch) -> [B, (Q,) K, 3]`: the eval forward pass and the model's decode
-  (pure, to be jit-compiled)."""
-  def predict(params, batch):
-    return spec.decode(model.module.apply({"params": params}, batch, train=False), batch,
-                       config)
+  """`(variables, batch) -> [B, (Q,) K, 3]`: the eval forward pass and the model's
+  decode (pure, to be jit-compiled)."""
+  def predict(variables, batch):
+    return spec.decode(model.module.apply(variables, batch, train=False), batch, config)
   return predict
 
 

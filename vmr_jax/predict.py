@@ -30,7 +30,7 @@ def restore(config, workdir: str, which: str) -> tuple[train.Setup, int]:
 def evaluate_checkpoint(config, workdir: str, which: str, split: str) -> dict[str, float]:
   run, step = restore(config, workdir, which)
   evaluator = evaluate.Evaluator(run.model, run.spec, config, run.pipeline, run.mesh)
-  result = evaluator.run(run.state.params, split, workdir=workdir)
+  result = evaluator.run(run.state.variables, split, workdir=workdir)
   print(evaluate.table(result, f"{split} ({which} checkpoint, step {step})"))
   return result
 
@@ -54,7 +54,7 @@ def predict(config, workdir: str, which: str, sentences: Sequence[str], *,
   batch = run.pipeline.single_video_batch(sentences, video=video, split=split,
                                           features=_load(features), duration=duration)
   predict_fn = jax.jit(evaluate.make_predict_fn(run.model, run.spec, config))
-  ranked = predict_fn(run.state.params, sharding.numeric(batch))
+  ranked = predict_fn(run.state.variables, sharding.numeric(batch))
   ranked = np.asarray(ranked).reshape(len(sentences), -1, 3)
   results = []
   for sentence, moments in zip(sentences, ranked):

@@ -37,6 +37,16 @@ from vmr_jax.metrics import summarize
 
 class TrainState(train_state.TrainState):
   rng: jax.Array  # the step's dropout key is fold_in(rng, step)
+  # BatchNorm running statistics ({} for models without BatchNorm): updated by every
+  # train step from the global batch (under jit, the mean over a `data`-sharded batch
+  # axis is the mean over all devices), used in evaluation, checkpointed with the rest.
+  batch_stats: Any
+
+  @property
+  def variables(self) -> dict:
+    """The variables `module.apply` takes in evaluation."""
+    return {"params": self.params,
+            **({"batch_stats": self.batch_stats} if self.batch_stats else {})}
 
 
 def create_optimizer(config: ml_collections.ConfigDict, params,
@@ -76,30 +86,37 @@ def make_train_step(model: registry.Model, spec: registry.ModelSpec, config, lr_
     rng = jax.random.fold_in(state.rng, state.step)
 
     def loss_fn(params):
-      outputs = model.module.apply({"params": params}, batch, train=True,
-                                   rngs={"dropout": rng})
-      return spec.loss(outputs, batch, config)
+      outputs, updates = model.module.apply({**state.variables, "params": params}, batch,
+                                            train=True, rngs={"dropout": rng},
+                                            mutable=["batch_stats"])
+      loss, terms = spec.loss(outputs, batch, config)
+      return loss, (terms, updates.get("batch_stats", state.batch_stats))
 
-    (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    (loss, (terms, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        state.params)
     metrics = {"loss": loss, "grad_norm": optax.global_norm(grads),
                "learning_rate": lr_fn(state.step), **terms}
-    return state.apply_gradients(grads=grads), metrics
+    return state.apply_gradients(grads=grads, batch_stats=batch_stats), metrics
   return train_step
 
 
-def init_params(model: registry.Model, batch, config) -> dict:
-  """Parameters from `model.module.init` on one batch, pretrained ones loaded over."""
-  params = jax.jit(lambda r, b: model.module.init(r, b, train=False)["params"])(
-      jax.random.PRNGKey(config.seed), sharding.numeric(batch))
-  return registry.load_pretrained(params, model.pretrained)
+def init_variables(model: registry.Model, batch, config) -> dict:
+  """`{"params", and "batch_stats" if the model has BatchNorm}` from
+  `model.module.init` on one batch, pretrained parameters loaded over."""
+  variables = dict(jax.jit(lambda r, b: model.module.init(r, b, train=False))(
+      jax.random.PRNGKey(config.seed), sharding.numeric(batch)))
+  variables["params"] = registry.load_pretrained(variables["params"], model.pretrained)
+  return variables
 
 
-def create_train_state(model: registry.Model, params, config, mesh):
+def create_train_state(model: registry.Model, variables, config, mesh):
   """The initial `TrainState` (optimizer of `config.train`, dropout key from
   `config.seed`), replicated over `mesh`, and the learning-rate schedule."""
+  params = variables["params"]
   tx, lr_fn = create_optimizer(config, params, model.frozen)
   state = TrainState.create(apply_fn=model.module.apply, params=params, tx=tx,
-                            rng=jax.random.fold_in(jax.random.PRNGKey(config.seed), 1))
+                            rng=jax.random.fold_in(jax.random.PRNGKey(config.seed), 1),
+                            batch_stats=variables.get("batch_stats", {}))
   return jax.device_put(state, sharding.replicated(mesh)), lr_fn
 
 
@@ -133,7 +150,8 @@ def setup(config: ml_collections.ConfigDict) -> Setup:
   model = spec.create(config, info)
   example = next(pipeline.eval_iterator(config.eval.val_split,
                                         sharding.check_batch_size(config.eval.batch_size, mesh)))
-  state, lr_fn = create_train_state(model, init_params(model, example, config), config, mesh)
+  state, lr_fn = create_train_state(model, init_variables(model, example, config), config,
+                                    mesh)
   return Setup(pipeline, spec, model, mesh, state, lr_fn)
 
 
@@ -177,7 +195,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
       _write(writer, "train", scalars, done)
       progress.set_postfix(loss=f"{loss:.4g}")
     if done % config.train.eval_every == 0 or done == config.train.num_steps:
-      result = evaluator.run(state.params, config.eval.val_split)
+      result = evaluator.run(state.variables, config.eval.val_split)
       _write(writer, config.eval.val_split, result, done)
       best = ckpt.save_if_best(done, state, result)
       tqdm.write(f"step {done} {config.eval.val_split}: {summarize(result)}"
@@ -186,7 +204,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
       ckpt.save_latest(done, state, train_iter.state)
 
   best_state, best_step = ckpt.restore_best(state)
-  result = evaluator.run(best_state.params, config.eval.test_split, workdir=workdir)
+  result = evaluator.run(best_state.variables, config.eval.test_split, workdir=workdir)
   _write(writer, config.eval.test_split, result, best_step)
   ckpt.close()
   if writer is not None:
