@@ -35,10 +35,11 @@ Batch kinds (`batch_kind`):
 
 Training streams are infinite and deterministic given `seed`: epoch e shuffles with
 seed (seed, e), and training batches also carry `epoch [B]` i32, the epoch each
-example comes from (for losses that change with it, e.g. a warm-up). `TrainIterator.state` (epoch, examples consumed) restores the exact
-position; resuming re-reads at most one epoch to skip to it. Evaluation reads a split
-once, in file order; the final partial batch is padded and `example_valid` marks
-real rows, so every query is seen exactly once. Multi-host: each process reads
+example comes from (for losses that change with it, e.g. a warm-up).
+`TrainIterator.state` (epoch, examples consumed) restores the exact position;
+resuming re-reads at most one epoch to skip to it. Evaluation reads a split once, in
+file order; the final partial batch is padded and `example_valid` marks real rows, so
+every query is seen exactly once. Multi-host: each process reads
 `tfds.even_splits(split, process_count)[process_index]`.
 """
 

@@ -11,11 +11,11 @@ videos, `data.num_clips` clips of `--feature_dim`, `data.max_queries` queries of
 devices (data parallel, as the trainer runs it), the evaluation forward + decode
 (queries/s), and the same train step of the model's PyTorch equivalent
 (`vmr_jax.torch_equivalents`, eager, Adam) on the same machine, then prints the
-ratio. `--eval_variants=clear.search=pruned,exhaustive` also times the evaluation
-with each value of that config field (same parameters and batch, one run). The text encoder is
-GloVe-sized random vectors + BiGRU on both sides (the
-PyTorch side has no BERT of ours to match) where the config has BERT, else the
-config's own GloVe-sized encoder; the rest is the config's.
+ratio. `--eval_variants=clear.search=pruned,exhaustive` times the evaluation with
+each value of that config field instead (same parameters and batch, one run). The
+text encoder is GloVe-sized random vectors + BiGRU on both sides (the PyTorch side
+has no BERT of ours to match) where the config has BERT, else the config's own
+GloVe-sized encoder; the rest is the config's.
 
 `bert`: encodes every sentence of a TACoS/ActivityNet-format JSON file (default: the
 TACoS test split) with BERT, in JAX (`vmr_jax.text.bert`, jit) and in transformers'
@@ -205,8 +205,7 @@ def bench_model(config) -> None:
     seconds = time.perf_counter() - start
     return _STEPS.value * int(batch["query_valid"].sum()) / seconds
 
-  queries_per_second = time_eval()
-  variants = []
+  evaluations = []  # (label, queries/s): the config as given, or each variant
   if _EVAL_VARIANTS.value:
     field, values = _EVAL_VARIANTS.value.split("=", 1)
     *parents, name = field.split(".")
@@ -215,7 +214,9 @@ def bench_model(config) -> None:
       node = node[parent]
     for value in values.split(","):
       node[name] = type(node[name])(value)
-      variants.append((f"{field}={value}", time_eval()))
+      evaluations.append((f"JAX eval, {field}={value}", time_eval()))
+  else:
+    evaluations.append(("JAX eval", time_eval()))
 
   torch_model = torch_equivalents.create(config, _FEATURE_DIM.value, _VOCAB.value,
                                          config.text.glove_dim)
@@ -243,9 +244,8 @@ def bench_model(config) -> None:
   print(f"JAX train step:              {1000 * jax_step:8.2f} ms")
   print(f"PyTorch train step (eager):  {1000 * torch_seconds:8.2f} ms")
   print(f"PyTorch / JAX step time:     {torch_seconds / jax_step:8.2f}x")
-  print(f"JAX eval: {queries_per_second:.0f} queries/s")
-  for label, speed in variants:
-    print(f"JAX eval, {label}: {speed:.0f} queries/s")
+  for label, speed in evaluations:
+    print(f"{label}: {speed:.0f} queries/s")
 
 
 def main(argv):

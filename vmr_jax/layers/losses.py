@@ -66,7 +66,8 @@ def scaled_iou_bce(logits: jnp.ndarray, iou: jnp.ndarray, low: float = 0.0,
   return optax.sigmoid_binary_cross_entropy(logits, targets)
 
 
-def masked_average(values: jnp.ndarray, mask: jnp.ndarray) -> jnp.ndarray:
-  """Mean of `values [...]` where `mask [...]` is True (0 if none)."""
-  total = jnp.sum(jnp.where(mask, values, 0.0))
-  return total / jnp.maximum(mask.astype(values.dtype).sum(), 1.0)
+def masked_average(values: jnp.ndarray, mask: jnp.ndarray, axis=None) -> jnp.ndarray:
+  """Mean of `values [...]` where `mask [...]` is True (0 if none), over `axis`
+  (default: all axes)."""
+  total = jnp.sum(jnp.where(mask, values, 0.0), axis=axis)
+  return total / jnp.maximum(mask.astype(values.dtype).sum(axis=axis), 1.0)

@@ -51,7 +51,7 @@ import numpy as np
 from vmr_jax import registry
 from vmr_jax.layers import moment_map
 from vmr_jax.layers.bitcn import BiTCN
-from vmr_jax.layers.losses import scaled_iou_bce, similarity_preserving
+from vmr_jax.layers.losses import masked_average, scaled_iou_bce, similarity_preserving
 from vmr_jax.layers.mlp import MLP
 from vmr_jax.models import common
 
@@ -186,8 +186,7 @@ def fine_loss(logits, iou, query_valid, low, high):
   """Gamma_2's Phi_k (Eq. 7) per video, `[B]`: logits and IoU `[B, Q, N]`; the BCE
   averaged over the N candidates, then over the valid queries."""
   per_query = scaled_iou_bce(logits, iou, low, high).mean(-1)
-  valid = query_valid.astype(logits.dtype)
-  return (per_query * valid).sum(-1) / jnp.maximum(valid.sum(-1), 1.0)
+  return masked_average(per_query, query_valid, axis=-1)
 
 
 def loss(outputs, batch, config):
@@ -198,10 +197,8 @@ def loss(outputs, batch, config):
                        batch["query_valid"], cfg.dim)
   gamma2 = fine_loss(outputs["fine_logits"], jnp.swapaxes(iou, 1, 2),
                      batch["query_valid"], cfg.iou_low, cfg.iou_high)
-  weights = batch["example_valid"].astype(gamma1.dtype)
-  count = jnp.maximum(weights.sum(), 1.0)
-  terms = {"gamma1": (gamma1 * weights).sum() / count,
-           "gamma2": (gamma2 * weights).sum() / count}
+  terms = {"gamma1": masked_average(gamma1, batch["example_valid"]),
+           "gamma2": masked_average(gamma2, batch["example_valid"])}
   return terms["gamma1"] + cfg.alpha * terms["gamma2"], terms
 
 
@@ -217,15 +214,19 @@ def decode(outputs, batch, config):
     node = tree_search(similarity, cfg.tree_layers, cfg.mu, cfg.rho)
     in_node = jnp.asarray(tree_nodes(config.data.num_clips, cfg.tree_layers))[node]
     scores = jnp.where(in_node, scores, scores - 2.0)
-  elif cfg.search != "exhaustive":
-    raise ValueError(f"clear.search must be one of {SEARCHES}, got {cfg.search!r}")
+  else:
+    _check_search(cfg.search)
   return common.top_moments(scores, _candidates(batch, config), config.eval.top_k)
+
+
+def _check_search(search: str) -> None:
+  if search not in SEARCHES:
+    raise ValueError(f"clear.search must be one of {SEARCHES}, got {search!r}")
 
 
 def create(config, info: registry.DataInfo) -> registry.Model:
   anchor_spans(config.data.num_clips, config.clear.tree_layers)  # checks the sizes
-  if config.clear.search not in SEARCHES:
-    raise ValueError(f"clear.search must be one of {SEARCHES}, got {config.clear.search!r}")
+  _check_search(config.clear.search)
   if not config.clear.mu < config.clear.rho:
     raise ValueError(f"Algorithm 1 needs clear.mu < clear.rho, got {config.clear.mu} and "
                      f"{config.clear.rho}")

@@ -45,7 +45,7 @@ from vmr_jax import registry
 from vmr_jax.layers.bitcn import BiTCN
 from vmr_jax.layers.attention import l2_normalize
 from vmr_jax.layers.hashing import hamming_distance, sign, sign_ste
-from vmr_jax.layers.losses import similarity_preserving
+from vmr_jax.layers.losses import masked_average, similarity_preserving
 from vmr_jax.layers.mlp import MLP
 from vmr_jax.models import common
 
@@ -103,10 +103,8 @@ def loss(outputs, batch, config):
   gamma1 = similarity_preserving(c, q, iou, cfg.code_bits, pair_mask)
   gamma2 = quantization_loss(h_c, cand_valid) + quantization_loss(h_q, query_valid)
   gamma3 = balance_loss(h_c, cand_valid) + balance_loss(h_q, query_valid)
-  weights = batch["example_valid"].astype(h_c.dtype)
-  count = jnp.maximum(weights.sum(), 1.0)
   terms = {"gamma1": gamma1, "gamma2": gamma2, "gamma3": gamma3}
-  terms = {k: (v * weights).sum() / count for k, v in terms.items()}
+  terms = {k: masked_average(v, batch["example_valid"]) for k, v in terms.items()}
   total = terms["gamma1"] + cfg.alpha * terms["gamma2"] + cfg.beta * terms["gamma3"]
   return total, terms
 
