@@ -122,40 +122,66 @@ def clear_config(tiny_data_dir, tiny_release):
   return tiny_clear_config(tiny_data_dir, tiny_release)
 
 
-def fit_one_batch(module, params, batch, loss, config, steps: int, learning_rate: float,
-                  train: bool = False):
-  """Adam on one batch (dropout key i at step i): the fitted params and every step's
-  loss."""
+def tiny_fvmr_config(data_dir, release):
+  """configs/fvmr_synthetic.py shrunk to the tiny dataset (its 16-clip map); the
+  distillation warm-up ends after 2 of the 12 steps' ~6 epochs."""
+  from configs import fvmr_synthetic
+  config = shrink_to_tiny(fvmr_synthetic.get_config(), data_dir, release)
+  config.data.srl_file = str(release / "srl.jsonl")
+  config.data.max_queries = 4
+  config.data.eval_max_queries = 0
+  config.text.head_hidden = 8
+  for field in ("video_dim", "dim", "mlp_hidden"):
+    config.fvmr[field] = 8
+  config.fvmr.node_hidden = 4
+  config.fvmr.fuse_hidden = 4
+  config.fvmr.distill_warmup_epochs = 2
+  config.eval.top_k = 10
+  return config
+
+
+@pytest.fixture
+def fvmr_config(tiny_data_dir, tiny_release):
+  return tiny_fvmr_config(tiny_data_dir, tiny_release)
+
+
+def fit_one_batch(module, variables, batch, loss, config, steps: int,
+                  learning_rate: float, train: bool = False):
+  """Adam on one batch (dropout key i at step i; BatchNorm statistics, if any, updated
+  in training mode): the fitted variables and every step's loss."""
   import jax
   import optax
   tx = optax.adam(learning_rate)
 
   @jax.jit
-  def step(params, opt_state, rng):
-    def loss_fn(p):
-      outputs = module.apply({"params": p}, batch, train=train, rngs={"dropout": rng})
-      return loss(outputs, batch, config)[0]
-    value, grads = jax.value_and_grad(loss_fn)(params)
-    updates, opt_state = tx.update(grads, opt_state)
-    return optax.apply_updates(params, updates), opt_state, value
+  def step(variables, opt_state, rng):
+    def loss_fn(params):
+      outputs, updates = module.apply({**variables, "params": params}, batch, train=train,
+                                      rngs={"dropout": rng}, mutable=["batch_stats"])
+      return loss(outputs, batch, config)[0], updates
+    (value, updates), grads = jax.value_and_grad(loss_fn, has_aux=True)(variables["params"])
+    param_updates, opt_state = tx.update(grads, opt_state)
+    params = optax.apply_updates(variables["params"], param_updates)
+    return {**variables, **updates, "params": params}, opt_state, value
 
-  opt_state, losses = tx.init(params), []
+  opt_state, losses = tx.init(variables["params"]), []
   for i in range(steps):
-    params, opt_state, value = step(params, opt_state, jax.random.PRNGKey(i))
+    variables, opt_state, value = step(variables, opt_state, jax.random.PRNGKey(i))
     losses.append(float(value))
-  return params, losses
+  return variables, losses
 
 
 def overfit_one_batch(config, steps: int, learning_rate: float):
-  """`fit_one_batch` of `config.model` on the first 8 training videos of its dataset:
-  (every step's loss, R@1,IoU=0.5 of the fitted model on those videos)."""
+  """`fit_one_batch` of `config.model` on the first 8 training videos of its dataset
+  (as from epoch 0): (every step's loss, R@1,IoU=0.5 of the fitted model on those
+  videos)."""
   import numpy as np
   from vmr_jax import evaluate, sharding, train
   run = train.setup(config)
   full = next(run.pipeline.eval_iterator("train", 8))
-  batch = sharding.numeric(full)
-  params, losses = fit_one_batch(run.model.module, run.state.params, batch, run.spec.loss,
-                                 config, steps, learning_rate, train=True)
-  ranked = run.spec.decode(run.model.module.apply({"params": params}, batch), batch, config)
+  batch = {**sharding.numeric(full), "epoch": np.zeros(len(full["video_id"]), np.int32)}
+  variables, losses = fit_one_batch(run.model.module, run.state.variables, batch,
+                                    run.spec.loss, config, steps, learning_rate, train=True)
+  ranked = run.spec.decode(run.model.module.apply(variables, batch), batch, config)
   records = evaluate.prediction_records(full, np.asarray(ranked), 0.5, 5)
   return losses, evaluate.metrics_of_records(records, (1,), (0.5,))["R@1,IoU=0.5"]

@@ -7,14 +7,16 @@ import os
 import subprocess
 import sys
 
+from flax import traverse_util
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from vmr_jax import checkpoints, registry, sharding, train
 from vmr_jax.layers.attention import masked_mean
-from tests.conftest import FAST_COMPILE, REPO, tiny_cmhn_config
+from tests.conftest import FAST_COMPILE, REPO, tiny_cmhn_config, tiny_fvmr_config
 
 MOMENTUM = 0.9
 
@@ -46,12 +48,15 @@ SPEC = registry.ModelSpec(create=lambda config, info: registry.Model(Probe()), l
                           decode=decode, data={"batch_kind": "video"})
 
 
-def after_one_step(data_dir, release):
+def after_one_step(data_dir, release, model="bn_probe"):
   """(the train batch's pooled features [B, D], batch_stats after one step, the state)
-  of the probe on the tiny set, on all local devices."""
+  of the probe (or FVMR) on the tiny set, on all local devices."""
   registry._MODULES["bn_probe"] = __name__
-  config = tiny_cmhn_config(data_dir, release)
-  config.model = "bn_probe"
+  if model == "fvmr":
+    config = tiny_fvmr_config(data_dir, release)
+  else:
+    config = tiny_cmhn_config(data_dir, release)
+    config.model = "bn_probe"
   run = train.setup(config)
   batch = next(run.pipeline.train_iterator(8, seed=0))
   step = jax.jit(train.make_train_step(run.model, run.spec, config, run.lr_fn))
@@ -87,24 +92,29 @@ SCRIPT = """
 import json, pathlib, sys
 sys.path.insert(0, {repo!r})
 import jax
+from flax import traverse_util
 from tests.test_batch_norm import after_one_step
-_, stats, _, _ = after_one_step(pathlib.Path({data!r}), pathlib.Path({release!r}))
-print(json.dumps({{"devices": jax.device_count(),
-                  **{{k: v.tolist() for k, v in stats["norm"].items()}}}}))
+_, stats, _, _ = after_one_step(pathlib.Path({data!r}), pathlib.Path({release!r}), {model!r})
+flat = traverse_util.flatten_dict(stats, sep="/")
+print(json.dumps({{"devices": jax.device_count(), **{{k: v.tolist() for k, v in flat.items()}}}}))
 """
 
 
+@pytest.mark.parametrize("model", ["bn_probe", "fvmr"])
 def test_statistics_are_the_same_on_one_and_four_devices(tiny_data_dir, tiny_release,
-                                                         monkeypatch):
+                                                         monkeypatch, model):
   monkeypatch.setitem(registry._MODULES, "bn_probe", __name__)
-  _, one, _, _ = after_one_step(tiny_data_dir, tiny_release)
+  _, one, _, _ = after_one_step(tiny_data_dir, tiny_release, model)
   env = dict(os.environ, JAX_PLATFORMS="cpu",
              XLA_FLAGS=f"{FAST_COMPILE} --xla_force_host_platform_device_count=4")
-  script = SCRIPT.format(repo=str(REPO), data=str(tiny_data_dir), release=str(tiny_release))
+  script = SCRIPT.format(repo=str(REPO), data=str(tiny_data_dir), release=str(tiny_release),
+                         model=model)
   out = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env,
                        capture_output=True, text=True, timeout=600)
   assert out.returncode == 0, out.stderr[-3000:]
   four = json.loads(out.stdout.strip().splitlines()[-1])
-  assert four["devices"] == 4
-  for name in ("mean", "var"):
-    np.testing.assert_allclose(four[name], one["norm"][name], rtol=1e-6, atol=1e-8)
+  assert four.pop("devices") == 4
+  one = traverse_util.flatten_dict(one, sep="/")
+  assert set(four) == set(one) and one  # FVMR: mean and var of both map norms
+  for name, value in one.items():
+    np.testing.assert_allclose(four[name], value, rtol=1e-5, atol=1e-7, err_msg=name)

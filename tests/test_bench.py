@@ -22,6 +22,10 @@ CONFIGS = {  # config file -> flags shrinking it
                     "--eval_variants=clear.search=pruned,exhaustive"],
     "cmhn_synthetic": ["--config.cmhn.hidden=8", "--config.cmhn.code_bits=4",
                        "--config.cmhn.max_kernel=3", "--config.text.head_hidden=4"],
+    "fvmr_charades": ["--config.fvmr.scale_layers=(8,)", "--config.fvmr.video_dim=8",
+                      "--config.fvmr.dim=8", "--config.fvmr.mlp_hidden=8",
+                      "--config.fvmr.fuse_hidden=4", "--config.fvmr.node_hidden=4",
+                      "--config.text.head_hidden=4", "--config.text.head_layers=1"],
     "hscnet_tacos": ["--config.hscnet.hidden=8", "--config.hscnet.num_heads=2",
                      "--config.hscnet.mlp_dim=8"],
 }
@@ -37,3 +41,14 @@ def test_model_bench_without_tensorflow(config):
   if "--eval_variants=clear.search=pruned,exhaustive" in CONFIGS[config]:
     assert "clear.search=pruned:" in out.stdout
     assert "clear.search=exhaustive:" in out.stdout
+
+
+def test_retrieval_bench_without_tensorflow():
+  script = NO_TF.format(config="fvmr_tacos", flags=["--task=retrieval", "--gallery=3,10",
+                                                    "--config.data.num_clips=128",
+                                                    "--config.fvmr.dim=8"])
+  out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
+                       text=True, timeout=600)
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert "3 videos, 10 queries, 2548 cells x 8" in out.stdout
+  assert "PyTorch / JAX time" in out.stdout

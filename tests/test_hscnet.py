@@ -178,9 +178,10 @@ def test_one_batch_overfits(model_and_params):
   config, model, params = model_and_params
   spec = registry.get("hscnet")
   batch = jax.tree.map(jnp.asarray, make_batch())
-  params, losses = fit_one_batch(model.module, params, batch, spec.loss, config, 300, 1e-3)
+  variables, losses = fit_one_batch(model.module, {"params": params}, batch, spec.loss,
+                                    config, 300, 1e-3)
   assert losses[-1] < 0.5 * losses[0]
-  ranked = np.asarray(spec.decode(model.module.apply({"params": params}, batch), batch, config))
+  ranked = np.asarray(spec.decode(model.module.apply(variables, batch), batch, config))
   valid = make_batch()["query_valid"]
   ious = [metrics.temporal_iou(ranked[b, q, 0, :2], np.asarray(batch["gt_times"][b, q]))
           for b, q in zip(*valid.nonzero())]

@@ -22,7 +22,7 @@ from tests.conftest import tiny_{model}_config
 def get_config():
   return tiny_{model}_config(pathlib.Path({data!r}), pathlib.Path({release!r}))
 """
-MODELS = ["clear", "cmhn", "hscnet"]
+MODELS = ["clear", "cmhn", "fvmr", "hscnet"]
 
 
 def write_config(directory, model, data_dir, release):

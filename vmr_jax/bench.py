@@ -40,6 +40,7 @@ import jax.numpy as jnp
 from ml_collections import config_flags
 import numpy as np
 
+from vmr_jax.random_batch import random_batch
 from vmr_jax.text import bert
 from vmr_jax.text.wordpiece import WordPieceTokenizer
 from vmr_jax.text.words import split_words
@@ -50,8 +51,10 @@ _CONFIG = config_flags.DEFINE_config_file("config", None, "Model config to bench
 _STEPS = flags.DEFINE_integer("steps", 50, "Timed train steps per framework.")
 _FEATURE_DIM = flags.DEFINE_integer("feature_dim", 500, "Clip feature size.")
 _VOCAB = flags.DEFINE_integer("vocab", 2000, "Word vocabulary size.")
-_TASK = flags.DEFINE_enum("task", "model", ["model", "bert"],
-                          "model (needs --config) or bert.")
+_TASK = flags.DEFINE_enum("task", "model", ["model", "bert", "retrieval"],
+                          "model or retrieval (need --config), or bert.")
+_GALLERY = flags.DEFINE_list("gallery", ["25", "4083"], "retrieval: videos, queries "
+                             "(default: TACoS's test split).")
 _SENTENCES = flags.DEFINE_string("sentences", _DEFAULT_SENTENCES,
                                  "Annotation JSON ({vid: {sentences: [...]}}).")
 _BERT_DIR = flags.DEFINE_string("bert_dir", "", "transformers BERT checkpoint; "
@@ -144,26 +147,6 @@ def bench_bert() -> None:
         f"max |JAX - PyTorch| on real tokens: {diff:.2e}")
 
 
-def random_batch(config, feature_dim: int, vocab: int, rng: np.random.Generator):
-  """A video-level batch of the config's shapes, valid everywhere."""
-  b, t = config.train.batch_size, config.data.num_clips
-  q, w = config.data.max_queries, config.data.max_words
-  duration = rng.uniform(30, 120, b).astype(np.float32)
-  start = rng.uniform(0, 0.5, (b, q)) * duration[:, None]
-  end = start + rng.uniform(0.1, 0.5, (b, q)) * duration[:, None]
-  lengths = rng.integers(4, w + 1, (b, q))
-  return {
-      "video_feats": rng.normal(size=(b, t, feature_dim)).astype(np.float32),
-      "video_mask": np.ones((b, t), bool),
-      "duration": duration,
-      "query_tokens": rng.integers(2, vocab, (b, q, w)).astype(np.int32),
-      "query_mask": np.arange(w)[None, None] < lengths[..., None],
-      "gt_times": np.stack([start, end], -1).astype(np.float32),
-      "query_valid": np.ones((b, q), bool),
-      "example_valid": np.ones(b, bool),
-  }
-
-
 def bench_model(config) -> None:
   import torch
   from vmr_jax import evaluate, registry, sharding, train
@@ -248,9 +231,64 @@ def bench_model(config) -> None:
     print(f"{label}: {speed:.0f} queries/s")
 
 
+def bench_retrieval(config) -> None:
+  import torch
+  from vmr_jax.models import fvmr
+  videos, total = (int(v) for v in _GALLERY.value)
+  per_video = np.full(videos, total // videos)
+  per_video[:total % videos] += 1
+  spans, _, _ = fvmr.map_layout(config.data.num_clips, config.fvmr.scale_layers)
+  cells, dim, k = len(spans), config.fvmr.dim, config.eval.top_k
+  rng = np.random.default_rng(0)
+  gallery = rng.normal(size=(videos, cells, dim)).astype(np.float32)  # phi_m(m_i)
+  queries = rng.normal(size=(videos, per_video.max(), dim)).astype(np.float32)  # phi_s(s)
+  duration = rng.uniform(30, 300, videos).astype(np.float32)
+  batch = {"duration": duration, "video_mask": np.ones((videos, config.data.num_clips), bool)}
+
+  @jax.jit
+  def jax_step(gallery, queries, batch):
+    scores = jnp.einsum("vmd,vqd->vqm", gallery, queries)
+    return fvmr.decode({"p_logits": scores}, batch, config)
+
+  units = spans.astype(np.float32) + np.array([0, 1], np.float32)
+  torch_times = torch.from_numpy(units)[None] * torch.from_numpy(
+      duration / config.data.num_clips)[:, None, None]  # [V, M, 2]
+
+  def torch_step(gallery, queries):
+    with torch.no_grad():
+      best, index = torch.topk(torch.sigmoid(torch.einsum("vmd,vqd->vqm", gallery, queries)),
+                               k, dim=-1)
+      picked = torch.gather(torch_times[:, None].expand(-1, queries.shape[1], -1, -1), 2,
+                            index[..., None].expand(-1, -1, -1, 2))
+      return torch.cat([picked, best[..., None]], dim=-1)
+
+  device_args = jax.device_put((gallery, queries, batch))
+  jax.block_until_ready(jax_step(*device_args))
+  torch_args = torch.from_numpy(gallery), torch.from_numpy(queries)
+  torch_step(*torch_args)
+  timings = {}
+  for name, run in (("JAX", lambda: jax.block_until_ready(jax_step(*device_args))),
+                    ("PyTorch", lambda: torch_step(*torch_args))):
+    start = time.perf_counter()
+    for _ in range(_STEPS.value):
+      run()
+    timings[name] = (time.perf_counter() - start) / _STEPS.value
+  print(f"fvmr retrieval (CML: Eq. 6 scores + top-{k} moments): {videos} videos, {total} "
+        f"queries, {cells} cells x {dim}; JAX on {jax.devices()[0].device_kind}, torch "
+        f"{torch.__version__} ({torch.get_num_threads()} threads), {_STEPS.value} passes")
+  for name, seconds in timings.items():
+    print(f"{name:8s} {1000 * seconds:8.2f} ms per pass, {1000 * seconds / total:.4f} "
+          f"ms/query, {total / seconds:,.0f} queries/s")
+  print(f"PyTorch / JAX time: {timings['PyTorch'] / timings['JAX']:.2f}x")
+
+
 def main(argv):
   del argv
-  if _CONFIG.value is not None:
+  if _TASK.value == "retrieval":
+    if _CONFIG.value is None:
+      raise app.UsageError("--task=retrieval needs --config=<fvmr config>")
+    bench_retrieval(_CONFIG.value)
+  elif _CONFIG.value is not None:
     bench_model(_CONFIG.value)
   elif _TASK.value == "bert":
     bench_bert()

@@ -111,3 +111,10 @@ def masked_mean(x: jnp.ndarray, mask: jnp.ndarray) -> jnp.ndarray:
 def l2_normalize(x: jnp.ndarray) -> jnp.ndarray:
   """x / ||x|| over the last axis (zero vectors stay zero)."""
   return x * jax.lax.rsqrt(jnp.maximum(jnp.sum(x * x, axis=-1, keepdims=True), 1e-12))
+
+
+def masked_softmax(logits: jnp.ndarray, mask: jnp.ndarray) -> jnp.ndarray:
+  """Softmax over the last axis of `logits [..., K]` where `mask [..., K]` is True;
+  masked entries get 0 weight, and a row with no valid entry is all 0."""
+  logits = jnp.where(mask, logits, jnp.finfo(logits.dtype).min)
+  return jnp.where(mask, jax.nn.softmax(logits, axis=-1), 0.0)

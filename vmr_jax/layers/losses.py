@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import optax
 
@@ -71,3 +72,12 @@ def masked_average(values: jnp.ndarray, mask: jnp.ndarray, axis=None) -> jnp.nda
   (default: all axes)."""
   total = jnp.sum(jnp.where(mask, values, 0.0), axis=axis)
   return total / jnp.maximum(mask.astype(values.dtype).sum(axis=axis), 1.0)
+
+
+def distillation_cross_entropy(student: jnp.ndarray, teacher: jnp.ndarray,
+                               temperature: float = 1.0) -> jnp.ndarray:
+  """Cross entropy of softmax(`student` / T) against the fixed target softmax(`teacher`
+  / T) over the last axis: logits `[..., K]` -> `[...]`. No gradient reaches
+  `teacher` (Hinton et al. 2015; FVMR Eq. 9)."""
+  target = jax.nn.softmax(jax.lax.stop_gradient(teacher) / temperature, axis=-1)
+  return -jnp.sum(target * jax.nn.log_softmax(student / temperature, axis=-1), axis=-1)

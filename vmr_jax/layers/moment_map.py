@@ -9,13 +9,16 @@ so nothing needs masking there; `span_index` maps back to the (start, end) grid,
 
 A sparse map (2D-TAN, Zhang et al. AAAI 2020) holds only the spans its pooling
 schedule reaches (`sparse_spans`, `sparse_max_pool_map`): all short spans, and longer
-ones at coarser start/length steps.
+ones at coarser start/length steps. 2D-TAN convolves the map on its (start, end)
+grid: `to_grid` / `from_grid` move cells between the two layouts and `MapConv` is its
+masked convolution.
 """
 
 from __future__ import annotations
 
 from typing import Sequence
 
+import flax.linen as nn
 import jax.numpy as jnp
 import numpy as np
 
@@ -30,10 +33,11 @@ def dense_spans(num_clips: int) -> np.ndarray:
                   dtype=np.int32).reshape(-1, 2)
 
 
-def span_index(num_clips: int) -> np.ndarray:
-  """`[L, L]` packed index of span (start, end); -1 where start > end."""
+def span_index(num_clips: int, spans: np.ndarray | None = None) -> np.ndarray:
+  """`[L, L]`: the index in `spans [M, 2]` (default: `dense_spans`, the packed index)
+  of span (start, end); -1 where no span is (start > end, or a sparse map's gaps)."""
+  spans = dense_spans(num_clips) if spans is None else np.asarray(spans)
   grid = np.full((num_clips, num_clips), -1, dtype=np.int32)
-  spans = dense_spans(num_clips)
   grid[spans[:, 0], spans[:, 1]] = np.arange(len(spans), dtype=np.int32)
   return grid
 
@@ -54,7 +58,7 @@ def max_pool_map(x: jnp.ndarray) -> jnp.ndarray:
   return jnp.concatenate(rows, axis=1)
 
 
-def _sparse_schedule(num_clips: int, scale_layers: Sequence[int]):
+def sparse_schedule(num_clips: int, scale_layers: Sequence[int]):
   """2D-TAN's pooling schedule as (kernel, stride) ops, grouped by scale: scale 0
   starts with the identity (1, 1), every later scale with (3, 2); the other ops of a
   scale are (2, 1). Checks that every op has clips left to pool."""
@@ -90,7 +94,7 @@ def sparse_spans(num_clips: int, scale_layers: Sequence[int]) -> np.ndarray:
   """
   spans = np.stack([np.arange(num_clips)] * 2, axis=-1)[None]  # [1, L, 2]
   cells = []
-  for kernel, stride in _sparse_schedule(num_clips, scale_layers):
+  for kernel, stride in sparse_schedule(num_clips, scale_layers):
     spans = _pool(spans, kernel, stride,
                   lambda a, b: np.stack([a[..., 0], b[..., 1]], axis=-1))
     cells.append(spans[0])
@@ -102,7 +106,49 @@ def sparse_max_pool_map(x: jnp.ndarray, scale_layers: Sequence[int]) -> jnp.ndar
   the clips of `sparse_spans(L, scale_layers)[m]`. Memory: the M cells plus one
   L x D row."""
   cells = []
-  for kernel, stride in _sparse_schedule(x.shape[1], scale_layers):
+  for kernel, stride in sparse_schedule(x.shape[1], scale_layers):
     x = _pool(x, kernel, stride, jnp.maximum)
     cells.append(x)
   return jnp.concatenate(cells, axis=1)
+
+
+def to_grid(cells: jnp.ndarray, index: np.ndarray) -> jnp.ndarray:
+  """Cells `[..., M, D]` -> the `[..., L, L, D]` (start, end) grid, zero where
+  `index [L, L]` (`span_index` of the cells' spans) is -1."""
+  grid = jnp.take(cells, np.maximum(index, 0), axis=-2)
+  return jnp.where((index >= 0)[:, :, None], grid, 0.0)
+
+
+def from_grid(grid: jnp.ndarray, spans: np.ndarray) -> jnp.ndarray:
+  """`[..., L, L, D]` -> the cells `[..., M, D]` of `spans [M, 2]`."""
+  return grid[..., spans[:, 0], spans[:, 1], :]
+
+
+def window_counts(cells: np.ndarray, kernel_size: int) -> np.ndarray:
+  """`[L, L]`: how many cells (`cells [L, L]` bool) each `kernel_size`-square window
+  centred on a grid position holds (zero padding, odd kernel)."""
+  pad = kernel_size // 2
+  padded = np.pad(cells.astype(np.int32), pad)
+  windows = np.lib.stride_tricks.sliding_window_view(padded, (kernel_size, kernel_size))
+  return windows.sum((-1, -2))
+
+
+class MapConv(nn.Module):
+  """2D-TAN's masked convolution over the map's grid: `[N, L, L, D]` ->
+  `[N, L, L, features]`. Positions that are not cells (`cells [L, L]` bool, static)
+  read as zero, outputs off the cells are zero, and with `normalize` each output is
+  divided by the number of cells in its window (2D-TAN's re-weighting by the valid
+  count)."""
+  features: int
+  kernel_size: int
+  normalize: bool = True
+
+  @nn.compact
+  def __call__(self, grid: jnp.ndarray, cells: np.ndarray) -> jnp.ndarray:
+    if self.kernel_size % 2 != 1:
+      raise ValueError(f"MapConv needs an odd kernel, got {self.kernel_size}")
+    counts = window_counts(cells, self.kernel_size) if self.normalize else 1
+    scale = np.where(cells, 1.0 / np.maximum(counts, 1), 0.0).astype(np.float32)
+    out = nn.Conv(self.features, (self.kernel_size, self.kernel_size), padding="SAME")(
+        jnp.where(cells[:, :, None], grid, 0.0))
+    return out * scale[:, :, None]

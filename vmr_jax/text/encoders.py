@@ -66,27 +66,36 @@ class BertTextEncoder(nn.Module):
 
 
 class GloveTextEncoder(nn.Module):
-  """Word vectors `[B, L, d]` (or a BiRNN head's `[B, L, 2H]`) and a sentence vector."""
+  """Word vectors `[B, L, d]` (or a BiRNN head's `[B, L, 2H]`) and a sentence vector;
+  `embed` gives the table's word vectors alone (e.g. for other word sequences of the
+  same vocabulary)."""
   vocab_size: int
   dim: int
   embedding_init: Callable = nn.initializers.normal(1.0)
   trainable: bool = False
-  head: str = ""
+  head_kind: str = ""  # a key of HEADS
   head_hidden: int = 256
   head_layers: int = 1
   head_dropout: float = 0.0
 
-  @nn.compact
+  def setup(self):
+    self.embedding = nn.Embed(self.vocab_size, self.dim, embedding_init=self.embedding_init)
+    if HEADS[self.head_kind] is not None:
+      self.head = BiRNN(self.head_hidden, self.head_layers, HEADS[self.head_kind],
+                        self.head_dropout)
+
+  def embed(self, tokens):
+    """Token ids `[..., L]` -> word vectors `[..., L, d]` (no gradient unless
+    `trainable`)."""
+    x = self.embedding(tokens)
+    return x if self.trainable else jax.lax.stop_gradient(x)
+
   def __call__(self, tokens, mask, *, train: bool = False):
-    x = nn.Embed(self.vocab_size, self.dim, embedding_init=self.embedding_init,
-                 name="embedding")(tokens)
-    if not self.trainable:
-      x = jax.lax.stop_gradient(x)
-    if HEADS[self.head] is None:
+    x = self.embed(tokens)
+    if HEADS[self.head_kind] is None:
       return x, masked_mean(x, mask)
     lead, (x, mask) = tokens.shape[:-1], _flatten(x, mask)
-    words, final = BiRNN(self.head_hidden, self.head_layers, HEADS[self.head],
-                         self.head_dropout, name="head")(x, mask, train=train)
+    words, final = self.head(x, mask, train=train)
     return _unflatten(lead, words, final)
 
 
@@ -146,7 +155,7 @@ def create_glove(config, words: Sequence[str] | None = None,
     dim, init = config.glove_dim, nn.initializers.normal(1.0)
   module = GloveTextEncoder(
       len(words), dim, embedding_init=init,
-      trainable=config.trainable, head=config.head, head_hidden=config.head_hidden,
+      trainable=config.trainable, head_kind=config.head, head_hidden=config.head_hidden,
       head_layers=config.head_layers, head_dropout=config.head_dropout)
   return TextEncoder(module, "query_tokens", "query_mask",
                      frozen=() if config.trainable else (("embedding",),))

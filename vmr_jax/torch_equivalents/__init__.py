@@ -7,7 +7,7 @@ a video-level batch of tensors and returns the training loss.
 
 import importlib
 
-_MODELS = {"clear": "CLEAR", "cmhn": "CMHN", "hscnet": "HSCNet"}
+_MODELS = {"clear": "CLEAR", "cmhn": "CMHN", "fvmr": "FVMR", "hscnet": "HSCNet"}
 
 
 def create(config, feature_dim: int, vocab_size: int, glove_dim: int):

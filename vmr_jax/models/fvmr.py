@@ -1,0 +1,230 @@
+"""FVMR: fast video moment retrieval by fine-grained semantic distillation (Gao and Xu,
+ICCV 2021; paper 002).
+
+Video encoder (Sec. 3.1, 4.1 "Implementation details"; 2D-TAN's proposal map):
+clip features `[B, L, F]` -> FC to D_v with ReLU (2D-TAN's frame layer) -> 2D-TAN's
+sparse max-pool map (`moment_map.sparse_max_pool_map`, the schedule
+`fvmr.scale_layers`) on the (start, end) grid -> per kernel of `map_kernels` (5, 3)
+a masked map convolution (`moment_map.MapConv`), BatchNorm over the map's cells of
+the batch's real videos, Tanh -> m_i `[B, M, D_v]` for the M cells (Eq. 1).
+Text encoder: GloVe 300-d and a 2-layer BiLSTM (`config.text`, head "bilstm"; 256
+per direction, so D_s = 512 as the paper's widths require); s = w_1 + w_L (Eq. 2).
+Fine-grained semantic extractor (Sec. 3.2, the teacher; training only): the query's
+semantic role tree (`verb_tokens`, `noun_tokens`, `role_edges` of the batch, from
+`config.data.srl_file`); node embeddings g(s), g(v), g(n) are the final states of
+one BiGRU (as HGR's) over the GloVe vectors of the sentence's or node's words
+(the text encoder's own table); Eq. 3 importance scores per level, Eq. 4 phrase
+features, Eq. 5 u = g(s) (.) mean_i h_i (`SemanticGuidedAttention`).
+Common space (Sec. 3.3): phi_m, phi_s, phi_u MLPs (one hidden layer, ReLU; linear
+D-dim output, so scores may be signed); p_i = phi_m(m_i) . phi_s(s) (Eq. 6);
+q_i = phi_fuse(phi_m(m_i) (.) phi_u(u)) (Eq. 7) with phi_fuse = a kernel-3 map
+convolution (ReLU) and a kernel-9 gated map convolution (Yu et al. 2019: a feature
+channel times the sigmoid of a gate channel) to one logit per cell. phi_fuse sums over
+its windows' cells (`MapConv(normalize=False)`): 2D-TAN's division by the cell count
+shrank the kernel-9 logits by up to the ~45 cells of a window, which kept softmax(q)
+nearly uniform (distillation cross entropy ~4.4 of log 136 = 4.9 after 1,300 steps)
+and made the distillation pull p towards a flat distribution (synthetic test
+R@1,IoU=0.5 25.6 with it, 70.2 with the sums).
+Losses (Eq. 8-10), per (video, query) pair, averaged over the batch's real pairs:
+BCE of sigmoid(p) and of sigmoid(q) against 2D-TAN's scaled IoU
+y = clip((o - o_min) / (o_max - o_min), 0, 1), averaged over the M cells (the paper
+prints the formula and the thresholds garbled; (o_min, o_max) = (0.3, 0.7) as
+2D-TAN's TACoS setting); distillation = lambda x the cross entropy of
+softmax(p / T) against softmax(q / T) over the cells (`losses.
+distillation_cross_entropy`: Eq. 9 reuses Eq. 8's symbol, read here as the
+distributions' cross entropy, the usual distillation loss), no gradient through q,
+and zero while the example's `epoch` < `distill_warmup_epochs` (the warm-up).
+Inference (Sec. 3.3): p only. The model's evaluation output holds no teacher:
+`p_logits [B, Q, M]` is one product of each video's moment embeddings phi_m(m)
+(computed once per video) with all its queries' phi_s(s), then the evaluator's NMS.
+
+Choices the paper leaves open are written above and in `configs/fvmr_common.py`:
+separate Eq. 3 weights for the (s, v) and (v, n) levels, no biases in Eq. 3, the
+BiGRU node encoder shared by all node kinds, phi_fuse's hidden width and ReLU, and
+the video map's masked convolutions: inputs off the map's cells read as zero and each
+output is divided by its window's cell count (2D-TAN's re-weighting), while 2D-TAN
+also grows its mask after each convolution; here the cells stay the sparse map's.
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax.numpy as jnp
+import numpy as np
+
+from vmr_jax import registry
+from vmr_jax.layers import moment_map
+from vmr_jax.layers.attention import masked_mean, masked_softmax
+from vmr_jax.layers.losses import distillation_cross_entropy, masked_average, scaled_iou_bce
+from vmr_jax.layers.mlp import MLP
+from vmr_jax.layers.rnn import BiRNN
+from vmr_jax.models import common
+from vmr_jax.text.words import PAD_ID
+
+TREE_KEYS = ("verb_tokens", "noun_tokens", "role_edges")
+
+
+class RoleImportance(nn.Module):
+  """Eq. 3's importance scores of one tree level: the upper level's summary
+  `[..., Df]` and the lower level's nodes `[..., K, Df]` -> alpha `[..., K]`,
+  alpha_k = W_alpha tanh([W_top g^ || W_low g_k])."""
+
+  @nn.compact
+  def __call__(self, top: jnp.ndarray, nodes: jnp.ndarray) -> jnp.ndarray:
+    d = nodes.shape[-1]
+    low = nn.Dense(d, use_bias=False, name="low")(nodes)
+    top = jnp.broadcast_to(nn.Dense(d, use_bias=False, name="top")(top)[..., None, :],
+                           low.shape)
+    joint = jnp.tanh(jnp.concatenate([top, low], axis=-1))
+    return nn.Dense(1, use_bias=False, name="alpha")(joint)[..., 0]
+
+
+class SemanticGuidedAttention(nn.Module):
+  """Eq. 3-5: node embeddings -> the fine-grained semantic feature u `[..., Df]`.
+
+  sentence `[..., Df]` g(s); verbs `[..., V, Df]` g(v); nouns `[..., N, Df]` g(n);
+  verb_valid `[..., V]`, noun_valid `[..., N]`; edges `[..., V, N]` (verb i governs
+  noun j). (s, v): the root is one node, so its summary is g(s) itself; (v, n): the
+  summary is sum_l a_l g_l^(v), a = softmax of the verbs' alpha. Phrase i (Eq. 4)
+  weighs verb i and its nouns by the softmax of their alpha; u (Eq. 5) is g(s)
+  times the mean of the valid phrases.
+  """
+
+  @nn.compact
+  def __call__(self, sentence, verbs, nouns, verb_valid, noun_valid, edges):
+    verb_alpha = RoleImportance(name="verb_importance")(sentence, verbs)
+    verb_summary = jnp.einsum("...k,...kd->...d", masked_softmax(verb_alpha, verb_valid),
+                              verbs)
+    noun_alpha = RoleImportance(name="noun_importance")(verb_summary, nouns)
+    links = edges & noun_valid[..., None, :]
+    weights = masked_softmax(
+        jnp.concatenate([verb_alpha[..., None],
+                         jnp.broadcast_to(noun_alpha[..., None, :], links.shape)], -1),
+        jnp.concatenate([verb_valid[..., None], links], -1))  # b_i: [..., V, 1 + N]
+    phrases = (weights[..., :1] * verbs
+               + jnp.einsum("...vn,...nd->...vd", weights[..., 1:], nouns))
+    return sentence * masked_mean(phrases, verb_valid)
+
+
+def first_plus_last(words: jnp.ndarray, mask: jnp.ndarray) -> jnp.ndarray:
+  """Eq. 2's s = w_1 + w_L: `[..., L, D]`, `[..., L]` -> `[..., D]`."""
+  last = jnp.maximum(mask.sum(-1) - 1, 0)[..., None, None]
+  return words[..., 0, :] + jnp.take_along_axis(words, last, axis=-2)[..., 0, :]
+
+
+class FVMR(common.TextVideoModule):
+  """batch -> {"p_logits": [B, Q, M]}, plus the teacher's "q_logits" [B, Q, M] in
+  training (and at initialization, which creates every parameter)."""
+
+  @nn.compact
+  def __call__(self, batch, *, train: bool = False):
+    cfg = self.config
+    spans, index, cells = map_layout(batch["video_feats"].shape[1], cfg.scale_layers)
+    phi = lambda name: MLP((cfg.mlp_hidden, cfg.dim), activation="relu",
+                           last_activation="none", name=name)
+    clips = nn.relu(nn.Dense(cfg.video_dim, name="clip_fc")(batch["video_feats"]))
+    grid = moment_map.to_grid(
+        moment_map.sparse_max_pool_map(clips, cfg.scale_layers), index)
+    real = cells[:, :, None] & batch["example_valid"][:, None, None, None]
+    for i, kernel in enumerate(cfg.map_kernels):
+      grid = moment_map.MapConv(cfg.video_dim, kernel, name=f"map_conv_{i}")(grid, cells)
+      grid = nn.BatchNorm(use_running_average=not train, momentum=cfg.bn_momentum,
+                          name=f"map_norm_{i}")(grid, mask=real)
+      grid = jnp.where(cells[:, :, None], jnp.tanh(grid), 0.0)
+    moments = phi("phi_m")(moment_map.from_grid(grid, spans))  # [B, M, D]
+
+    words, _ = self.encode_text(batch, train=train)
+    queries = phi("phi_s")(first_plus_last(words, batch[self.mask_key]))  # [B, Q, D]
+    outputs = {"p_logits": jnp.einsum("bmd,bqd->bqm", moments, queries)}  # Eq. 6
+    if train or self.is_initializing():
+      semantic = phi("phi_u")(self.semantic_feature(batch))  # [B, Q, D]
+      fused = moments[:, None] * semantic[:, :, None]  # [B, Q, M, D]
+      b, q = fused.shape[:2]
+      h = moment_map.to_grid(fused.reshape(b * q, *fused.shape[2:]), index)
+      h = nn.relu(moment_map.MapConv(cfg.fuse_hidden, cfg.fuse_kernels[0], normalize=False,
+                                     name="fuse_conv")(h, cells))
+      gated = moment_map.MapConv(2, cfg.fuse_kernels[1], normalize=False,
+                                 name="fuse_gated_conv")(h, cells)
+      logits = gated[..., 0] * nn.sigmoid(gated[..., 1])  # [B Q, L, L]
+      outputs["q_logits"] = moment_map.from_grid(logits[..., None], spans)[..., 0].reshape(
+          b, q, -1)  # Eq. 7
+    return outputs
+
+  def semantic_feature(self, batch) -> jnp.ndarray:
+    """The teacher's u `[B, Q, Df]` from the batch's role trees (Sec. 3.2)."""
+    missing = [key for key in TREE_KEYS if key not in batch]
+    if missing:
+      raise ValueError(f"FVMR's teacher needs semantic role trees in the batch ({missing} "
+                       "missing): set config.data.srl_file to an AllenNLP SRL JSON lines "
+                       "file (vmr_jax.text.semantic_roles)")
+    node_rnn = BiRNN(self.config.node_hidden, 1, "gru", name="node_gru")
+
+    def embed(tokens, mask):
+      """Word ids `[..., W]` -> final BiGRU states `[..., Df]`."""
+      vectors = self.text_encoder.embed(tokens)
+      lead = tokens.shape[:-1]
+      _, final = node_rnn(vectors.reshape(-1, *vectors.shape[-2:]),
+                          mask.reshape(-1, mask.shape[-1]))
+      return final.reshape(*lead, -1)
+
+    verbs, nouns = batch["verb_tokens"], batch["noun_tokens"]
+    return SemanticGuidedAttention(name="semantic_attention")(
+        embed(batch["query_tokens"], batch["query_mask"]),
+        embed(verbs, verbs != PAD_ID), embed(nouns, nouns != PAD_ID),
+        verbs[..., 0] != PAD_ID, nouns[..., 0] != PAD_ID, batch["role_edges"])
+
+
+def map_layout(num_clips: int, scale_layers) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """The sparse map's cell spans `[M, 2]` (inclusive clips, the model's cell order),
+  their grid index `[L, L]` (-1 off the cells) and the cells `[L, L]` bool."""
+  spans = moment_map.sparse_spans(num_clips, scale_layers)
+  index = moment_map.span_index(num_clips, spans)
+  return spans, index, index >= 0
+
+
+def _candidates(batch, config):
+  """`[B, M, 2]` cell times in seconds (span (i, j) -> [i T/L, (j + 1) T/L))."""
+  spans, _, _ = map_layout(config.data.num_clips, config.fvmr.scale_layers)
+  spans = spans + np.array([0, 1], np.int32)
+  times, _ = common.clip_spans_to_times(jnp.asarray(spans), batch["video_mask"],
+                                        batch["duration"])
+  return times
+
+
+def loss(outputs, batch, config):
+  cfg = config.fvmr
+  iou = jnp.swapaxes(common.pairwise_iou(_candidates(batch, config), batch["gt_times"]),
+                     1, 2)  # [B, Q, M]
+  pairs = batch["query_valid"] & batch["example_valid"][:, None]
+  p, q = outputs["p_logits"], outputs["q_logits"]
+  bce = lambda logits: scaled_iou_bce(logits, iou, cfg.iou_low, cfg.iou_high).mean(-1)
+  distill = distillation_cross_entropy(p, q, cfg.temperature)  # [B, Q]
+  warm = (batch["epoch"] >= cfg.distill_warmup_epochs)[:, None]
+  terms = {"bce_p": masked_average(bce(p), pairs), "bce_q": masked_average(bce(q), pairs),
+           "distill": masked_average(distill, pairs)}
+  total = (terms["bce_p"] + terms["bce_q"]
+           + cfg.distill_weight * masked_average(jnp.where(warm, distill, 0.0), pairs))
+  return total, terms
+
+
+def decode(outputs, batch, config):
+  """`[B, Q, K, 3]`: the K best cells by sigmoid(p) (Eq. 6 alone)."""
+  return common.top_moments(nn.sigmoid(outputs["p_logits"]), _candidates(batch, config),
+                            config.eval.top_k)
+
+
+def create(config, info: registry.DataInfo) -> registry.Model:
+  cfg = config.fvmr
+  if config.text.encoder != "glove":
+    raise ValueError("FVMR's node encoder reads the text encoder's GloVe table: "
+                     f"config.text.encoder must be 'glove', got {config.text.encoder!r}")
+  if len(cfg.fuse_kernels) != 2:
+    raise ValueError(f"fvmr.fuse_kernels: (convolution, gated convolution) kernels, got "
+                     f"{cfg.fuse_kernels}")
+  map_layout(config.data.num_clips, cfg.scale_layers)  # checks the schedule
+  return common.with_text_encoder(config, info, lambda *encoder: FVMR(cfg, *encoder))
+
+
+# 2D-TAN resamples every video to the map's L clips.
+SPEC = registry.ModelSpec(create=create, loss=loss, decode=decode,
+                          data={"batch_kind": "video", "short_videos": "stretch"})
