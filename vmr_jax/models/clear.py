@@ -166,11 +166,9 @@ def anchor_index(num_clips: int, num_layers: int) -> np.ndarray:
 
 
 def _candidates(batch, config):
-  """`[B, N, 2]` candidate times in seconds (span (i, j) -> [i T/L, (j + 1) T/L))."""
-  spans = moment_map.dense_spans(config.data.num_clips) + np.array([0, 1], np.int32)
-  times, _ = common.clip_spans_to_times(jnp.asarray(spans), batch["video_mask"],
-                                        batch["duration"])
-  return times
+  """`[B, N, 2]` candidate times in seconds."""
+  return common.inclusive_spans_to_times(moment_map.dense_spans(config.data.num_clips),
+                                         batch)
 
 
 def coarse_loss(anchors, queries, anchor_iou, query_valid, dim):

@@ -8,6 +8,7 @@ from typing import Any, Callable
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from vmr_jax import metrics, registry
 from vmr_jax.text import encoders
@@ -25,6 +26,14 @@ def clip_spans_to_times(spans: jnp.ndarray, video_mask: jnp.ndarray,
   clip_seconds = duration / jnp.maximum(valid_clips, 1)
   times = spans[None].astype(duration.dtype) * clip_seconds[:, None, None]
   return times, spans[None, :, 1] <= valid_clips[:, None]
+
+
+def inclusive_spans_to_times(spans, batch) -> jnp.ndarray:
+  """Inclusive clip spans `[N, 2]` (span (i, j) -> [i T/L, (j + 1) T/L)) -> candidate
+  times `[B, N, 2]` in seconds of the batch's videos (`video_mask`, `duration`)."""
+  exclusive = jnp.asarray(spans + np.array([0, 1], np.int32))
+  times, _ = clip_spans_to_times(exclusive, batch["video_mask"], batch["duration"])
+  return times
 
 
 def pairwise_iou(a: jnp.ndarray, b: jnp.ndarray) -> jnp.ndarray:

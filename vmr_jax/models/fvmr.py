@@ -183,12 +183,9 @@ def map_layout(num_clips: int, scale_layers) -> tuple[np.ndarray, np.ndarray, np
 
 
 def _candidates(batch, config):
-  """`[B, M, 2]` cell times in seconds (span (i, j) -> [i T/L, (j + 1) T/L))."""
+  """`[B, M, 2]` cell times in seconds."""
   spans, _, _ = map_layout(config.data.num_clips, config.fvmr.scale_layers)
-  spans = spans + np.array([0, 1], np.int32)
-  times, _ = common.clip_spans_to_times(jnp.asarray(spans), batch["video_mask"],
-                                        batch["duration"])
-  return times
+  return common.inclusive_spans_to_times(spans, batch)
 
 
 def loss(outputs, batch, config):
