@@ -1,3 +1,4 @@
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -75,3 +76,50 @@ def test_transformer_layer_cross_attention_ignores_padded_context():
   again = layer.apply(params, x, mask, context=changed, context_mask=context_mask)
   np.testing.assert_allclose(np.asarray(again), np.asarray(got), rtol=1e-6)
   assert got.shape == (2, 3, 8)
+
+
+def test_gated_cross_attention_matches_eq_4_to_6_and_ignores_padded_keys():
+  from vmr_jax.layers.attention import GatedCrossAttention
+  rng = np.random.default_rng(1)
+  query = rng.normal(size=(2, 3, 8)).astype(np.float32)
+  key_value = rng.normal(size=(2, 6, 8)).astype(np.float32)
+  mask = np.array([[1, 1, 0, 0, 0, 0], [1, 1, 1, 1, 1, 1]], bool)
+  layer = GatedCrossAttention(num_heads=4)
+  params = layer.init(jax.random.PRNGKey(3), query, key_value, mask)["params"]
+  # Random biases, so a gate/information bias mix-up shows.
+  params = {**params, "gate_bias": rng.normal(size=8).astype(np.float32),
+            "info_bias": rng.normal(size=8).astype(np.float32)}
+  got = np.asarray(layer.apply({"params": params}, query, key_value, mask))
+  cma = reference(params["attention"], query, key_value, mask, 4, "dot")  # Eq. 4-5
+  mixed = (query @ np.asarray(params["query_proj"]["kernel"])
+           + cma @ np.asarray(params["attended_proj"]["kernel"]))  # shared W_q, W_v
+  gate = 1 / (1 + np.exp(-(mixed + params["gate_bias"])))
+  want = gate * (mixed + params["info_bias"])  # Eq. 6
+  np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+  assert set(params) == {"attention", "query_proj", "attended_proj", "gate_bias",
+                         "info_bias"}
+  changed = key_value.copy()
+  changed[0, 2:] = -1e3  # padded keys of example 0
+  np.testing.assert_allclose(
+      np.asarray(layer.apply({"params": params}, query, changed, mask))[0], got[0],
+      rtol=1e-6)
+
+
+def test_gated_transformer_layer_is_the_cross_modal_encoder():
+  """Eq. 7-8: x + CGA(x, context) -> LayerNorm -> + FFN -> LayerNorm."""
+  from vmr_jax.layers.attention import GatedCrossAttention, TransformerLayer
+  rng = np.random.default_rng(2)
+  x = rng.normal(size=(2, 3, 8)).astype(np.float32)
+  context = rng.normal(size=(2, 5, 8)).astype(np.float32)
+  mask, context_mask = np.ones((2, 3), bool), np.array([[1] * 5, [1, 1, 0, 0, 0]], bool)
+  layer = TransformerLayer(num_heads=2, mlp_dim=16, gated=True)
+  params = layer.init(jax.random.PRNGKey(0), x, mask, context=context,
+                      context_mask=context_mask)["params"]
+  got = layer.apply({"params": params}, x, mask, context=context, context_mask=context_mask)
+  attended = GatedCrossAttention(2).apply({"params": params["attention"]}, x, context,
+                                          context_mask)
+  norm = lambda name, y: nn.LayerNorm(1e-6).apply({"params": params[name]}, y)
+  h = norm("attention_norm", x + attended)
+  ffn = nn.Dense(8).apply({"params": params["output"]},
+                          jax.nn.relu(nn.Dense(16).apply({"params": params["intermediate"]}, h)))
+  np.testing.assert_allclose(got, norm("output_norm", h + ffn), rtol=1e-5, atol=1e-5)

@@ -22,12 +22,16 @@ CONFIGS = {  # config file -> flags shrinking it
                     "--eval_variants=clear.search=pruned,exhaustive"],
     "cmhn_synthetic": ["--config.cmhn.hidden=8", "--config.cmhn.code_bits=4",
                        "--config.cmhn.max_kernel=3", "--config.text.head_hidden=4"],
+    "fian_tacos": ["--config.fian.windows=(2,3,8)", "--config.fian.hidden=8",
+                   "--config.fian.num_heads=2", "--config.fian.mlp_dim=8",
+                   "--config.text.head_hidden=4"],
     "fvmr_charades": ["--config.fvmr.scale_layers=(8,)", "--config.fvmr.video_dim=8",
                       "--config.fvmr.dim=8", "--config.fvmr.mlp_hidden=8",
                       "--config.fvmr.fuse_hidden=4", "--config.fvmr.node_hidden=4",
                       "--config.text.head_hidden=4", "--config.text.head_layers=1"],
     "hscnet_tacos": ["--config.hscnet.hidden=8", "--config.hscnet.num_heads=2",
-                     "--config.hscnet.mlp_dim=8"],
+                     "--config.hscnet.mlp_dim=8", "--config.hscnet.video_layers=1",
+                     "--config.hscnet.text_layers=1"],
 }
 
 

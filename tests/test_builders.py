@@ -1,6 +1,5 @@
 """The TFDS builders on tiny files written in the exact release formats."""
 
-import csv
 import json
 import subprocess
 import sys
@@ -13,22 +12,13 @@ import tensorflow_datasets as tfds
 from data_pipelines import build
 from data_pipelines.annotations import FormatError
 from data_pipelines.builders.base import REPORT_FILE
-from tests.conftest import REPO
+from tests.conftest import REPO, random_features, write_charades_release
 
 VIDEOS_PER_SPLIT = 3
 
 
 def take(d: dict, n: int) -> dict:
   return dict(list(d.items())[:n])
-
-
-def clip_count(duration, rng):
-  return int(rng.integers(max(2, int(duration / 2)), int(duration) + 3))
-
-
-def features_for(durations: dict, dim: int, rng) -> dict:
-  return {vid: rng.normal(size=(clip_count(d, rng), dim)).astype(np.float32)
-          for vid, d in durations.items()}
 
 
 @pytest.fixture
@@ -42,7 +32,7 @@ def tacos_dir(tmp_path, real_annotations):
     (tmp_path / f"{split}.json").write_text(json.dumps(data))
     durations.update({v: e["num_frames"] / e["fps"] / 20 for v, e in data.items()})
   with h5py.File(tmp_path / "tall_c3d_features.hdf5", "w") as f:
-    for vid, feats in features_for(durations, 32, rng).items():
+    for vid, feats in random_features(durations, 32, rng).items():
       f[vid] = feats
   return tmp_path
 
@@ -114,7 +104,7 @@ def test_activitynet_accepts_both_split_names(tmp_path, tmp_path_factory, real_a
     (tmp_path / name).write_text(json.dumps(data))
     durations.update({v: e["duration"] for v, e in data.items()})
   with h5py.File(tmp_path / "sub_activitynet_v1-3.c3d.hdf5", "w") as f:
-    for vid, feats in features_for(durations, 500, rng).items():
+    for vid, feats in random_features(durations, 500, rng).items():
       f.create_group(vid)["c3d_features"] = feats
   builder, splits = build_and_load("activitynet_captions", tmp_path,
                                    tmp_path_factory.mktemp("d"))
@@ -127,25 +117,7 @@ def test_activitynet_accepts_both_split_names(tmp_path, tmp_path_factory, real_a
 
 
 def test_charades_reads_feature_dim_from_file(tmp_path, tmp_path_factory, real_annotations):
-  rng = np.random.default_rng(2)
-  durations = {}
-  for split in ("train", "test"):
-    lines = (real_annotations / "charades_sta" / f"charades_sta_{split}.txt").read_text(
-        ).splitlines()[:8]
-    (tmp_path / f"charades_sta_{split}.txt").write_text("\n".join(lines) + "\n")
-    vids = {line.split()[0] for line in lines}
-    with open(real_annotations / "charades_sta" / f"Charades_v1_{split}.csv") as src, \
-        open(tmp_path / f"Charades_v1_{split}.csv", "w", newline="") as dst:
-      reader = csv.DictReader(src)
-      writer = csv.DictWriter(dst, reader.fieldnames)
-      writer.writeheader()
-      for row in reader:
-        if row["id"] in vids:
-          writer.writerow(row)
-          durations[row["id"]] = float(row["length"])
-  with h5py.File(tmp_path / "vgg_features.hdf5", "w") as f:
-    for vid, feats in features_for(durations, 4096 // 64, rng).items():
-      f[vid] = feats
+  write_charades_release(tmp_path, real_annotations, 8, "vgg_features.hdf5", 64, seed=2)
   builder, splits = build_and_load("charades_sta", tmp_path, tmp_path_factory.mktemp("d"),
                                    config="vgg")
   assert builder.info.metadata["feature_dim"] == 64

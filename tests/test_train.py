@@ -1,7 +1,7 @@
 """The CLI end to end on the tiny synthetic set: for each model, the same metrics on 1
-and 4 devices, metrics equal to a recomputation from the predictions, and predict
-mode; then the model-independent paths once, with CMHN: SIGKILL and resume, eval
-mode, a missing dataset, a non-finite loss."""
+and 4 devices and metrics equal to a recomputation from the predictions; predict mode
+for each batch kind; then the model-independent paths once, with CMHN: SIGKILL and
+resume, eval mode, a missing dataset, a non-finite loss."""
 
 import json
 import os
@@ -22,7 +22,9 @@ from tests.conftest import tiny_{model}_config
 def get_config():
   return tiny_{model}_config(pathlib.Path({data!r}), pathlib.Path({release!r}))
 """
-MODELS = ["clear", "cmhn", "fvmr", "hscnet"]
+MODELS = ["clear", "cmhn", "fian", "fvmr", "hscnet"]
+# One xdist worker per model: its 1-device run (the `trained` fixture) is made once.
+ON_ITS_WORKER = [pytest.param(m, marks=pytest.mark.xdist_group(m)) for m in MODELS]
 
 
 def write_config(directory, model, data_dir, release):
@@ -47,7 +49,7 @@ def trained(tmp_path_factory, tiny_data_dir, tiny_release):
   return get
 
 
-@pytest.fixture(params=MODELS)
+@pytest.fixture(params=ON_ITS_WORKER)
 def model(request):
   return request.param
 
@@ -114,6 +116,7 @@ def test_metrics_equal_recomputation_from_predictions(trained, model):
     assert result[name] == pytest.approx(value, abs=1e-9), name
 
 
+@pytest.mark.xdist_group("cmhn")
 def test_sigkill_and_resume_match_an_uninterrupted_run(trained, tmp_path):
   config_file, _, uninterrupted = trained("cmhn")
   process = subprocess.Popen(command(config_file, tmp_path), cwd=REPO, env=environment(),
@@ -130,6 +133,7 @@ def test_sigkill_and_resume_match_an_uninterrupted_run(trained, tmp_path):
   assert resumed == uninterrupted
 
 
+@pytest.mark.xdist_group("cmhn")
 def test_eval_mode_reproduces_the_test_metrics(trained):
   config_file, workdir, result = trained("cmhn")
   out = subprocess.run(command(config_file, workdir, "--mode=eval"), cwd=REPO,
@@ -139,6 +143,10 @@ def test_eval_mode_reproduces_the_test_metrics(trained):
   assert json.loads((workdir / "eval" / "test_metrics.json").read_text()) == result
 
 
+# Prediction paths differ by batch kind (video-level CMHN, query-level FIAN) and by the
+# typed-in sentences' one-phrase role trees (FVMR); the other models share them.
+@pytest.mark.parametrize("model", [p for p in ON_ITS_WORKER if p.values[0] in
+                                   ("cmhn", "fian", "fvmr")])
 def test_predict_mode(trained, model, tiny_data_dir):
   import tensorflow_datasets as tfds
   config_file, workdir, _ = trained(model)
@@ -151,6 +159,7 @@ def test_predict_mode(trained, model, tiny_data_dir):
   assert "someone cuts the onion" in out.stdout and out.stdout.count(" s   score ") >= 2
 
 
+@pytest.mark.xdist_group("cmhn")
 def test_missing_dataset_prints_the_build_command(trained, tmp_path):
   config_file, _, _ = trained("cmhn")
   out = subprocess.run(command(config_file, tmp_path, "--config.data.data_dir=/nowhere"),
@@ -160,6 +169,7 @@ def test_missing_dataset_prints_the_build_command(trained, tmp_path):
   assert "python -m data_pipelines.build synthetic" in out.stderr
 
 
+@pytest.mark.xdist_group("cmhn")
 def test_non_finite_loss_stops_the_run_and_saves_nothing(trained, tmp_path):
   config_file, _, _ = trained("cmhn")
   out = subprocess.run(command(config_file, tmp_path, "--config.train.learning_rate=1e30",

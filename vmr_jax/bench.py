@@ -6,7 +6,8 @@
         [--batch_size=64] [--limit=N]
 
 `--config` (a model): random batches of the config's shapes (`train.batch_size`
-videos, `data.num_clips` clips of `--feature_dim`, `data.max_queries` queries of
+videos with `data.max_queries` queries each, or `train.batch_size` (video, query)
+pairs for query-level models; `data.num_clips` clips of `--feature_dim`, queries of
 `data.max_words` words). Times the compile and the jit train step on all local
 devices (data parallel, as the trainer runs it), the evaluation forward + decode
 (queries/s), and the same train step of the model's PyTorch equivalent
@@ -186,7 +187,8 @@ def bench_model(config) -> None:
       out = predict(state.variables, device_batch)
     jax.block_until_ready(out)
     seconds = time.perf_counter() - start
-    return _STEPS.value * int(batch["query_valid"].sum()) / seconds
+    queries = batch["query_valid"] if "query_valid" in batch else batch["example_valid"]
+    return _STEPS.value * int(queries.sum()) / seconds
 
   evaluations = []  # (label, queries/s): the config as given, or each variant
   if _EVAL_VARIANTS.value:
@@ -219,8 +221,10 @@ def bench_model(config) -> None:
     torch_step()
   torch_seconds = (time.perf_counter() - start) / _STEPS.value
   devices = jax.devices()
-  print(f"{config.model}: batch {config.train.batch_size} videos x {config.data.max_queries} "
-        f"queries, {config.data.num_clips} clips x {_FEATURE_DIM.value}; JAX on "
+  examples = (f"{config.train.batch_size} queries" if config.data.batch_kind == "query" else
+              f"{config.train.batch_size} videos x {config.data.max_queries} queries")
+  print(f"{config.model}: batch {examples}, {config.data.num_clips} clips x "
+        f"{_FEATURE_DIM.value}; JAX on "
         f"{len(devices)} x {devices[0].device_kind}, torch {torch.__version__} "
         f"({torch.get_num_threads()} threads)")
   print(f"JAX compile (first step):    {compile_seconds:8.2f} s")

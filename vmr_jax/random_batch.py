@@ -1,13 +1,16 @@
-"""Random video-level batches of a config's shapes (benchmarks and tests)."""
+"""Random training batches of a config's shapes (benchmarks and tests)."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from data_pipelines.data_config import PER_QUERY_KEYS
+
 
 def random_batch(config, feature_dim: int, vocab: int, rng: np.random.Generator):
-  """A video-level training batch of the config's shapes, valid everywhere, with
-  random semantic role trees (`config.data`'s limits) and an epoch past any warm-up."""
+  """A training batch of the config's shapes, valid everywhere, with random semantic
+  role trees (`config.data`'s limits) and an epoch past any warm-up: video-level, or
+  query-level (`data.batch_kind`: each video's first query) with no Q axis."""
   b, t = config.train.batch_size, config.data.num_clips
   q, w = config.data.max_queries, config.data.max_words
   duration = rng.uniform(30, 120, b).astype(np.float32)
@@ -26,7 +29,7 @@ def random_batch(config, feature_dim: int, vocab: int, rng: np.random.Generator)
   verb_tokens, noun_tokens = nodes(verbs), nodes(nouns)
   edges = ((rng.random((b, q, verbs, nouns)) < 0.5) & (verb_tokens[..., :, None, 0] > 0)
            & (noun_tokens[..., None, :, 0] > 0))
-  return {
+  batch = {
       "video_feats": rng.normal(size=(b, t, feature_dim)).astype(np.float32),
       "video_mask": np.ones((b, t), bool),
       "duration": duration,
@@ -40,3 +43,7 @@ def random_batch(config, feature_dim: int, vocab: int, rng: np.random.Generator)
       "example_valid": np.ones(b, bool),
       "epoch": np.full(b, 10 ** 6, np.int32),
   }
+  if config.data.batch_kind == "query":
+    batch = {k: v[:, 0] if k in PER_QUERY_KEYS else v for k, v in batch.items()
+             if k != "query_valid"}
+  return batch

@@ -69,7 +69,7 @@ class ModelSpec:
 
 
 _MODULES = {"clear": "vmr_jax.models.clear", "cmhn": "vmr_jax.models.cmhn",
-            "fvmr": "vmr_jax.models.fvmr",
+            "fian": "vmr_jax.models.fian", "fvmr": "vmr_jax.models.fvmr",
             "hscnet": "vmr_jax.models.hscnet"}
 
 

@@ -59,13 +59,41 @@ class MultiHeadAttention(nn.Module):
     return nn.Dense(features, dtype=self.dtype, name="output")(out)
 
 
+class GatedCrossAttention(nn.Module):
+  """FIAN's cross-modal guided attention, CGA (paper 004, Eq. 4-6).
+
+  `query [B, Lq, D]`, `key_value [B, Lk, D]`, `mask [B, Lk]` -> `[B, Lq, D]`:
+  c = CMA(query, key_value), multi-head scaled dot-product attention (Eq. 4-5,
+  `MultiHeadAttention` "dot"), then the information gate (Eq. 6)
+      sigmoid(W_q query + W_v c + b_g) * (W_q query + W_v c + b_i),
+  where the gate and the information branch share W_q and W_v (as the paper keeps
+  them) and have their own biases.
+  """
+  num_heads: int
+  dropout: float = 0.0
+
+  @nn.compact
+  def __call__(self, query: jnp.ndarray, key_value: jnp.ndarray, mask: jnp.ndarray,
+               *, train: bool = False) -> jnp.ndarray:
+    features = query.shape[-1]
+    attended = MultiHeadAttention(self.num_heads, self.dropout, name="attention")(
+        query, key_value, mask, train=train)
+    mixed = (nn.Dense(features, use_bias=False, name="query_proj")(query)
+             + nn.Dense(features, use_bias=False, name="attended_proj")(attended))
+    gate_bias = self.param("gate_bias", nn.initializers.zeros, (features,))
+    info_bias = self.param("info_bias", nn.initializers.zeros, (features,))
+    return jax.nn.sigmoid(mixed + gate_bias) * (mixed + info_bias)
+
+
 class TransformerLayer(nn.Module):
   """Attention + feed-forward, each with a residual and a post-LayerNorm (Vaswani et
   al. 2017; BERT's layer, whose parameter names these are).
 
   `x [B, L, D]`, `mask [B, L]` -> `[B, L, D]`: self-attention, or cross-attention
   from `x` to `context [B, Lc, D]` with `context_mask [B, Lc]` when given.
-  `similarity` and `temperature_init` are `MultiHeadAttention`'s.
+  `similarity` and `temperature_init` are `MultiHeadAttention`'s. `gated=True` puts
+  `GatedCrossAttention` in the attention's place: FIAN's cross-modal encoder,
+  FFN(CGA(Q, V)) with its residuals and LayerNorms (paper 004, Eq. 7-8, Fig. 4b).
   """
   num_heads: int
   mlp_dim: int
@@ -75,6 +103,7 @@ class TransformerLayer(nn.Module):
   layer_norm_eps: float = 1e-6
   similarity: str = "dot"
   temperature_init: float = 0.1
+  gated: bool = False
 
   @nn.compact
   def __call__(self, x: jnp.ndarray, mask: jnp.ndarray, *, context: jnp.ndarray | None = None,
@@ -82,9 +111,13 @@ class TransformerLayer(nn.Module):
     if context is None:
       context, context_mask = x, mask
     dropout = nn.Dropout(self.dropout, deterministic=not train)
-    attended = MultiHeadAttention(self.num_heads, self.attention_dropout, self.similarity,
-                                  self.temperature_init, name="attention")(
-                                      x, context, context_mask, train=train)
+    if self.gated:
+      attention = GatedCrossAttention(self.num_heads, self.attention_dropout,
+                                      name="attention")
+    else:
+      attention = MultiHeadAttention(self.num_heads, self.attention_dropout, self.similarity,
+                                     self.temperature_init, name="attention")
+    attended = attention(x, context, context_mask, train=train)
     x = nn.LayerNorm(self.layer_norm_eps, name="attention_norm")(x + dropout(attended))
     h = self.activation(nn.Dense(self.mlp_dim, name="intermediate")(x))
     h = nn.Dense(x.shape[-1], name="output")(h)

@@ -5,8 +5,9 @@ Video encoding network (Sec. III-B):
 - Bi-TCN over the clips (Eq. 1): `config.cmhn.tcn_layers` dilated kernel-3 layers,
   dilations 1, 2, 4, ..., zero padding keeping the length (`vmr_jax.layers.bitcn`).
 - Candidates (Eq. 2): one regular 1-D convolution per kernel size delta = 1..Delta
-  (`max_kernel`), stride 1, no padding, so candidate (delta, i) covers clips
-  [i, i + delta); N = sum_delta (T - delta + 1) candidates, times known exactly.
+  (`max_kernel`), stride 1, no padding (`vmr_jax.layers.windows`), so candidate
+  (delta, i) covers clips [i, i + delta); N = sum_delta (T - delta + 1) candidates,
+  times known exactly.
 - A 2-layer RReLU MLP to L = `code_bits` (Eq. 3, T = 2).
 Query encoding network (Sec. III-C): the configured text encoder's sentence vector
 (BERT in the paper) and a 3-layer RReLU MLP to L (Eq. 4).
@@ -42,6 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from vmr_jax import registry
+from vmr_jax.layers import windows
 from vmr_jax.layers.bitcn import BiTCN
 from vmr_jax.layers.attention import l2_normalize
 from vmr_jax.layers.hashing import hamming_distance, sign, sign_ste
@@ -52,8 +54,12 @@ from vmr_jax.models import common
 
 def candidate_spans(num_clips: int, max_kernel: int) -> np.ndarray:
   """`[N, 2]` clip spans [start, end) in the order the convolutions emit them."""
-  return np.array([(i, i + k) for k in range(1, max_kernel + 1)
-                   for i in range(num_clips - k + 1)], dtype=np.int32)
+  return windows.window_spans(num_clips, *_kernels(max_kernel))
+
+
+def _kernels(max_kernel: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+  """Window sizes 1..Delta and their strides (all 1)."""
+  return tuple(range(1, max_kernel + 1)), (1,) * max_kernel
 
 
 class CMHN(common.TextVideoModule):
@@ -68,9 +74,7 @@ class CMHN(common.TextVideoModule):
     x = nn.Dense(cfg.hidden, name="input")(feats)
     x = BiTCN(cfg.hidden, cfg.tcn_layers, cfg.tcn_kernel, cfg.causal, cfg.dropout,
               name="bitcn")(x, mask, train=train)
-    candidates = jnp.concatenate(
-        [nn.Conv(cfg.hidden, (k,), padding="VALID", name=f"candidates_{k}")(x)
-         for k in range(1, cfg.max_kernel + 1)], axis=1)
+    candidates = windows.window_conv(x, cfg.hidden, *_kernels(cfg.max_kernel), "candidates")
     moment_codes = MLP((cfg.hidden, cfg.code_bits), last_activation=cfg.final_activation,
                        name="moment_mlp")(candidates, train=train)
     _, sentence = self.encode_text(batch, train=train)

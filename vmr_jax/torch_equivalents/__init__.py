@@ -2,12 +2,13 @@
 `vmr_jax.bench` to time the same train step in eager PyTorch on the same machine.
 
 Each is `Model(config, feature_dim, vocab_size, glove_dim)`, whose forward pass takes
-a video-level batch of tensors and returns the training loss.
+a batch of tensors of the model's batch kind and returns the training loss.
 """
 
 import importlib
 
-_MODELS = {"clear": "CLEAR", "cmhn": "CMHN", "fvmr": "FVMR", "hscnet": "HSCNet"}
+_MODELS = {"clear": "CLEAR", "cmhn": "CMHN", "fian": "FIAN", "fvmr": "FVMR",
+           "hscnet": "HSCNet"}
 
 
 def create(config, feature_dim: int, vocab_size: int, glove_dim: int):

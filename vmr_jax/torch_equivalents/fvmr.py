@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from vmr_jax.layers import moment_map
 from vmr_jax.models.fvmr import map_layout
-from vmr_jax.torch_equivalents.common import pairwise_iou
+from vmr_jax.torch_equivalents.common import packed_rnn, pairwise_iou
 
 
 def mlp(inputs: int, hidden: int, out: int):
@@ -28,16 +28,6 @@ def sparse_max_pool_map(x, schedule):
       x = torch.maximum(x, view)
     cells.append(x)
   return torch.cat(cells, dim=1)
-
-
-def rnn_final(rnn, x, lengths):
-  """Packed bidirectional RNN over `[N, L, D]` -> (outputs `[N, L, 2H]`, final states
-  `[N, 2H]`); empty sequences run as length 1."""
-  packed = nn.utils.rnn.pack_padded_sequence(x, lengths.clamp(min=1).cpu(), batch_first=True,
-                                             enforce_sorted=False)
-  out, h_n = rnn(packed)
-  out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
-  return out, torch.cat([h_n[-2], h_n[-1]], dim=-1)
 
 
 class MapConv(nn.Module):
@@ -114,8 +104,8 @@ class FVMR(nn.Module):
   def nodes(self, tokens):
     """Word ids `[..., W]` -> final node BiGRU states `[..., Df]`."""
     flat = tokens.reshape(-1, tokens.shape[-1])
-    _, final = rnn_final(self.node_gru, self.embedding(flat), (flat > 0).sum(1))
-    return final.reshape(*tokens.shape[:-1], -1)
+    _, h_n = packed_rnn(self.node_gru, self.embedding(flat), flat > 0)
+    return torch.cat([h_n[-2], h_n[-1]], dim=-1).reshape(*tokens.shape[:-1], -1)
 
   def forward(self, batch):
     """-> the loss (Eq. 10); batch: the numeric arrays of a video-level batch."""
@@ -126,9 +116,10 @@ class FVMR(nn.Module):
     moments = self.phi_m(self.from_grid(grid))  # [B, M, D]
     tokens, mask = batch["query_tokens"], batch["query_mask"]
     b, q, length = tokens.shape
-    lengths = mask.reshape(b * q, length).sum(1)
-    words, _ = rnn_final(self.lstm, self.embedding(tokens.reshape(b * q, length)),
-                         lengths)
+    flat_mask = mask.reshape(b * q, length)
+    lengths = flat_mask.sum(1)
+    words, _ = packed_rnn(self.lstm, self.embedding(tokens.reshape(b * q, length)),
+                          flat_mask)
     last = (lengths.clamp(min=1) - 1)[:, None, None].expand(-1, 1, words.shape[-1])
     sentence = words[:, 0] + words.gather(1, last)[:, 0]
     queries = self.phi_s(sentence).reshape(b, q, -1)

@@ -9,57 +9,14 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from vmr_jax.torch_equivalents.common import Attention, TransformerLayer, mlp, packed_rnn
+
 
 def sinusoidal(positions: int, dim: int) -> torch.Tensor:
   """`[positions, dim]`, interleaved sin/cos as `vmr_jax.layers.attention`'s."""
   rates = torch.exp(-math.log(10000.0) * torch.arange(0, dim, 2) / dim)
   angles = torch.arange(positions)[:, None].float() * rates
   return torch.stack([angles.sin(), angles.cos()], -1).reshape(positions, dim)
-
-
-class Attention(nn.Module):
-  """Multi-head attention, dot-product or cosine / learned sigma, with a key mask."""
-
-  def __init__(self, dim, heads, cosine=False, sigma=0.1, dropout=0.0):
-    super().__init__()
-    self.heads, self.cosine = heads, cosine
-    self.query, self.key, self.value, self.output = (nn.Linear(dim, dim) for _ in range(4))
-    self.log_sigma = nn.Parameter(torch.tensor(math.log(sigma))) if cosine else None
-    self.dropout = nn.Dropout(dropout)
-
-  def forward(self, x, context, mask):
-    b, lq, d = x.shape
-    split = lambda y: y.view(b, y.shape[1], self.heads, -1).transpose(1, 2)
-    q, k, v = split(self.query(x)), split(self.key(context)), split(self.value(context))
-    if self.cosine:
-      logits = F.normalize(q, dim=-1) @ F.normalize(k, dim=-1).transpose(-1, -2)
-      logits = logits / self.log_sigma.exp()
-    else:
-      logits = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
-    logits = logits.masked_fill(~mask[:, None, None], torch.finfo(logits.dtype).min)
-    weights = self.dropout(logits.softmax(-1))
-    return self.output((weights @ v).transpose(1, 2).reshape(b, lq, d))
-
-
-def mlp(dims):
-  layers = []
-  for a, b in zip(dims[:-1], dims[1:]):
-    layers += [nn.Linear(a, b), nn.ReLU()]
-  return nn.Sequential(*layers[:-1])
-
-
-class TransformerLayer(nn.Module):
-  def __init__(self, dim, heads, mlp_dim, dropout):
-    super().__init__()
-    self.attention = Attention(dim, heads, dropout=dropout)
-    self.norm1, self.norm2 = nn.LayerNorm(dim, eps=1e-6), nn.LayerNorm(dim, eps=1e-6)
-    self.ffn, self.dropout = mlp([dim, mlp_dim, dim]), nn.Dropout(dropout)
-
-  def forward(self, x, mask, context=None, context_mask=None):
-    if context is None:
-      context, context_mask = x, mask
-    x = self.norm1(x + self.dropout(self.attention(x, context, context_mask)))
-    return self.norm2(x + self.dropout(self.ffn(x)))
 
 
 class MultiModalLayer(nn.Module):
@@ -101,14 +58,6 @@ def aggregate(text, video, video_mask, tau):
   a = (q @ v.transpose(1, 2) / tau).masked_fill(~video_mask[:, None],
                                                  torch.finfo(q.dtype).min)
   return torch.cat([q, a.softmax(-1) @ v], -1), a
-
-
-def lstm(module, x, mask):
-  lengths = mask.sum(-1).clamp(min=1).cpu()
-  packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True,
-                                             enforce_sorted=False)
-  out, _ = module(packed)
-  return nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])[0]
 
 
 def l1_giou(pred, target, mask):
@@ -194,13 +143,14 @@ class HSCNet(nn.Module):
     g_paragraph, a_paragraph = aggregate(paragraph, video, video_mask, cfg.tau)
 
     paragraph_span = self.paragraph_head(self.paragraph_linear(g_paragraph[:, 0]))
-    g_sp = lstm(self.sentence_lstm, torch.cat([g_sentence, g_paragraph.expand(b, q, -1)], -1),
-                sentence_mask)
+    g_sp, _ = packed_rnn(self.sentence_lstm,
+                         torch.cat([g_sentence, g_paragraph.expand(b, q, -1)], -1),
+                         sentence_mask)
     sentence_spans = self.sentence_head(g_sp)
     word_inputs = torch.cat([g_word.reshape(b, q, length, 2 * d),
                              g_sp[:, :, None].expand(b, q, length, d)], -1)
-    g_ws = lstm(self.word_lstm, word_inputs.reshape(b * q, length, 3 * d),
-                word_mask.reshape(b * q, length))
+    g_ws, _ = packed_rnn(self.word_lstm, word_inputs.reshape(b * q, length, 3 * d),
+                         word_mask.reshape(b * q, length))
     word_spans = self.word_head(g_ws.reshape(b, q, length, d))
     selected = self.word_selection(g_sp.reshape(b * q, 1, d), g_ws,
                                    word_mask.reshape(b * q, length)).reshape(b, q, d)
