@@ -22,10 +22,14 @@ def clip_spans_to_times(spans: jnp.ndarray, video_mask: jnp.ndarray,
   A video's valid clips (`video_mask [B, T]`) split its `duration [B]` evenly; a span
   reaching past them (padded videos) is invalid.
   """
-  valid_clips = video_mask.sum(-1)
-  clip_seconds = duration / jnp.maximum(valid_clips, 1)
-  times = spans[None].astype(duration.dtype) * clip_seconds[:, None, None]
-  return times, spans[None, :, 1] <= valid_clips[:, None]
+  seconds = clip_seconds(video_mask, duration)
+  times = spans[None].astype(duration.dtype) * seconds[:, None, None]
+  return times, spans[None, :, 1] <= video_mask.sum(-1)[:, None]
+
+
+def clip_seconds(video_mask: jnp.ndarray, duration: jnp.ndarray) -> jnp.ndarray:
+  """`[B]` seconds per valid clip: `duration [B]` split over `video_mask [B, T]`."""
+  return duration / jnp.maximum(video_mask.sum(-1), 1)
 
 
 def inclusive_spans_to_times(spans, batch) -> jnp.ndarray:

@@ -120,8 +120,7 @@ def _candidates(batch, config):
   spans = windows.window_spans(config.data.num_clips, *_windows(config.fian))
   times, valid = common.clip_spans_to_times(jnp.asarray(spans), batch["video_mask"],
                                             batch["duration"])
-  clip_seconds = batch["duration"] / jnp.maximum(batch["video_mask"].sum(-1), 1)
-  return times, valid, clip_seconds
+  return times, valid, common.clip_seconds(batch["video_mask"], batch["duration"])
 
 
 def positives(iou: jnp.ndarray, valid: jnp.ndarray, threshold: float) -> jnp.ndarray:
