@@ -27,9 +27,11 @@ def get_config():
       "fine_hidden": 256,  # hidden width of the confidence MLP
       "tree_layers": 4,  # P (R = 2P - 1 anchors)
       "search": "pruned",  # pruned (Algorithm 1) | exhaustive
+      "search_chunk": 8,  # queries per iteration of the pruned search's full-map loop
       "mu": 0.015,  # Algorithm 1 thresholds, mu < rho
       "rho": 0.02,
       "alpha": 1.0,  # Eq. 9
+      "loss_reduction": "mean",  # mean: per pair | sum: Eq. 5 and Eq. 7 as printed
       "iou_low": 0.0,  # BCE targets clip((IoU - low) / (high - low), 0, 1);
       "iou_high": 1.0,  # (0, 1): the paper's raw IoU
       "dropout": 0.0,

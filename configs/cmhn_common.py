@@ -13,17 +13,25 @@ def get_config():
   config.text.trainable = True  # the paper fine-tunes BERT
   config.text.pooling = "cls"
   config.cmhn = ml_collections.ConfigDict({
-      "hidden": 512,  # Bi-TCN and MLP width (not given in the paper)
+      "hidden": 256,  # Bi-TCN, candidate and MLP width (not in the paper; the authors' code)
       "tcn_layers": 3,  # dilations 1, 2, 4 (Fig. 3)
       "tcn_kernel": 3,
       "causal": False,  # True: the released code's causal TCN
-      "max_kernel": 16,  # Delta: candidate kernel sizes 1..Delta
+      # Candidate convolutions (Eq. 2): window sizes and strides in clips. The paper:
+      # every size 1..Delta at stride 1; a size-k convolution has k hidden^2 weights,
+      # so the dataset configs take the authors' code's scheme instead (all short
+      # sizes at stride 1, longer ones sparser with strides ~k/8).
+      "kernels": tuple(range(1, 17)),
+      "strides": (1,) * 16,
       "code_bits": 128,  # L
       "final_activation": "rrelu",  # rrelu (Eq. 3-4) | tanh | none
       "similarity_codes": "continuous",  # continuous (Eq. 7) | binary (sgn, STE)
       "alpha": 1.0,
       "beta": 1.0,
+      "loss_reduction": "sum",  # sum: Eq. 7-10 as printed | mean: per pair and bit
       "dropout": 0.0,
   })
   config.train.optimizer = "adam"
+  # Sec. III-E: candidates ranked by Hamming distance, no NMS (IoU > 1 never happens).
+  config.eval.nms_threshold = 1.0
   return config

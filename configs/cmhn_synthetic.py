@@ -23,5 +23,6 @@ def get_config():
   config.text.head_hidden = 64
   config.cmhn.hidden = 64
   config.cmhn.code_bits = 32
-  config.cmhn.max_kernel = 12
+  config.cmhn.kernels = tuple(range(1, 13))  # every size up to 12 of the 32 clips
+  config.cmhn.strides = (1,) * 12
   return config

@@ -16,7 +16,11 @@ def get_config():
   config.data.max_queries = 16
   config.data.eval_max_queries = 256  # all of a video's queries: codes once per video
   config.cmhn.code_bits = 128
-  config.cmhn.max_kernel = 32
+  # 128 clips of ~2.3 s: every size to 8 clips (18 s) at stride 1, then up to 64
+  # clips (half a video) at strides ~k/8: 18 convolutions, 1,563
+  # candidates, 21M weights at width 256.
+  config.cmhn.kernels = (1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 20, 24, 32, 40, 48, 64)
+  config.cmhn.strides = (1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4, 5, 6, 8)
   config.train.learning_rate = 1e-4
   config.eval.iou_thresholds = (0.3, 0.5, 0.7)  # the paper's Table IV columns
   config.train.batch_size = 8

@@ -3,8 +3,8 @@
 A training/evaluation example is one paragraph: a video's sentences sorted by start
 time (`data.sort_queries`) and cut into consecutive paragraphs of at most
 `hscnet.max_sentences` (= `data.max_queries`; evaluation cuts them the same way, so
-every sentence is evaluated exactly once). Word vectors: GloVe (`text.glove_file`;
-empty = random vectors), frozen, no recurrent head.
+every sentence is evaluated exactly once). Word vectors: GloVe (`text.glove_file`,
+required; `text.vectors=random` for random ones), frozen, no recurrent head.
 """
 
 import ml_collections

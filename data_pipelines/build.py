@@ -3,7 +3,9 @@
     python -m data_pipelines.build DATASET --manual_dir=DIR --data_dir=OUT [--config=NAME]
 
 DATASET is one of tacos, activitynet_captions, charades_sta (config vgg|c3d|i3d,
-default i3d) or synthetic (config default|tiny). For synthetic, `--manual_dir` is
+default i3d), synthetic (config default|tiny) or tacos_shaped (config default|tiny:
+`--manual_dir` holds the real TACoS annotation files, the features are generated;
+see data_pipelines/tacos_shaped.py). For synthetic, `--manual_dir` is
 where the generated release-format files are written (default:
 `OUT/downloads/synthetic_release/<config>`); build `tacos` or
 `activitynet_captions` from its `tacos/` or `activitynet_captions/` folder to run

@@ -111,7 +111,8 @@ def tiny_cmhn_config(data_dir, release):
   config.text.head_hidden = 8
   config.cmhn.hidden = 16
   config.cmhn.code_bits = 8
-  config.cmhn.max_kernel = 6
+  config.cmhn.kernels = (1, 2, 3, 4, 6)
+  config.cmhn.strides = (1, 1, 1, 2, 2)
   config.eval.top_k = 10
   return config
 
@@ -238,3 +239,54 @@ def overfit_one_batch(config, steps: int, learning_rate: float):
   ranked = run.spec.decode(run.model.module.apply(variables, batch), batch, config)
   records = evaluate.prediction_records(full, np.asarray(ranked), 0.5, 5)
   return losses, evaluate.metrics_of_records(records, (1,), (0.5,))["R@1,IoU=0.5"]
+
+
+FEATURE_DIM, VOCAB = 12, 40
+# Small configs of every model on random batches (the twin and wiring tests).
+SHRINK = {  # small widths per model; dropout off (the twins' randomness differs)
+    "cmhn": {"cmhn.hidden": 16, "cmhn.code_bits": 8, "cmhn.kernels": (1, 2, 3, 5, 8),
+             "cmhn.strides": (1, 1, 2, 2, 3), "text.head_hidden": 6, "data.num_clips": 16},
+    "clear": {"clear.hidden": 16, "clear.dim": 8, "clear.fine_hidden": 8,
+              "text.head_hidden": 6, "data.num_clips": 12},
+    "fvmr": {"fvmr.video_dim": 8, "fvmr.dim": 8, "fvmr.mlp_hidden": 8, "fvmr.fuse_hidden": 4,
+             "fvmr.node_hidden": 4, "text.head_hidden": 5, "text.head_layers": 2,
+             "data.num_clips": 32, "fvmr.scale_layers": (16, 8), "data.max_queries": 3},
+    "hscnet": {"hscnet.hidden": 16, "hscnet.num_heads": 2, "hscnet.mlp_dim": 12,
+               "hscnet.video_layers": 1, "hscnet.text_layers": 1, "hscnet.dropout": 0.0,
+               "hscnet.max_sentences": 4, "data.max_words": 7, "data.num_clips": 16},
+    "fian": {"fian.hidden": 8, "fian.num_heads": 2, "fian.mlp_dim": 8, "text.head_hidden": 4,
+             "fian.windows": (2, 3, 4, 6), "data.num_clips": 16, "data.max_words": 7},
+}
+PADDED_CLIPS = ("cmhn", "hscnet")  # models whose videos may be shorter than the grid
+
+
+def small_model_config(model: str):
+  """configs/<model>_synthetic.py with random word vectors and tiny widths."""
+  import importlib
+  config = importlib.import_module(f"configs.{model}_synthetic").get_config()
+  config.text.vectors, config.text.glove_dim = "random", 6
+  config.train.batch_size = 4
+  config.eval.top_k = 6
+  for field, value in SHRINK[model].items():
+    section, name = field.split(".")
+    config[section][name] = value
+  return config
+
+
+def small_padded_batch(config, seed=0):
+  """A random training batch with padding everywhere it can be: an invalid query and
+  a padded example (their rows hold garbage), short word masks and, for models that
+  allow it, padded clips."""
+  import numpy as np
+  from vmr_jax.random_batch import random_batch
+  rng = np.random.default_rng(seed)
+  batch = random_batch(config, FEATURE_DIM, VOCAB, rng)
+  batch["epoch"][:] = [0, 20, 20, 20]  # example 0 still in FVMR's warm-up
+  batch["example_valid"][-1] = False
+  if "query_valid" in batch:
+    batch["query_valid"][1, -1] = False
+  if config.model in PADDED_CLIPS:
+    batch["video_mask"][0, -5:] = False
+    batch["video_feats"][0, -5:] = 50.0
+    batch["duration"][0] *= 0.7
+  return batch

@@ -1,4 +1,5 @@
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import pytest
 
@@ -85,19 +86,24 @@ def test_shapes(run, clear_config):
   assert clear.decode(out, batch, clear_config).shape == (8, 4, 10, 3)
 
 
-def numpy_losses(anchors, queries, logits, times, gts, query_valid, d):
-  """Gamma_1 (Eq. 5, / d^2 R M) and Phi_k (Eq. 7, the negated sum) for one video."""
+def numpy_losses(anchors, queries, logits, times, gts, query_valid, d, reduction):
+  """Gamma_1 (Eq. 5) and Phi_k (Eq. 7, the negated sum) for one video; with "mean",
+  Gamma_1 / d^2 R M and Phi_k / M."""
   queries, gts, logits = queries[query_valid], gts[query_valid], logits[query_valid]
   anchor_times = times[clear.anchor_index(L, P)]
   m = np.array([[metrics.temporal_iou(a, g) for g in gts] for a in anchor_times])
-  gamma1 = np.sum((anchors @ queries.T - d * m) ** 2) / (d ** 2 * m.size)
+  gamma1 = np.sum((anchors @ queries.T - d * m) ** 2)
   o = np.array([[metrics.temporal_iou(c, g) for c in times] for g in gts])  # [M, A]
   p = 1 / (1 + np.exp(-logits.astype(np.float64)))
-  phi = np.mean(np.mean(-(o * np.log(p) + (1 - o) * np.log(1 - p)), axis=1))
+  phi = np.sum(np.mean(-(o * np.log(p) + (1 - o) * np.log(1 - p)), axis=1))
+  if reduction == "mean":
+    return gamma1 / (d ** 2 * m.size), phi / len(gts)
   return gamma1, phi
 
 
-def test_losses_match_numpy_transcription(run, clear_config):
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+def test_losses_match_numpy_transcription(run, clear_config, reduction):
+  clear_config.clear.loss_reduction = reduction
   batch = batch_of(run)
   batch["query_valid"][1, 2:] = False  # a video with fewer queries
   rng = np.random.default_rng(0)
@@ -112,33 +118,38 @@ def test_losses_match_numpy_transcription(run, clear_config):
     times = spans * batch["duration"][b] / L
     want += numpy_losses(outputs["anchors"][b], outputs["queries"][b],
                          outputs["fine_logits"][b], times, batch["gt_times"][b],
-                         batch["query_valid"][b], 16)
+                         batch["query_valid"][b], 16, reduction)
   want /= 8
   assert float(terms["gamma1"]) == pytest.approx(want[0], rel=1e-4)
   assert float(terms["gamma2"]) == pytest.approx(want[1], rel=1e-4)
   assert float(total) == pytest.approx(want.sum(), rel=1e-4)  # alpha = 1
 
 
-def test_decode_ranks_the_chosen_node_first(run, clear_config):
-  batch = batch_of(run)
+@pytest.mark.parametrize("chunk", [1, 3, 8])
+def test_pruned_search_scores_only_the_chosen_nodes(chunk):
+  """Algorithm 1's logits = the whole map's logits inside each query's node and -inf
+  outside it, whatever the chunk of the whole-map loop; decode ranks those alone."""
   rng = np.random.default_rng(1)
-  n = moment_map.num_spans(L)
-  queries = np.zeros((8, 4, 16), np.float32)
-  queries[..., 0] = 1.0
-  anchors = np.zeros((8, 2 * P - 1, 16), np.float32)
-  anchors[:, :3, 0] = [0.5, 1.0, 1.018]  # every query: "between1" (SEARCH_TABLE)
-  outputs = {"anchors": anchors, "queries": queries,
-             "fine_logits": rng.normal(size=(8, 4, n)).astype(np.float32)}
-  in_node = clear.tree_nodes(L, P)[clear.node_names(P).index("between1")]
-  times = (moment_map.dense_spans(L) + [0, 1]) * batch["duration"][0] / L
-  p = 1 / (1 + np.exp(-outputs["fine_logits"][0, 0]))
-  clear_config.eval.top_k = 20  # more than the node's 15 candidates
-  for search, order in [("exhaustive", np.argsort(-p)),
-                        ("pruned", np.lexsort((-p, ~in_node)))]:
-    clear_config.clear.search = search
-    ranked = np.asarray(clear.decode(outputs, batch, clear_config))[0, 0]
-    np.testing.assert_allclose(ranked[:, :2], times[order[:20]], rtol=1e-5)
-  assert in_node.sum() == 15
+  n, d = moment_map.num_spans(L), 6
+  moments = jnp.asarray(rng.normal(size=(3, n, d)), jnp.float32)
+  queries = jnp.asarray(rng.normal(size=(3, 5, d)), jnp.float32)
+  anchors = moments[:, clear.anchor_index(L, P)]
+  w = {"fuse_kernel": jnp.asarray(rng.normal(size=(d, 4)), jnp.float32),
+       "fuse_bias": jnp.zeros(4), "confidence_bias": jnp.ones(1),
+       "confidence_kernel": jnp.asarray(rng.normal(size=(4, 1)), jnp.float32)}
+  config = ml_collections.ConfigDict({
+      "clear": {"tree_layers": P, "mu": -0.5, "rho": 2.0, "search_chunk": chunk},
+      "data": {"num_clips": L}, "eval": {"top_k": 40}})
+  logits, node = clear.pruned_logits(w, moments, queries, anchors, L, config.clear)
+  kinds = {clear.node_names(P)[k][:4] for k in np.asarray(node).ravel()}
+  assert len(kinds) >= 2, kinds  # whole-map and gathered nodes both taken
+  in_node = clear.tree_nodes(L, P)[np.asarray(node)]
+  full = np.asarray(clear.fine_logits(w, moments, queries))
+  np.testing.assert_allclose(np.asarray(logits), np.where(in_node, full, -np.inf),
+                             rtol=1e-5, atol=1e-5)
+  batch = {"video_mask": np.ones((3, L), bool), "duration": np.full(3, 32.0, np.float32)}
+  ranked = np.asarray(clear.decode({"fine_logits": logits}, batch, config))
+  assert (np.isfinite(ranked[..., 2]).sum(-1) == np.minimum(in_node.sum(-1), 40)).all()
 
 
 def test_overfits_one_batch(clear_config):

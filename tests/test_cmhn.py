@@ -19,46 +19,55 @@ def batch_of(run, config):
 
 
 def test_candidate_spans():
-  spans = cmhn.candidate_spans(5, 3)
-  assert len(spans) == 5 + 4 + 3
+  import ml_collections
+  cfg = ml_collections.ConfigDict({"kernels": (1, 2, 3), "strides": (1, 1, 2)})
+  spans = cmhn.candidate_spans(5, cfg)
+  assert len(spans) == 5 + 4 + 2
   assert spans[:5].tolist() == [[i, i + 1] for i in range(5)]
-  assert spans[-1].tolist() == [2, 5]
+  assert spans[-2:].tolist() == [[0, 3], [2, 5]]
 
 
 def test_shapes(run, cmhn_config):
   batch = batch_of(run, cmhn_config)
   out = run.model.module.apply({"params": run.state.params}, batch)
-  n = len(cmhn.candidate_spans(16, 6))
+  n = len(cmhn.candidate_spans(16, cmhn_config.cmhn))
   assert out["moment_codes"].shape == (8, n, 8)
   assert out["query_codes"].shape == (8, 4, 8)
   ranked = cmhn.decode(out, batch, cmhn_config)
   assert ranked.shape == (8, 4, 10, 3)
 
 
-def numpy_losses(h_c, h_q, times, gts, query_valid, L):
-  """Eq. 7, 9, 10 transcribed for one video (the Gamma_3 reading of the docstring)."""
+def numpy_losses(h_c, h_q, times, gts, query_valid, L, reduction):
+  """Eq. 7, 9, 10 transcribed for one video (the Gamma_3 reading of the docstring);
+  "mean": per pair, per code and bit, per bit."""
   h_q, gts = h_q[query_valid], gts[query_valid]
   m = np.array([[metrics.temporal_iou(c, g) for g in gts] for c in times])
   gamma1 = np.sum((h_c @ h_q.T - L * m) ** 2)
   sgn = lambda h: np.where(h >= 0, 1.0, -1.0)
+  if reduction == "mean":
+    return (gamma1 / (L * L * m.size),
+            np.mean((h_c - sgn(h_c)) ** 2) + np.mean((h_q - sgn(h_q)) ** 2),
+            np.mean(h_c.mean(0) ** 2) + np.mean(h_q.mean(0) ** 2))
   gamma2 = np.sum((h_c - sgn(h_c)) ** 2) + np.sum((h_q - sgn(h_q)) ** 2)
   gamma3 = np.sum(h_c.sum(0) ** 2) + np.sum(h_q.sum(0) ** 2)
   return gamma1, gamma2, gamma3
 
 
-def test_losses_match_numpy_transcription(run, cmhn_config):
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+def test_losses_match_numpy_transcription(run, cmhn_config, reduction):
+  cmhn_config.cmhn.loss_reduction = reduction
   batch = batch_of(run, cmhn_config)
   rng = np.random.default_rng(0)
-  n = len(cmhn.candidate_spans(16, 6))
+  n = len(cmhn.candidate_spans(16, cmhn_config.cmhn))
   outputs = {"moment_codes": rng.normal(size=(8, n, 8)).astype(np.float32),
              "query_codes": rng.normal(size=(8, 4, 8)).astype(np.float32)}
   total, terms = cmhn.loss(outputs, batch, cmhn_config)
-  spans = cmhn.candidate_spans(16, 6)
+  spans = cmhn.candidate_spans(16, cmhn_config.cmhn)
   want = np.zeros(3)
   for b in range(8):
     times = spans * batch["duration"][b] / 16
     want += numpy_losses(outputs["moment_codes"][b], outputs["query_codes"][b], times,
-                         batch["gt_times"][b], batch["query_valid"][b], 8)
+                         batch["gt_times"][b], batch["query_valid"][b], 8, reduction)
   want /= 8
   for name, value in zip(("gamma1", "gamma2", "gamma3"), want):
     assert float(terms[name]) == pytest.approx(value, rel=1e-4)
@@ -66,12 +75,13 @@ def test_losses_match_numpy_transcription(run, cmhn_config):
 
 
 def test_decode_ranks_by_hamming_distance(run, cmhn_config):
+  """Sec. III-E: the candidates of smallest Hamming distance, in order."""
   batch = batch_of(run, cmhn_config)
   out = run.model.module.apply({"params": run.state.params}, batch)
   ranked = np.asarray(cmhn.decode(out, batch, cmhn_config))
   codes_c = np.sign(np.asarray(out["moment_codes"]) + 1e-30)
   codes_q = np.sign(np.asarray(out["query_codes"]) + 1e-30)
-  spans = cmhn.candidate_spans(16, 6)
+  spans = cmhn.candidate_spans(16, cmhn_config.cmhn)
   for b, q in [(0, 0), (3, 1)]:
     distance = (8 - codes_c[b] @ codes_q[b, q]) / 2
     best = np.sort(distance)[:10]

@@ -54,6 +54,20 @@ def test_frozen_glove_gets_no_gradient(pipeline, tiny_release):
     assert (norm > 0) == trainable
 
 
+def test_glove_vectors_need_a_file_or_random_by_name(tmp_path):
+  words = ["<pad>", "<unk>", "door"]
+  with pytest.raises(ValueError, match="text.glove_file is empty.*text.vectors=random"):
+    encoders.create(text_config(), words)
+  with pytest.raises(FileNotFoundError, match="text.glove_file .*nowhere.txt"):
+    encoders.create(text_config(glove_file=str(tmp_path / "nowhere.txt")), words)
+  with pytest.raises(ValueError, match="text.vectors must be"):
+    encoders.create(text_config(vectors="randn"), words)
+  encoder = encoders.create(text_config(vectors="random", glove_dim=5), words)
+  tokens = jnp.array([[2, 1, 0]])
+  params = encoder.module.init(jax.random.PRNGKey(0), tokens, tokens > 0)
+  assert params["params"]["embedding"]["embedding"].shape == (3, 5)
+
+
 @pytest.mark.parametrize("pooling", ["cls", "mean"])
 def test_bert_encoder_loads_its_checkpoint(pipeline, tmp_path, tiny_release, pooling):
   transformers = pytest.importorskip("transformers")

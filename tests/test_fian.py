@@ -111,7 +111,7 @@ def test_decode_moves_clips_and_ranks(batch):
 def test_text_encoder_width_must_be_hidden(fian_config):
   from vmr_jax.random_batch import random_batch
   fian_config.text.head_hidden = 3  # 6-wide words, hidden 8
-  fian_config.text.glove_file = ""
+  fian_config.text.vectors = "random"
   words = [f"w{i}" for i in range(10)]
   model = fian.create(fian_config, registry.DataInfo(16, words, None))
   with pytest.raises(ValueError, match="text.head_hidden = 4"):

@@ -5,14 +5,15 @@
     python -m vmr_jax.bench --task=bert [--sentences=PATH] [--bert_dir=DIR]
         [--batch_size=64] [--limit=N]
 
-`--config` (a model): random batches of the config's shapes (`train.batch_size`
+`--config` (a model): a random batch of the config's shapes (`train.batch_size`
 videos with `data.max_queries` queries each, or `train.batch_size` (video, query)
 pairs for query-level models; `data.num_clips` clips of `--feature_dim`, queries of
 `data.max_words` words). Times the compile and the jit train step on all local
 devices (data parallel, as the trainer runs it), the evaluation forward + decode
-(queries/s), and the same train step of the model's PyTorch equivalent
-(`vmr_jax.torch_equivalents`, eager, Adam) on the same machine, then prints the
-ratio. `--eval_variants=clear.search=pruned,exhaustive` times the evaluation with
+(queries/s), and the same train step of the model's PyTorch twin
+(`vmr_jax.torch_equivalents`, eager, Adam; the twin tests check that it computes the
+same loss and gradients) from the same initial weights on the same machine, then
+prints the ratio. `--eval_variants=clear.search=pruned,exhaustive` times the evaluation with
 each value of that config field instead (same parameters and batch, one run). The
 text encoder is GloVe-sized random vectors + BiGRU on both sides (the PyTorch side
 has no BERT of ours to match) where the config has BERT, else the config's own
@@ -152,17 +153,20 @@ def bench_model(config) -> None:
   import torch
   from vmr_jax import evaluate, registry, sharding, train
   from vmr_jax import torch_equivalents
+  from vmr_jax.torch_equivalents import convert
   config.unlock()
   if config.text.encoder == "bert":  # no BERT on the PyTorch side
     config.text.head = "bigru"
-  config.text.encoder, config.text.glove_file, config.text.trainable = "glove", "", True
+  config.text.encoder, config.text.vectors, config.text.trainable = "glove", "random", True
   spec = registry.get(config.model)
   words = [f"w{i}" for i in range(_VOCAB.value)]
   model = spec.create(config, registry.DataInfo(_FEATURE_DIM.value, words, None))
   batch = random_batch(config, _FEATURE_DIM.value, _VOCAB.value, np.random.default_rng(0))
   mesh = sharding.make_mesh()
-  state, lr_fn = train.create_train_state(model, train.init_variables(model, batch, config),
-                                          config, mesh)
+  variables = train.init_variables(model, batch, config)
+  torch_model = torch_equivalents.create(config, _FEATURE_DIM.value, _VOCAB.value)
+  convert.load_flax(torch_model, variables)  # the same function, the same weights
+  state, lr_fn = train.create_train_state(model, variables, config, mesh)
   replicated, data = sharding.replicated(mesh), sharding.data_sharded(mesh)
   step = jax.jit(train.make_train_step(model, spec, config, lr_fn),
                  in_shardings=(replicated, data), out_shardings=(replicated, replicated))
@@ -203,15 +207,13 @@ def bench_model(config) -> None:
   else:
     evaluations.append(("JAX eval", time_eval()))
 
-  torch_model = torch_equivalents.create(config, _FEATURE_DIM.value, _VOCAB.value,
-                                         config.text.glove_dim)
   optimizer = torch.optim.Adam(torch_model.parameters(), lr=config.train.learning_rate)
-  torch_batch = {k: torch.from_numpy(v) for k, v in batch.items()}
-  torch_batch["query_tokens"] = torch_batch["query_tokens"].long()
+  torch_batch = torch_equivalents.to_torch(batch)
+  torch_model.train()
 
   def torch_step():
     optimizer.zero_grad()
-    torch_model(torch_batch).backward()
+    torch_model.loss(torch_model(torch_batch), torch_batch)[0].backward()
     optimizer.step()
 
   for _ in range(2):
@@ -237,11 +239,12 @@ def bench_model(config) -> None:
 
 def bench_retrieval(config) -> None:
   import torch
+  from vmr_jax.layers import moment_map
   from vmr_jax.models import fvmr
   videos, total = (int(v) for v in _GALLERY.value)
   per_video = np.full(videos, total // videos)
   per_video[:total % videos] += 1
-  spans, _, _ = fvmr.map_layout(config.data.num_clips, config.fvmr.scale_layers)
+  spans = moment_map.sparse_spans(config.data.num_clips, config.fvmr.scale_layers)
   cells, dim, k = len(spans), config.fvmr.dim, config.eval.top_k
   rng = np.random.default_rng(0)
   gallery = rng.normal(size=(videos, cells, dim)).astype(np.float32)  # phi_m(m_i)

@@ -3,7 +3,10 @@
 Each process reads its share of the split (`Pipeline.eval_iterator`), every process
 runs the same number of batches (the last ones padded and masked), and the model's
 `decode` runs jit-compiled over the `data`-sharded mesh. Each valid query's top
-moments go through NMS (`eval.nms_threshold`) and are kept up to max(`recall_at`).
+moments (rows with a finite score: a model may rank fewer than K) go through NMS
+(`eval.nms_threshold`) and are kept up to max(`recall_at`). A model's `eval_stats`
+(`registry.ModelSpec`) are averaged over the valid queries and reported with the
+metrics.
 Metrics are combined over processes by their query counts, so every query counts
 exactly once whatever the number of devices or hosts.
 
@@ -51,40 +54,54 @@ class Evaluator:
     num_batches = int(math.ceil(int(np.max(counts)) / self.batch_size))
     rows = slice(jax.process_index() * self.batch_size,
                  (jax.process_index() + 1) * self.batch_size)
-    records = []
+    records, stat_sums = [], {}
     for batch in self.pipeline.eval_iterator(split, self.batch_size, num_batches):
-      ranked = sharding.global_to_host(
+      ranked, stats = sharding.global_to_host(
           self.predict(variables, sharding.host_to_global(batch, self.mesh)))
       records += prediction_records(batch, np.asarray(ranked)[rows],
                                     self.config.eval.nms_threshold, max(self.recall_at))
+      valid = query_validity(batch)
+      for name, values in stats.items():
+        values = np.asarray(values)[rows].reshape(valid.shape)
+        stat_sums[name] = stat_sums.get(name, 0.0) + float(values[valid].sum())
     records.sort(key=lambda r: (r["video"], r["query_index"]))
-    result = combine_over_processes(metrics_of_records(records, self.recall_at,
-                                                       self.thresholds))
+    result = metrics_of_records(records, self.recall_at, self.thresholds)
+    result.update({name: total / max(len(records), 1) for name, total in stat_sums.items()})
+    result = combine_over_processes(result)
     if workdir is not None:
       write(workdir, split, result, records)
     return result
 
 
 def make_predict_fn(model: registry.Model, spec: registry.ModelSpec, config):
-  """`(variables, batch) -> [B, (Q,) K, 3]`: the eval forward pass and the model's
-  decode (pure, to be jit-compiled)."""
+  """`(variables, batch) -> (ranked [B, (Q,) K, 3], {stat: [B, (Q)]})`: the eval
+  forward pass, the model's decode and its `eval_stats` (pure, to be jit-compiled)."""
   def predict(variables, batch):
-    return spec.decode(model.module.apply(variables, batch, train=False), batch, config)
+    outputs = model.module.apply(variables, batch, train=False)
+    stats = spec.eval_stats(outputs, batch, config) if spec.eval_stats else {}
+    return spec.decode(outputs, batch, config), dict(stats)
   return predict
+
+
+def query_validity(batch: Mapping[str, np.ndarray]) -> np.ndarray:
+  """`[B, Q]` (video-level) or `[B, 1]` (query-level) real queries of a host batch."""
+  if "query_valid" in batch:
+    return batch["query_valid"] & batch["example_valid"][:, None]
+  return batch["example_valid"][:, None]
 
 
 def prediction_records(batch: Mapping[str, np.ndarray], ranked: np.ndarray,
                        nms_threshold: float, top_n: int) -> list[dict[str, Any]]:
-  """One record per valid query of a host batch; `ranked [B, (Q,) K, 3]`."""
-  if "query_valid" in batch:  # video-level: [B, Q, ...]
-    valid = batch["query_valid"] & batch["example_valid"][:, None]
-  else:  # query-level: add the Q axis
-    valid = batch["example_valid"][:, None]
+  """One record per valid query of a host batch; `ranked [B, (Q,) K, 3]` (rows with a
+  non-finite score are not moments)."""
+  valid = query_validity(batch)
+  if "query_valid" not in batch:  # query-level: add the Q axis
     batch = {k: v[:, None] if k in PER_QUERY_KEYS else v for k, v in batch.items()}
     ranked = ranked[:, None]
   records = []
   for b, q in zip(*np.nonzero(valid)):
-    kept = metrics.nms(ranked[b, q], nms_threshold, top_n)
+    moments = ranked[b, q]
+    kept = metrics.nms(moments[np.isfinite(moments[:, 2])], nms_threshold, top_n)
     records.append({
         "video": batch["video_id"][b].decode(),
         "query_index": int(batch["query_index"][b, q]),

@@ -54,11 +54,12 @@ def predict(config, workdir: str, which: str, sentences: Sequence[str], *,
   batch = run.pipeline.single_video_batch(sentences, video=video, split=split,
                                           features=_load(features), duration=duration)
   predict_fn = jax.jit(evaluate.make_predict_fn(run.model, run.spec, config))
-  ranked = predict_fn(run.state.variables, sharding.numeric(batch))
+  ranked, _ = predict_fn(run.state.variables, sharding.numeric(batch))
   ranked = np.asarray(ranked).reshape(len(sentences), -1, 3)
   results = []
   for sentence, moments in zip(sentences, ranked):
-    kept = metrics.nms(moments, config.eval.nms_threshold, top_n)
+    kept = metrics.nms(moments[np.isfinite(moments[:, 2])], config.eval.nms_threshold,
+                       top_n)
     results.append(kept.tolist())
     print(sentence)
     for start, end, score in kept:

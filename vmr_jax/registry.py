@@ -61,11 +61,15 @@ class ModelSpec:
     (start, end, score) in seconds, before NMS; jit-compiled with the forward pass.
   data: the `config.data` values the model needs, e.g. `{"batch_kind": "video"}`
     (see data_pipelines.input_pipeline); `train.setup` checks them.
+  eval_stats: optional `(outputs, batch, config) -> {name: [B, (Q)]}` per-query
+    statistics of the evaluation forward pass (e.g. the share of candidates a
+    search scored); the evaluator reports their mean over the split's queries.
   """
   create: Callable[[Any, DataInfo], Model]
   loss: Callable[[Any, Mapping[str, jnp.ndarray], Any], tuple[jnp.ndarray, dict]]
   decode: Callable[[Any, Mapping[str, jnp.ndarray], Any], jnp.ndarray]
   data: Mapping[str, Any]
+  eval_stats: Callable[[Any, Mapping[str, jnp.ndarray], Any], Mapping[str, jnp.ndarray]] | None = None
 
 
 _MODULES = {"clear": "vmr_jax.models.clear", "cmhn": "vmr_jax.models.cmhn",

@@ -74,10 +74,31 @@ def masked_average(values: jnp.ndarray, mask: jnp.ndarray, axis=None) -> jnp.nda
   return total / jnp.maximum(mask.astype(values.dtype).sum(axis=axis), 1.0)
 
 
-def distillation_cross_entropy(student: jnp.ndarray, teacher: jnp.ndarray,
-                               temperature: float = 1.0) -> jnp.ndarray:
-  """Cross entropy of softmax(`student` / T) against the fixed target softmax(`teacher`
-  / T) over the last axis: logits `[..., K]` -> `[...]`. No gradient reaches
-  `teacher` (Hinton et al. 2015; FVMR Eq. 9)."""
-  target = jax.nn.softmax(jax.lax.stop_gradient(teacher) / temperature, axis=-1)
-  return -jnp.sum(target * jax.nn.log_softmax(student / temperature, axis=-1), axis=-1)
+DISTILLATIONS = ("sigmoid_bce", "softmax_ce", "softmax_bce")
+
+
+def distillation(student: jnp.ndarray, teacher: jnp.ndarray, temperature: float = 1.0,
+                 reading: str = "sigmoid_bce") -> jnp.ndarray:
+  """Matching-score distillation of logits `[..., K]` -> `[...]`; no gradient reaches
+  `teacher` (FVMR Eq. 9: L_ce(sigma(p / T), sigma(q / T)), with L_ce Eq. 8's BCE).
+
+  - "sigmoid_bce": Eq. 8's per-element BCE of sigmoid(student / T) against the soft
+    targets sigmoid(teacher / T), averaged over the K elements: each score is pulled
+    towards the teacher's, on the scale of the task's own BCE terms.
+  - "softmax_ce": the cross entropy of softmax(student / T) against softmax(teacher /
+    T) over the K elements (Hinton et al. 2015), summed: starts near log K.
+  - "softmax_bce": Eq. 8's BCE, averaged over the K elements, of the softmax
+    distributions themselves (sigma read as the softmax, as Eq. 9's text says).
+  """
+  teacher = jax.lax.stop_gradient(teacher) / temperature
+  student = student / temperature
+  if reading == "sigmoid_bce":
+    return optax.sigmoid_binary_cross_entropy(student, jax.nn.sigmoid(teacher)).mean(-1)
+  target = jax.nn.softmax(teacher, axis=-1)
+  log_p = jax.nn.log_softmax(student, axis=-1)
+  if reading == "softmax_ce":
+    return -jnp.sum(target * log_p, axis=-1)
+  if reading == "softmax_bce":
+    log_not_p = jnp.log1p(-jnp.minimum(jnp.exp(log_p), 1.0 - 1e-7))
+    return -jnp.mean(target * log_p + (1.0 - target) * log_not_p, axis=-1)
+  raise ValueError(f"distillation reading must be one of {DISTILLATIONS}, got {reading!r}")

@@ -10,8 +10,8 @@ so nothing needs masking there; `span_index` maps back to the (start, end) grid,
 A sparse map (2D-TAN, Zhang et al. AAAI 2020) holds only the spans its pooling
 schedule reaches (`sparse_spans`, `sparse_max_pool_map`): all short spans, and longer
 ones at coarser start/length steps. 2D-TAN convolves the map on its (start, end)
-grid: `to_grid` / `from_grid` move cells between the two layouts and `MapConv` is its
-masked convolution.
+grid, masked to the cells; `MapConv` computes the same convolution on the cells
+alone, through each cell's window neighbours (`cell_neighbours`).
 """
 
 from __future__ import annotations
@@ -112,43 +112,48 @@ def sparse_max_pool_map(x: jnp.ndarray, scale_layers: Sequence[int]) -> jnp.ndar
   return jnp.concatenate(cells, axis=1)
 
 
-def to_grid(cells: jnp.ndarray, index: np.ndarray) -> jnp.ndarray:
-  """Cells `[..., M, D]` -> the `[..., L, L, D]` (start, end) grid, zero where
-  `index [L, L]` (`span_index` of the cells' spans) is -1."""
-  grid = jnp.take(cells, np.maximum(index, 0), axis=-2)
-  return jnp.where((index >= 0)[:, :, None], grid, 0.0)
-
-
-def from_grid(grid: jnp.ndarray, spans: np.ndarray) -> jnp.ndarray:
-  """`[..., L, L, D]` -> the cells `[..., M, D]` of `spans [M, 2]`."""
-  return grid[..., spans[:, 0], spans[:, 1], :]
-
-
-def window_counts(cells: np.ndarray, kernel_size: int) -> np.ndarray:
-  """`[L, L]`: how many cells (`cells [L, L]` bool) each `kernel_size`-square window
-  centred on a grid position holds (zero padding, odd kernel)."""
+def cell_neighbours(num_clips: int, spans: np.ndarray, kernel_size: int) -> np.ndarray:
+  """`[M, k * k]`: for each cell of `spans [M, 2]`, the index of the cell at every
+  position of the `kernel_size`-square window centred on it on the (start, end) grid,
+  row-major (the order of a `[k, k, ...]` kernel), M where there is no cell."""
+  if kernel_size % 2 != 1:
+    raise ValueError(f"a map convolution needs an odd kernel, got {kernel_size}")
   pad = kernel_size // 2
-  padded = np.pad(cells.astype(np.int32), pad)
-  windows = np.lib.stride_tricks.sliding_window_view(padded, (kernel_size, kernel_size))
-  return windows.sum((-1, -2))
+  index = np.pad(span_index(num_clips, spans), pad, constant_values=-1)
+  windows = np.lib.stride_tricks.sliding_window_view(index, (kernel_size, kernel_size))
+  neighbours = windows[spans[:, 0], spans[:, 1]].reshape(len(spans), -1)
+  return np.where(neighbours >= 0, neighbours, len(spans)).astype(np.int32)
 
 
 class MapConv(nn.Module):
-  """2D-TAN's masked convolution over the map's grid: `[N, L, L, D]` ->
-  `[N, L, L, features]`. Positions that are not cells (`cells [L, L]` bool, static)
-  read as zero, outputs off the cells are zero, and with `normalize` each output is
-  divided by the number of cells in its window (2D-TAN's re-weighting by the valid
-  count)."""
+  """2D-TAN's masked convolution over the map's (start, end) grid, computed on its
+  cells only: `cells [N, M, D]` (the M cells of `spans`) -> `[N, M, features]`.
+
+  Equal to a `kernel_size`-square "SAME" convolution of the grid holding the cells
+  (zero elsewhere) read back at the cells: each output sums, over the window
+  positions that hold a cell (`cell_neighbours`), that cell times the kernel at its
+  position. With `normalize` each output is divided by the number of cells in its
+  window (2D-TAN's re-weighting by the valid count). The work is M k^2 D features
+  instead of L^2 k^2 D: 2,548 of 16,384 grid positions on TACoS's 128-clip map.
+  Params `kernel [k, k, D, features]` and `bias`, as `nn.Conv`'s.
+  """
   features: int
   kernel_size: int
   normalize: bool = True
 
   @nn.compact
-  def __call__(self, grid: jnp.ndarray, cells: np.ndarray) -> jnp.ndarray:
-    if self.kernel_size % 2 != 1:
-      raise ValueError(f"MapConv needs an odd kernel, got {self.kernel_size}")
-    counts = window_counts(cells, self.kernel_size) if self.normalize else 1
-    scale = np.where(cells, 1.0 / np.maximum(counts, 1), 0.0).astype(np.float32)
-    out = nn.Conv(self.features, (self.kernel_size, self.kernel_size), padding="SAME")(
-        jnp.where(cells[:, :, None], grid, 0.0))
-    return out * scale[:, :, None]
+  def __call__(self, cells: jnp.ndarray, neighbours: np.ndarray) -> jnp.ndarray:
+    k, dim = self.kernel_size, cells.shape[-1]
+    kernel = self.param("kernel", nn.initializers.lecun_normal(), (k, k, dim, self.features))
+    bias = self.param("bias", nn.initializers.zeros, (self.features,))
+    padded = jnp.concatenate([cells, jnp.zeros_like(cells[:, :1])], axis=1)
+    kernel = kernel.reshape(k * k, dim, self.features)
+    out = bias
+    for position in range(k * k):
+      column = neighbours[:, position]
+      if (column < len(neighbours)).any():  # some cell has a neighbour here
+        out = out + padded[:, column] @ kernel[position]
+    if self.normalize:
+      counts = (neighbours < len(neighbours)).sum(-1)
+      out = out / counts[:, None].astype(out.dtype)
+    return out

@@ -89,3 +89,28 @@ def params_from_torch(state: Mapping[str, np.ndarray], cell: str, num_layers: in
           cell_params[f"i{g}"]["bias"] = bi[g] + bh[g]
       params[f"{direction}_{layer}"] = cell_params
   return params
+
+
+def params_to_torch(params: Mapping[str, Mapping], cell: str, num_layers: int,
+                    bidirectional: bool = True) -> dict[str, np.ndarray]:
+  """`BiRNN` params -> a `torch.nn.LSTM/GRU` state dict (numpy), the inverse of
+  `params_from_torch`: each Flax bias goes into `bias_ih`, and `bias_hh` holds only
+  the GRU's `hn` bias (its other parts, redundant with `bias_ih`, are zero)."""
+  gates = TORCH_GATES[cell]
+  state = {}
+  for layer in range(num_layers):
+    directions = (("forward", ""), ("backward", "_reverse"))[:2 if bidirectional else 1]
+    for direction, suffix in directions:
+      cell_params, name = params[f"{direction}_{layer}"], f"l{layer}{suffix}"
+      state[f"weight_ih_{name}"] = np.concatenate(
+          [np.asarray(cell_params[f"i{g}"]["kernel"]).T for g in gates])
+      state[f"weight_hh_{name}"] = np.concatenate(
+          [np.asarray(cell_params[f"h{g}"]["kernel"]).T for g in gates])
+      kind = "h" if cell == "lstm" else "i"  # where the Flax cell keeps its biases
+      state[f"bias_ih_{name}"] = np.concatenate(
+          [np.asarray(cell_params[f"{kind}{g}"]["bias"]) for g in gates])
+      hidden_bias = np.zeros_like(state[f"bias_ih_{name}"])
+      if cell == "gru":
+        hidden_bias[-len(hidden_bias) // 3:] = np.asarray(cell_params["hn"]["bias"])
+      state[f"bias_hh_{name}"] = hidden_bias
+  return state

@@ -43,6 +43,9 @@ normalization of Gamma_1, and the reading of Algorithm 1 in `tree_search`.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -89,6 +92,28 @@ def tree_nodes(num_clips: int, num_layers: int) -> np.ndarray:
   return np.stack(nodes)
 
 
+@dataclasses.dataclass(frozen=True)
+class SearchLayout:
+  """The tree's nodes as static tables for `pruned_logits` (K = 3P - 2 nodes)."""
+  in_node: np.ndarray  # [K, N] bool: `tree_nodes`
+  large: np.ndarray  # [K] bool: root and left nodes, scored over the whole map
+  small_cells: np.ndarray  # [K, L] int32: a right/between node's candidates, 0-padded
+  small_valid: np.ndarray  # [K, L] bool
+
+
+@functools.lru_cache(maxsize=None)
+def search_layout(num_clips: int, num_layers: int) -> SearchLayout:
+  in_node = tree_nodes(num_clips, num_layers)
+  large = np.array([name == "root" or name.startswith("left")
+                    for name in node_names(num_layers)])
+  small_cells = np.zeros((len(in_node), num_clips), np.int32)
+  small_valid = np.zeros((len(in_node), num_clips), bool)
+  for k in np.flatnonzero(~large):
+    cells = np.flatnonzero(in_node[k])
+    small_cells[k, :len(cells)], small_valid[k, :len(cells)] = cells, True
+  return SearchLayout(in_node, large, small_cells, small_valid)
+
+
 def tree_search(similarity: jnp.ndarray, num_layers: int, mu: float, rho: float
                 ) -> jnp.ndarray:
   """Algorithm 1 (coarse step): anchor/query inner products `[..., R]` -> the chosen
@@ -125,24 +150,92 @@ def tree_search(similarity: jnp.ndarray, num_layers: int, mu: float, rho: float
   return node
 
 
-class FineScorer(nn.Module):
-  """Eq. 6 and the confidence MLP: moments `[B, N, d]`, queries `[B, Q, d]` -> logits
-  `[B, Q, N]` of MLP(q (.) c) (hidden layer `hidden`, ReLU)."""
+class FineWeights(nn.Module):
+  """The confidence MLP's parameters (Eq. 6 fusion, one hidden layer of `hidden`
+  units, ReLU, one logit), for the pure scoring functions below: the pruned search
+  calls them inside a `lax.while_loop`."""
   hidden: int
 
   @nn.compact
-  def __call__(self, moments: jnp.ndarray, queries: jnp.ndarray) -> jnp.ndarray:
-    d = moments.shape[-1]
-    kernel = self.param("fuse_kernel", nn.initializers.lecun_normal(), (d, self.hidden))
-    bias = self.param("fuse_bias", nn.initializers.zeros, (self.hidden,))
-    per_query = queries[..., :, None] * kernel  # diag(q) W: [B, Q, d, h]
-    hidden = nn.relu(jnp.einsum("bnd,bqdh->bqnh", moments, per_query) + bias)
-    return nn.Dense(1, name="confidence")(hidden)[..., 0]
+  def __call__(self, dim: int) -> dict[str, jnp.ndarray]:
+    return {
+        "fuse_kernel": self.param("fuse_kernel", nn.initializers.lecun_normal(),
+                                  (dim, self.hidden)),
+        "fuse_bias": self.param("fuse_bias", nn.initializers.zeros, (self.hidden,)),
+        "confidence_kernel": self.param("confidence_kernel", nn.initializers.lecun_normal(),
+                                        (self.hidden, 1)),
+        "confidence_bias": self.param("confidence_bias", nn.initializers.zeros, (1,)),
+    }
+
+
+def fine_logits(w, moments: jnp.ndarray, queries: jnp.ndarray) -> jnp.ndarray:
+  """MLP(q (.) c) of every query with every moment of its video: moments `[B, N, d]`,
+  queries `[B, Q, d]` -> logits `[B, Q, N]`. The first layer W^T (q (.) c) is
+  computed as c^T (diag(q) W): one matmul per video, no [Q, N, d] product."""
+  per_query = queries[..., :, None] * w["fuse_kernel"]  # [B, Q, d, h]
+  hidden = nn.relu(jnp.einsum("bnd,bqdh->bqnh", moments, per_query) + w["fuse_bias"])
+  return (hidden @ w["confidence_kernel"])[..., 0] + w["confidence_bias"][0]
+
+
+def cell_logits(w, cells: jnp.ndarray, queries: jnp.ndarray) -> jnp.ndarray:
+  """MLP(q (.) c) of each query with its own cells: `[..., K, d]`, `[..., d]` ->
+  `[..., K]`."""
+  per_query = queries[..., :, None] * w["fuse_kernel"]  # [..., d, h]
+  hidden = nn.relu(jnp.einsum("...kd,...dh->...kh", cells, per_query) + w["fuse_bias"])
+  return (hidden @ w["confidence_kernel"])[..., 0] + w["confidence_bias"][0]
+
+
+def pruned_logits(w, moments: jnp.ndarray, queries: jnp.ndarray, anchors: jnp.ndarray,
+                  num_clips: int, config) -> tuple[jnp.ndarray, jnp.ndarray]:
+  """Algorithm 1: the tree walk (`tree_search`) picks a node per query, and only that
+  node's candidates are scored. `[B, N, d]`, `[B, Q, d]`, `[B, R, d]` -> logits
+  `[B, Q, N]` (-inf outside the node) and the node `[B, Q]`.
+
+  Static shapes in two buckets: a right leaf or a between node holds at most L - 1
+  candidates, gathered and scored for every query (a `[B, Q, L]` product); a root or
+  left node holds most of the map and is scored in full, only for the queries that
+  chose one, `config.search_chunk` queries per iteration of a `lax.while_loop` whose
+  trip count is the number of such queries.
+  """
+  cfg = config
+  b, q, d = queries.shape
+  layout = search_layout(num_clips, cfg.tree_layers)
+  node = tree_search(jnp.einsum("bqd,brd->bqr", queries, anchors), cfg.tree_layers,
+                     cfg.mu, cfg.rho)
+  in_node = jnp.asarray(layout.in_node)[node]  # [B, Q, N]
+  small_cells = jnp.asarray(layout.small_cells)[node]  # [B, Q, L]
+  small = cell_logits(w, moments[jnp.arange(b)[:, None, None], small_cells], queries)
+  scattered = jnp.full((b, q, moments.shape[1]), -jnp.inf).at[
+      jnp.arange(b)[:, None, None], jnp.arange(q)[None, :, None], small_cells].max(
+          jnp.where(jnp.asarray(layout.small_valid)[node], small, -jnp.inf))
+
+  chunk, total = cfg.search_chunk, b * q
+  large = jnp.asarray(layout.large)[node].reshape(-1)
+  order = jnp.concatenate([jnp.argsort(~large, stable=True),
+                           jnp.full(-total % chunk, total)])  # padding: a spare row
+  count = large.sum()
+  flat_queries, video = queries.reshape(total, d), jnp.arange(total) // q
+
+  def body(state):
+    i, logits = state
+    rows = jax.lax.dynamic_slice(order, (i * chunk,), (chunk,))
+    real = jnp.minimum(rows, total - 1)
+    scored = cell_logits(w, moments[video[real]], flat_queries[real])  # [chunk, N]
+    live = (i * chunk + jnp.arange(chunk) < count)[:, None]
+    return i + 1, logits.at[rows].set(jnp.where(live, scored, logits[rows]))
+
+  _, full = jax.lax.while_loop(lambda s: s[0] * chunk < count, body,
+                               (0, jnp.full((total + 1, moments.shape[1]), -jnp.inf)))
+  full = full[:total].reshape(b, q, -1)
+  logits = jnp.where(jnp.asarray(layout.large)[node][..., None], full, scattered)
+  return jnp.where(in_node, logits, -jnp.inf), node
 
 
 class CLEAR(common.TextVideoModule):
   """batch -> {"queries": Q^ [B, Q, d], "anchors": A [B, R, d],
-  "fine_logits": [B, Q, N]} (N = L(L+1)/2 candidates, R = 2P - 1 anchors)."""
+  "fine_logits": [B, Q, N]} (N = L(L+1)/2 candidates, R = 2P - 1 anchors). With
+  `search = "pruned"` in evaluation, the fine logits are those of Algorithm 1
+  (`pruned_logits`: -inf outside the chosen node) and "node" [B, Q] is added."""
 
   @nn.compact
   def __call__(self, batch, *, train: bool = False):
@@ -155,8 +248,14 @@ class CLEAR(common.TextVideoModule):
     _, sentence = self.encode_text(batch, train=train)
     queries = nn.relu(nn.Dense(cfg.dim, name="query_fc")(sentence))  # Eq. 3
     anchors = moments[:, anchor_index(feats.shape[1], cfg.tree_layers)]
-    return {"queries": queries, "anchors": anchors,
-            "fine_logits": FineScorer(cfg.fine_hidden, name="fine")(moments, queries)}
+    w = FineWeights(cfg.fine_hidden, name="fine")(cfg.dim)
+    outputs = {"queries": queries, "anchors": anchors}
+    if cfg.search == "pruned" and not (train or self.is_initializing()):
+      outputs["fine_logits"], outputs["node"] = pruned_logits(
+          w, moments, queries, anchors, feats.shape[1], cfg)
+    else:
+      outputs["fine_logits"] = fine_logits(w, moments, queries)
+    return outputs
 
 
 def anchor_index(num_clips: int, num_layers: int) -> np.ndarray:
@@ -171,19 +270,28 @@ def _candidates(batch, config):
                                          batch)
 
 
-def coarse_loss(anchors, queries, anchor_iou, query_valid, dim):
+LOSS_REDUCTIONS = ("sum", "mean")
+
+
+def coarse_loss(anchors, queries, anchor_iou, query_valid, dim, reduction):
   """Gamma_1 (Eq. 5) per video, `[B]`: anchors `[B, R, d]`, queries `[B, Q, d]`,
-  anchor/query IoU `[B, R, Q]`, `query_valid [B, Q]`; / (d^2 R M)."""
+  anchor/query IoU `[B, R, Q]`, `query_valid [B, Q]`. "sum": ||A^T Q - d M*||_F^2 over
+  the video's R x M pairs, as printed; "mean": divided by d^2 R M (the mean squared
+  error of A^T Q / d against the IoU)."""
   pair_mask = jnp.broadcast_to(query_valid[:, None, :], anchor_iou.shape)
-  pairs = jnp.maximum(pair_mask.sum((1, 2)), 1).astype(anchors.dtype)
-  return similarity_preserving(anchors, queries, anchor_iou, dim, pair_mask) / (
-      dim ** 2 * pairs)
+  total = similarity_preserving(anchors, queries, anchor_iou, dim, pair_mask)
+  if reduction == "sum":
+    return total
+  return total / (dim ** 2 * jnp.maximum(pair_mask.sum((1, 2)), 1).astype(anchors.dtype))
 
 
-def fine_loss(logits, iou, query_valid, low, high):
+def fine_loss(logits, iou, query_valid, low, high, reduction):
   """Gamma_2's Phi_k (Eq. 7) per video, `[B]`: logits and IoU `[B, Q, N]`; the BCE
-  averaged over the N candidates, then over the valid queries."""
+  averaged over the N candidates, then summed over the valid queries ("sum", as
+  printed) or averaged over them ("mean")."""
   per_query = scaled_iou_bce(logits, iou, low, high).mean(-1)
+  if reduction == "sum":
+    return jnp.sum(jnp.where(query_valid, per_query, 0.0), axis=-1)
   return masked_average(per_query, query_valid, axis=-1)
 
 
@@ -192,29 +300,32 @@ def loss(outputs, batch, config):
   iou = common.pairwise_iou(_candidates(batch, config), batch["gt_times"])  # [B, N, Q]
   anchor_iou = iou[:, anchor_index(config.data.num_clips, cfg.tree_layers)]
   gamma1 = coarse_loss(outputs["anchors"], outputs["queries"], anchor_iou,
-                       batch["query_valid"], cfg.dim)
+                       batch["query_valid"], cfg.dim, cfg.loss_reduction)
   gamma2 = fine_loss(outputs["fine_logits"], jnp.swapaxes(iou, 1, 2),
-                     batch["query_valid"], cfg.iou_low, cfg.iou_high)
+                     batch["query_valid"], cfg.iou_low, cfg.iou_high, cfg.loss_reduction)
   terms = {"gamma1": masked_average(gamma1, batch["example_valid"]),
            "gamma2": masked_average(gamma2, batch["example_valid"])}
   return terms["gamma1"] + cfg.alpha * terms["gamma2"], terms
 
 
 def decode(outputs, batch, config):
-  """`[B, Q, K, 3]`: the K best candidates by confidence p. Pruned search ranks the
-  chosen node's candidates first and the others after them (p - 2), so R@5 always
-  has five moments while R@1 is the pruned search's answer (the authors' code
-  likewise boosts the chosen region's scores rather than dropping the rest)."""
-  cfg = config.clear
-  scores = jax.nn.sigmoid(outputs["fine_logits"])
-  if cfg.search == "pruned":
-    similarity = jnp.einsum("bqd,brd->bqr", outputs["queries"], outputs["anchors"])
-    node = tree_search(similarity, cfg.tree_layers, cfg.mu, cfg.rho)
-    in_node = jnp.asarray(tree_nodes(config.data.num_clips, cfg.tree_layers))[node]
-    scores = jnp.where(in_node, scores, scores - 2.0)
-  else:
-    _check_search(cfg.search)
+  """`[B, Q, K, 3]`: the K best candidates by confidence p = sigmoid(logit). With the
+  pruned search only the chosen node's candidates are ranked: a node smaller than K
+  fills the rest with score -inf rows, which are no moments (the evaluator drops
+  them)."""
+  logits = outputs["fine_logits"]
+  scores = jnp.where(jnp.isfinite(logits), jax.nn.sigmoid(logits), -jnp.inf)
   return common.top_moments(scores, _candidates(batch, config), config.eval.top_k)
+
+
+def eval_stats(outputs, batch, config):
+  """Per query, the share of the candidates Algorithm 1 searched (`[B, Q]`; 1 for
+  the exhaustive search)."""
+  if "node" not in outputs:
+    return {"searched": jnp.ones(outputs["fine_logits"].shape[:2])}
+  layout = search_layout(config.data.num_clips, config.clear.tree_layers)
+  sizes = jnp.asarray(layout.in_node.mean(-1, dtype=np.float32))
+  return {"searched": sizes[outputs["node"]]}
 
 
 def _check_search(search: str) -> None:
@@ -225,6 +336,9 @@ def _check_search(search: str) -> None:
 def create(config, info: registry.DataInfo) -> registry.Model:
   anchor_spans(config.data.num_clips, config.clear.tree_layers)  # checks the sizes
   _check_search(config.clear.search)
+  if config.clear.loss_reduction not in LOSS_REDUCTIONS:
+    raise ValueError(f"clear.loss_reduction must be one of {LOSS_REDUCTIONS}, got "
+                     f"{config.clear.loss_reduction!r}")
   if not config.clear.mu < config.clear.rho:
     raise ValueError(f"Algorithm 1 needs clear.mu < clear.rho, got {config.clear.mu} and "
                      f"{config.clear.rho}")
@@ -235,4 +349,5 @@ def create(config, info: registry.DataInfo) -> registry.Model:
 # Eq. 2 defines the anchors on L units spanning the whole video: every video must be
 # resampled to exactly L clips.
 SPEC = registry.ModelSpec(create=create, loss=loss, decode=decode,
-                          data={"batch_kind": "video", "short_videos": "stretch"})
+                          data={"batch_kind": "video", "short_videos": "stretch"},
+                          eval_stats=eval_stats)

@@ -52,14 +52,18 @@ from vmr_jax.layers.mlp import MLP
 from vmr_jax.models import common
 
 
-def candidate_spans(num_clips: int, max_kernel: int) -> np.ndarray:
+def candidate_kernels(cfg) -> tuple[tuple[int, ...], tuple[int, ...]]:
+  """The candidate convolutions' window sizes and strides (`cmhn.kernels`,
+  `cmhn.strides`)."""
+  return tuple(cfg.kernels), tuple(cfg.strides)
+
+
+def candidate_spans(num_clips: int, cfg) -> np.ndarray:
   """`[N, 2]` clip spans [start, end) in the order the convolutions emit them."""
-  return windows.window_spans(num_clips, *_kernels(max_kernel))
+  return windows.window_spans(num_clips, *candidate_kernels(cfg))
 
 
-def _kernels(max_kernel: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
-  """Window sizes 1..Delta and their strides (all 1)."""
-  return tuple(range(1, max_kernel + 1)), (1,) * max_kernel
+LOSS_REDUCTIONS = ("sum", "mean")
 
 
 class CMHN(common.TextVideoModule):
@@ -69,12 +73,10 @@ class CMHN(common.TextVideoModule):
   def __call__(self, batch, *, train: bool = False):
     cfg = self.config
     feats, mask = batch["video_feats"], batch["video_mask"]
-    if cfg.max_kernel > feats.shape[1]:
-      raise ValueError(f"cmhn.max_kernel {cfg.max_kernel} exceeds {feats.shape[1]} clips")
     x = nn.Dense(cfg.hidden, name="input")(feats)
     x = BiTCN(cfg.hidden, cfg.tcn_layers, cfg.tcn_kernel, cfg.causal, cfg.dropout,
               name="bitcn")(x, mask, train=train)
-    candidates = windows.window_conv(x, cfg.hidden, *_kernels(cfg.max_kernel), "candidates")
+    candidates = windows.window_conv(x, cfg.hidden, *candidate_kernels(cfg), "candidates")
     moment_codes = MLP((cfg.hidden, cfg.code_bits), last_activation=cfg.final_activation,
                        name="moment_mlp")(candidates, train=train)
     _, sentence = self.encode_text(batch, train=train)
@@ -86,7 +88,7 @@ class CMHN(common.TextVideoModule):
 
 def _candidates(batch, config):
   """`[B, N, 2]` candidate times in seconds and `[B, N]` validity."""
-  spans = jnp.asarray(candidate_spans(config.data.num_clips, config.cmhn.max_kernel))
+  spans = jnp.asarray(candidate_spans(config.data.num_clips, config.cmhn))
   return common.clip_spans_to_times(spans, batch["video_mask"], batch["duration"])
 
 
@@ -105,9 +107,15 @@ def loss(outputs, batch, config):
     raise ValueError(f"cmhn.similarity_codes must be continuous or binary, "
                      f"got {cfg.similarity_codes!r}")
   gamma1 = similarity_preserving(c, q, iou, cfg.code_bits, pair_mask)
-  gamma2 = quantization_loss(h_c, cand_valid) + quantization_loss(h_q, query_valid)
-  gamma3 = balance_loss(h_c, cand_valid) + balance_loss(h_q, query_valid)
-  terms = {"gamma1": gamma1, "gamma2": gamma2, "gamma3": gamma3}
+  gamma2 = [quantization_loss(h_c, cand_valid), quantization_loss(h_q, query_valid)]
+  gamma3 = [balance_loss(h_c, cand_valid), balance_loss(h_q, query_valid)]
+  if cfg.loss_reduction == "mean":  # per pair, per bit
+    count = lambda m: jnp.maximum(m.sum(axis=tuple(range(1, m.ndim))), 1).astype(h_c.dtype)
+    codes = (count(cand_valid), count(query_valid))
+    gamma1 = gamma1 / (cfg.code_bits ** 2 * count(pair_mask))
+    gamma2 = [g / (cfg.code_bits * n) for g, n in zip(gamma2, codes)]
+    gamma3 = [g / (cfg.code_bits * n ** 2) for g, n in zip(gamma3, codes)]
+  terms = {"gamma1": gamma1, "gamma2": sum(gamma2), "gamma3": sum(gamma3)}
   terms = {k: masked_average(v, batch["example_valid"]) for k, v in terms.items()}
   total = terms["gamma1"] + cfg.alpha * terms["gamma2"] + cfg.beta * terms["gamma3"]
   return total, terms
@@ -136,6 +144,14 @@ def decode(outputs, batch, config):
 
 
 def create(config, info: registry.DataInfo) -> registry.Model:
+  cfg = config.cmhn
+  if cfg.loss_reduction not in LOSS_REDUCTIONS:
+    raise ValueError(f"cmhn.loss_reduction must be one of {LOSS_REDUCTIONS}, got "
+                     f"{cfg.loss_reduction!r}")
+  if len(cfg.kernels) != len(cfg.strides):
+    raise ValueError(f"cmhn.kernels {tuple(cfg.kernels)} and cmhn.strides "
+                     f"{tuple(cfg.strides)} differ in length")
+  candidate_spans(config.data.num_clips, cfg)  # checks that every window fits
   return common.with_text_encoder(
       config, info, lambda *encoder: CMHN(config.cmhn, *encoder))
 

@@ -104,20 +104,21 @@ class FIAN(common.TextVideoModule):
     fused = nn.LayerNorm(name="integration_norm")(video_pair + ratio * query_pair)  # Eq. 14
     fused, _ = BiRNN(cfg.hidden // 2, 1, "gru", name="fused_gru")(fused, clip_mask)
 
-    sizes, strides = _windows(cfg)
+    sizes, strides = window_layout(cfg)
     logits = windows.window_conv(fused, 1, sizes, strides, "score")[..., 0]
     offsets = windows.window_conv(fused, 2, sizes, strides, "offset")
     return {"logits": logits, "offsets": offsets}
 
 
-def _windows(cfg) -> tuple[tuple[int, ...], tuple[int, ...]]:
+def window_layout(cfg) -> tuple[tuple[int, ...], tuple[int, ...]]:
+  """The window sizes of `cfg.windows` and their strides."""
   sizes = tuple(cfg.windows)
   return sizes, windows.ratio_strides(sizes, cfg.stride_ratio)
 
 
 def _candidates(batch, config):
   """Candidate times `[B, N, 2]` in seconds, validity `[B, N]`, seconds per clip `[B]`."""
-  spans = windows.window_spans(config.data.num_clips, *_windows(config.fian))
+  spans = windows.window_spans(config.data.num_clips, *window_layout(config.fian))
   times, valid = common.clip_spans_to_times(jnp.asarray(spans), batch["video_mask"],
                                             batch["duration"])
   return times, valid, common.clip_seconds(batch["video_mask"], batch["duration"])
@@ -168,7 +169,7 @@ def create(config, info: registry.DataInfo) -> registry.Model:
                      f"{cfg.num_heads} heads")
   if not 0.0 <= cfg.positive_iou < 1.0:
     raise ValueError(f"fian.positive_iou must be in [0, 1), got {cfg.positive_iou}")
-  windows.window_spans(config.data.num_clips, *_windows(cfg))  # checks the windows
+  windows.window_spans(config.data.num_clips, *window_layout(cfg))  # checks the windows
   return common.with_text_encoder(config, info, lambda *encoder: FIAN(cfg, *encoder))
 
 

@@ -55,7 +55,7 @@ import numpy as np
 from vmr_jax import registry
 from vmr_jax.layers import moment_map
 from vmr_jax.layers.attention import masked_mean, masked_softmax
-from vmr_jax.layers.losses import distillation_cross_entropy, masked_average, scaled_iou_bce
+from vmr_jax.layers.losses import DISTILLATIONS, distillation, masked_average, scaled_iou_bce
 from vmr_jax.layers.mlp import MLP
 from vmr_jax.layers.rnn import BiRNN
 from vmr_jax.models import common
@@ -119,19 +119,20 @@ class FVMR(common.TextVideoModule):
   @nn.compact
   def __call__(self, batch, *, train: bool = False):
     cfg = self.config
-    spans, index, cells = map_layout(batch["video_feats"].shape[1], cfg.scale_layers)
+    spans = moment_map.sparse_spans(batch["video_feats"].shape[1], cfg.scale_layers)
+    neighbours = lambda kernel: moment_map.cell_neighbours(batch["video_feats"].shape[1],
+                                                           spans, kernel)
     phi = lambda name: MLP((cfg.mlp_hidden, cfg.dim), activation="relu",
                            last_activation="none", name=name)
     clips = nn.relu(nn.Dense(cfg.video_dim, name="clip_fc")(batch["video_feats"]))
-    grid = moment_map.to_grid(
-        moment_map.sparse_max_pool_map(clips, cfg.scale_layers), index)
-    real = cells[:, :, None] & batch["example_valid"][:, None, None, None]
+    cells = moment_map.sparse_max_pool_map(clips, cfg.scale_layers)  # [B, M, D_v]
+    real = jnp.broadcast_to(batch["example_valid"][:, None, None], cells.shape[:2] + (1,))
     for i, kernel in enumerate(cfg.map_kernels):
-      grid = moment_map.MapConv(cfg.video_dim, kernel, name=f"map_conv_{i}")(grid, cells)
-      grid = nn.BatchNorm(use_running_average=not train, momentum=cfg.bn_momentum,
-                          name=f"map_norm_{i}")(grid, mask=real)
-      grid = jnp.where(cells[:, :, None], jnp.tanh(grid), 0.0)
-    moments = phi("phi_m")(moment_map.from_grid(grid, spans))  # [B, M, D]
+      cells = moment_map.MapConv(cfg.video_dim, kernel, name=f"map_conv_{i}")(
+          cells, neighbours(kernel))
+      cells = jnp.tanh(nn.BatchNorm(use_running_average=not train, momentum=cfg.bn_momentum,
+                                    name=f"map_norm_{i}")(cells, mask=real))
+    moments = phi("phi_m")(cells)  # [B, M, D]
 
     words, _ = self.encode_text(batch, train=train)
     queries = phi("phi_s")(first_plus_last(words, batch[self.mask_key]))  # [B, Q, D]
@@ -140,14 +141,13 @@ class FVMR(common.TextVideoModule):
       semantic = phi("phi_u")(self.semantic_feature(batch))  # [B, Q, D]
       fused = moments[:, None] * semantic[:, :, None]  # [B, Q, M, D]
       b, q = fused.shape[:2]
-      h = moment_map.to_grid(fused.reshape(b * q, *fused.shape[2:]), index)
       h = nn.relu(moment_map.MapConv(cfg.fuse_hidden, cfg.fuse_kernels[0], normalize=False,
-                                     name="fuse_conv")(h, cells))
+                                     name="fuse_conv")(
+                                         fused.reshape(b * q, *fused.shape[2:]),
+                                         neighbours(cfg.fuse_kernels[0])))
       gated = moment_map.MapConv(2, cfg.fuse_kernels[1], normalize=False,
-                                 name="fuse_gated_conv")(h, cells)
-      logits = gated[..., 0] * nn.sigmoid(gated[..., 1])  # [B Q, L, L]
-      outputs["q_logits"] = moment_map.from_grid(logits[..., None], spans)[..., 0].reshape(
-          b, q, -1)  # Eq. 7
+                                 name="fuse_gated_conv")(h, neighbours(cfg.fuse_kernels[1]))
+      outputs["q_logits"] = (gated[..., 0] * nn.sigmoid(gated[..., 1])).reshape(b, q, -1)
     return outputs
 
   def semantic_feature(self, batch) -> jnp.ndarray:
@@ -174,17 +174,9 @@ class FVMR(common.TextVideoModule):
         verbs[..., 0] != PAD_ID, nouns[..., 0] != PAD_ID, batch["role_edges"])
 
 
-def map_layout(num_clips: int, scale_layers) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-  """The sparse map's cell spans `[M, 2]` (inclusive clips, the model's cell order),
-  their grid index `[L, L]` (-1 off the cells) and the cells `[L, L]` bool."""
-  spans = moment_map.sparse_spans(num_clips, scale_layers)
-  index = moment_map.span_index(num_clips, spans)
-  return spans, index, index >= 0
-
-
 def _candidates(batch, config):
   """`[B, M, 2]` cell times in seconds."""
-  spans, _, _ = map_layout(config.data.num_clips, config.fvmr.scale_layers)
+  spans = moment_map.sparse_spans(config.data.num_clips, config.fvmr.scale_layers)
   return common.inclusive_spans_to_times(spans, batch)
 
 
@@ -195,7 +187,7 @@ def loss(outputs, batch, config):
   pairs = batch["query_valid"] & batch["example_valid"][:, None]
   p, q = outputs["p_logits"], outputs["q_logits"]
   bce = lambda logits: scaled_iou_bce(logits, iou, cfg.iou_low, cfg.iou_high).mean(-1)
-  distill = distillation_cross_entropy(p, q, cfg.temperature)  # [B, Q]
+  distill = distillation(p, q, cfg.temperature, cfg.distill_loss)  # [B, Q]
   warm = (batch["epoch"] >= cfg.distill_warmup_epochs)[:, None]
   terms = {"bce_p": masked_average(bce(p), pairs), "bce_q": masked_average(bce(q), pairs),
            "distill": masked_average(distill, pairs)}
@@ -218,7 +210,10 @@ def create(config, info: registry.DataInfo) -> registry.Model:
   if len(cfg.fuse_kernels) != 2:
     raise ValueError(f"fvmr.fuse_kernels: (convolution, gated convolution) kernels, got "
                      f"{cfg.fuse_kernels}")
-  map_layout(config.data.num_clips, cfg.scale_layers)  # checks the schedule
+  moment_map.sparse_spans(config.data.num_clips, cfg.scale_layers)  # checks the schedule
+  if cfg.distill_loss not in DISTILLATIONS:
+    raise ValueError(f"fvmr.distill_loss must be one of {DISTILLATIONS}, got "
+                     f"{cfg.distill_loss!r}")
   return common.with_text_encoder(config, info, lambda *encoder: FVMR(cfg, *encoder))
 
 

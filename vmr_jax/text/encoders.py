@@ -10,8 +10,11 @@ Registry (`config.text.encoder`):
 - `bert`: `vmr_jax.text.bert.BertModel` from `config.text.bert_dir`; sentence vector by
   `pooling` (cls | pooled | mean); reads `query_wordpiece` (the input pipeline makes
   them when `config.data.wordpiece_vocab` is `<bert_dir>/vocab.txt`).
-- `glove`: an embedding table initialized from `config.text.glove_file` for the
-  dataset's `WordVocab` (`vmr_jax.text.glove`), optionally followed by a recurrent head
+- `glove`: an embedding table for the dataset's `WordVocab`, initialized from
+  `config.text.glove_file` (`vmr_jax.text.glove`; `vectors = "glove"`, the default:
+  an empty or missing file is an error naming the field) or, only when asked for by
+  name with `vectors = "random"`, from N(0, 1) vectors of `glove_dim` (benchmarks,
+  parity tests, a table learned from scratch); optionally followed by a recurrent head
   (`head`: "" | bilstm | bigru, from `vmr_jax.layers.rnn`); reads `query_tokens`.
   Without a head the sentence vector is the masked mean of the word vectors; with one,
   the head's final state.
@@ -25,6 +28,7 @@ optimizer update either (weight decay included).
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any, Callable, Mapping, Sequence
 
 import flax.linen as nn
@@ -119,8 +123,9 @@ def default_config() -> ml_collections.ConfigDict:
       "bert_dir": "",  # local transformers checkpoint: config.json, weights, vocab.txt
       "pooling": "cls",
       # glove
-      "glove_file": "",  # e.g. /data/glove.840B.300d.txt; "": random vectors
-      "glove_dim": 300,  # only used without a file
+      "vectors": "glove",  # glove (from glove_file) | random (N(0, 1), glove_dim)
+      "glove_file": "",  # e.g. /data/glove.840B.300d.txt
+      "glove_dim": 300,  # only used with vectors = "random"
       "oov": "zero",  # or "random"
       "seed": 0,
       "head": "",  # "", "bilstm" or "bigru"
@@ -147,12 +152,20 @@ def create_glove(config, words: Sequence[str] | None = None,
     raise ValueError("the glove encoder needs the dataset's vocabulary (words)")
   if config.head not in HEADS:
     raise ValueError(f"text.head must be one of {sorted(HEADS)}, got {config.head!r}")
-  if config.glove_file:
+  if config.vectors == "glove":
+    if not config.glove_file:
+      raise ValueError("text.glove_file is empty: name a GloVe text file (e.g. "
+                       "--config.text.glove_file=/data/glove.840B.300d.txt), or ask for "
+                       "random word vectors with --config.text.vectors=random")
+    if not os.path.isfile(config.glove_file):
+      raise FileNotFoundError(f"text.glove_file {config.glove_file!r} does not exist")
     vectors = glove.load_glove(config.glove_file, words, cache_dir, config.oov,
                                config.seed).vectors
     dim, init = vectors.shape[1], lambda *_: jnp.asarray(vectors)
-  else:  # no file: random vectors (benchmarks, or a table learned from scratch)
+  elif config.vectors == "random":
     dim, init = config.glove_dim, nn.initializers.normal(1.0)
+  else:
+    raise ValueError(f"text.vectors must be 'glove' or 'random', got {config.vectors!r}")
   module = GloveTextEncoder(
       len(words), dim, embedding_init=init,
       trainable=config.trainable, head_kind=config.head, head_hidden=config.head_hidden,

@@ -1,19 +1,43 @@
-"""PyTorch versions of the models (same layers and sizes), used only by
-`vmr_jax.bench` to time the same train step in eager PyTorch on the same machine.
+"""PyTorch twins of the models: the same layers, sizes, losses and decoding, written
+in eager PyTorch, with their parameters named as the Flax models name theirs.
 
-Each is `Model(config, feature_dim, vocab_size, glove_dim)`, whose forward pass takes
-a batch of tensors of the model's batch kind and returns the training loss.
+`create(config, feature_dim, vocab_size)` builds the twin of `config.model`; a twin
+`model` has `model(batch) -> outputs` (a dict shaped as the Flax model's outputs;
+`model.train()` / `.eval()` as the Flax `train` flag), `model.loss(outputs, batch) ->
+(scalar, terms)` and `model.decode(outputs, batch) -> [B, (Q,) K, 3]`, on a batch of
+tensors (`to_torch`). `vmr_jax.torch_equivalents.convert.load_flax` copies a Flax
+model's variables into its twin; the twin tests (`pytest -k twin`) check that both
+compute the same loss, gradients and moments, so `vmr_jax.bench` and
+`vmr_jax.compare` time and train the same function in both frameworks. Only the
+GloVe text encoder has a twin (the PyTorch side has no BERT of ours).
 """
 
+from __future__ import annotations
+
 import importlib
+from typing import Mapping
+
+import numpy as np
 
 _MODELS = {"clear": "CLEAR", "cmhn": "CMHN", "fian": "FIAN", "fvmr": "FVMR",
            "hscnet": "HSCNet"}
+_TOKEN_KEYS = ("query_tokens", "verb_tokens", "noun_tokens")
 
 
-def create(config, feature_dim: int, vocab_size: int, glove_dim: int):
-  """The PyTorch equivalent of `config.model`."""
+def create(config, feature_dim: int, vocab_size: int):
+  """The PyTorch twin of `config.model`."""
   if config.model not in _MODELS:
-    raise ValueError(f"no PyTorch equivalent of {config.model!r}; have {sorted(_MODELS)}")
+    raise ValueError(f"no PyTorch twin of {config.model!r}; have {sorted(_MODELS)}")
   module = importlib.import_module(f"{__name__}.{config.model}")
-  return getattr(module, _MODELS[config.model])(config, feature_dim, vocab_size, glove_dim)
+  return getattr(module, _MODELS[config.model])(config, feature_dim, vocab_size)
+
+
+def to_torch(batch: Mapping[str, np.ndarray]) -> dict:
+  """The numeric arrays of a batch as tensors (word ids as int64)."""
+  import torch
+  out = {}
+  for key, value in batch.items():
+    value = np.array(value)  # a writable copy
+    if value.dtype.kind in "biuf":
+      out[key] = torch.from_numpy(value.astype(np.int64) if key in _TOKEN_KEYS else value)
+  return out

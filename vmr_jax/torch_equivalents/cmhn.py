@@ -1,54 +1,77 @@
-"""CMHN in eager PyTorch: the layers, sizes and losses of `vmr_jax.models.cmhn` with
-the GloVe + BiGRU text encoder (the demo's), for timing only."""
+"""CMHN in eager PyTorch: the twin of `vmr_jax.models.cmhn` (GloVe text encoder)."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from vmr_jax.models.cmhn import candidate_spans
-from vmr_jax.torch_equivalents.common import BiTCN, SentenceGRU, pairwise_iou
+from vmr_jax.models import cmhn as flax_cmhn
+from vmr_jax.torch_equivalents import common
 
 
-def rrelu_mlp(widths):
-  layers = []
-  for a, b in zip(widths[:-1], widths[1:]):
-    layers += [nn.Linear(a, b), nn.RReLU()]
-  return nn.Sequential(*layers)
+def sign(h):
+  return torch.where(h >= 0, 1.0, -1.0).to(h.dtype).detach()
 
 
 class CMHN(nn.Module):
-  def __init__(self, config, feature_dim: int, vocab_size: int, glove_dim: int):
+  def __init__(self, config, feature_dim: int, vocab_size: int):
     super().__init__()
-    cfg, text = config.cmhn, config.text
-    self.cfg, self.num_clips = cfg, config.data.num_clips
+    cfg = self.cfg = config.cmhn
+    self.config = config
     self.input = nn.Linear(feature_dim, cfg.hidden)
-    self.tcn = BiTCN(cfg.hidden, cfg.hidden, cfg.tcn_layers, cfg.tcn_kernel)
-    self.candidates = nn.ModuleList(nn.Conv1d(cfg.hidden, cfg.hidden, k)
-                                    for k in range(1, cfg.max_kernel + 1))
-    self.moment_mlp = rrelu_mlp([cfg.hidden, cfg.hidden, cfg.code_bits])
-    self.sentence = SentenceGRU(vocab_size, glove_dim, text.head_hidden, text.head_layers)
-    self.query_mlp = rrelu_mlp([2 * text.head_hidden, cfg.hidden, cfg.hidden, cfg.code_bits])
-    self.register_buffer("spans", torch.as_tensor(
-        candidate_spans(self.num_clips, cfg.max_kernel), dtype=torch.float32))
+    self.bitcn = common.BiTCN(cfg.hidden, cfg.hidden, cfg.tcn_layers, cfg.tcn_kernel,
+                              cfg.causal, cfg.dropout)
+    self.kernels = flax_cmhn.candidate_kernels(cfg)
+    self.spans = flax_cmhn.candidate_spans(config.data.num_clips, cfg)
+    common.add_window_convs(self, "candidates", cfg.hidden, cfg.hidden, *self.kernels)
+    self.moment_mlp = common.MLP(cfg.hidden, (cfg.hidden, cfg.code_bits),
+                                 last_activation=cfg.final_activation)
+    self.text_encoder = common.text_encoder(config, vocab_size)
+    text_width = 2 * config.text.head_hidden if config.text.head else config.text.glove_dim
+    self.query_mlp = common.MLP(text_width, (cfg.hidden, cfg.hidden, cfg.code_bits),
+                                last_activation=cfg.final_activation)
 
   def forward(self, batch):
-    """-> the loss Psi; batch: the numeric arrays of a video-level batch, as tensors."""
-    x = self.tcn(self.input(batch["video_feats"]), batch["video_mask"]).transpose(1, 2)
-    cands = torch.cat([conv(x) for conv in self.candidates], dim=2).transpose(1, 2)
-    h_c = self.moment_mlp(cands)  # [B, N, L]
-    h_q = self.query_mlp(self.sentence(batch["query_tokens"], batch["query_mask"]))
-    return self.loss(h_c, h_q, batch)
+    """-> {"moment_codes": H_C [B, N, L], "query_codes": H_Q [B, Q, L]}."""
+    x = self.bitcn(self.input(batch["video_feats"]), batch["video_mask"])
+    candidates = common.window_conv(self, x, "candidates", *self.kernels)
+    _, sentence = self.text_encoder(batch["query_tokens"], batch["query_mask"])
+    return {"moment_codes": self.moment_mlp(candidates),
+            "query_codes": self.query_mlp(sentence)}
 
-  def loss(self, h_c, h_q, batch):
+  def candidates(self, batch):
+    return common.clip_spans_to_times(self.spans, batch["video_mask"], batch["duration"])
+
+  def loss(self, outputs, batch):
     cfg = self.cfg
-    times = self.spans[None] * (batch["duration"] / self.num_clips)[:, None, None]
-    iou = pairwise_iou(times, batch["gt_times"])
-    valid = batch["query_valid"].float()
-    residual = torch.einsum("bnl,bml->bnm", h_c, h_q) - cfg.code_bits * iou
-    gamma1 = ((residual * valid[:, None]) ** 2).sum((1, 2))
-    sign = lambda h: torch.where(h >= 0, 1.0, -1.0).detach()
-    gamma2 = ((h_c - sign(h_c)) ** 2).sum((1, 2)) + (
-        ((h_q - sign(h_q)) * valid[..., None]) ** 2).sum((1, 2))
-    gamma3 = (h_c.sum(1) ** 2).sum(-1) + ((h_q * valid[..., None]).sum(1) ** 2).sum(-1)
-    return (gamma1 + cfg.alpha * gamma2 + cfg.beta * gamma3).mean()
+    h_c, h_q = outputs["moment_codes"], outputs["query_codes"]
+    times, cand_valid = self.candidates(batch)
+    query_valid = batch["query_valid"]
+    iou = common.pairwise_iou(times, batch["gt_times"])
+    pair_mask = cand_valid[:, :, None] & query_valid[:, None, :]
+    c, q = h_c, h_q
+    if cfg.similarity_codes == "binary":
+      c, q = h_c + (sign(h_c) - h_c).detach(), h_q + (sign(h_q) - h_q).detach()
+    residual = torch.einsum("bnl,bml->bnm", c, q) - cfg.code_bits * iou
+    gamma1 = (torch.where(pair_mask, residual, 0.0) ** 2).sum((1, 2))
+    quantization = lambda h, v: (torch.where(v[..., None], h - sign(h), 0.0) ** 2).sum((1, 2))
+    balance = lambda h, v: (torch.where(v[..., None], h, 0.0).sum(1) ** 2).sum(-1)
+    gamma2 = [quantization(h_c, cand_valid), quantization(h_q, query_valid)]
+    gamma3 = [balance(h_c, cand_valid), balance(h_q, query_valid)]
+    if cfg.loss_reduction == "mean":
+      count = lambda m: m.flatten(1).sum(1).clamp(min=1).to(h_c.dtype)
+      codes = (count(cand_valid), count(query_valid))
+      gamma1 = gamma1 / (cfg.code_bits ** 2 * count(pair_mask))
+      gamma2 = [g / (cfg.code_bits * n) for g, n in zip(gamma2, codes)]
+      gamma3 = [g / (cfg.code_bits * n ** 2) for g, n in zip(gamma3, codes)]
+    terms = {"gamma1": gamma1, "gamma2": sum(gamma2), "gamma3": sum(gamma3)}
+    terms = {k: common.masked_average(v, batch["example_valid"]) for k, v in terms.items()}
+    return terms["gamma1"] + cfg.alpha * terms["gamma2"] + cfg.beta * terms["gamma3"], terms
+
+  def decode(self, outputs, batch):
+    h_c, h_q = outputs["moment_codes"], outputs["query_codes"]
+    times, cand_valid = self.candidates(batch)
+    distance = 0.5 * (h_c.shape[-1] - torch.einsum("bnl,bml->bnm", sign(h_c), sign(h_q)))
+    cosine = torch.einsum("bnl,bml->bnm", common.l2_normalize(h_c), common.l2_normalize(h_q))
+    score = torch.where(cand_valid[:, :, None], -distance + 0.25 * cosine, -torch.inf)
+    return common.top_moments(score.transpose(1, 2), times, self.config.eval.top_k)

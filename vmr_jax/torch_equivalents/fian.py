@@ -1,5 +1,5 @@
-"""FIAN in eager PyTorch: the layers, sizes and losses of `vmr_jax.models.fian` with
-the GloVe + BiGRU text encoder, on query-level batches, for timing only."""
+"""FIAN in eager PyTorch: the twin of `vmr_jax.models.fian` (GloVe + BiGRU queries),
+on query-level batches."""
 
 from __future__ import annotations
 
@@ -8,86 +8,85 @@ from torch import nn
 import torch.nn.functional as F
 
 from vmr_jax.layers import windows
-from vmr_jax.torch_equivalents.common import (SentenceGRU, TransformerLayer, packed_rnn,
-                                              pairwise_iou)
+from vmr_jax.models import fian as flax_fian
+from vmr_jax.torch_equivalents import common
 
-
-class WindowConv(nn.Module):
-  """`vmr_jax.layers.windows.window_conv`: `[B, D, T]` -> `[B, features, N]`."""
-
-  def __init__(self, inputs: int, features: int, num_clips: int, sizes, strides):
-    super().__init__()
-    self.convs = nn.ModuleList(nn.Conv1d(inputs, features, w, stride=s)
-                               for w, s in zip(sizes, strides))
-    self.tails = [(num_clips - w) % s != 0 for w, s in zip(sizes, strides)]
-
-  def forward(self, x):
-    outputs = []
-    for conv, tail in zip(self.convs, self.tails):
-      outputs.append(conv(x))
-      if tail:
-        outputs.append(conv(x[:, :, -conv.kernel_size[0]:]))
-    return torch.cat(outputs, dim=2)
+ENCODERS = ("qv_query", "qv_video", "vq_video", "vq_query")
 
 
 class FIAN(nn.Module):
-  def __init__(self, config, feature_dim: int, vocab_size: int, glove_dim: int):
+  def __init__(self, config, feature_dim: int, vocab_size: int):
     super().__init__()
-    cfg, text, d = config.fian, config.text, config.fian.hidden
-    self.cfg, self.num_clips = cfg, config.data.num_clips
-    self.sentence = SentenceGRU(vocab_size, glove_dim, text.head_hidden, text.head_layers)
+    cfg = self.cfg = config.fian
+    d = cfg.hidden
+    self.config, self.num_clips = config, config.data.num_clips
+    self.text_encoder = common.text_encoder(config, vocab_size)
     self.video_input = nn.Linear(feature_dim, d)
-    self.video_self_attention = TransformerLayer(d, cfg.num_heads, cfg.mlp_dim, cfg.dropout)
-    self.video_gru = nn.GRU(d, d // 2, bidirectional=True, batch_first=True)
-    self.encoders = nn.ModuleDict({
-        name: TransformerLayer(d, cfg.num_heads, cfg.mlp_dim, cfg.dropout, gated=True)
-        for name in ("qv_query", "qv_video", "vq_video", "vq_query")})
+    self.video_self_attention = common.TransformerLayer(d, cfg.num_heads, cfg.mlp_dim,
+                                                        cfg.dropout, cfg.dropout)
+    self.video_gru = common.rnn("gru", d, d // 2)
+    for name in ENCODERS:
+      self.add_module(name, common.TransformerLayer(d, cfg.num_heads, cfg.mlp_dim,
+                                                    cfg.dropout, cfg.dropout, gated=True))
     words = config.data.max_words
-    self.to_clips = nn.ModuleList(nn.Linear(words, self.num_clips) for _ in range(2))
+    self.q1_to_clips = nn.Linear(words, self.num_clips)
+    self.q2_to_clips = nn.Linear(words, self.num_clips)
     self.filter = nn.Linear(2 * d, 2 * d)
-    self.norm = nn.LayerNorm(2 * d)
-    self.fused_gru = nn.GRU(2 * d, d // 2, bidirectional=True, batch_first=True)
-    sizes = tuple(cfg.windows)
-    strides = windows.ratio_strides(sizes, cfg.stride_ratio)
-    self.score = WindowConv(d, 1, self.num_clips, sizes, strides)
-    self.offset = WindowConv(d, 2, self.num_clips, sizes, strides)
-    spans = windows.window_spans(self.num_clips, sizes, strides)
-    self.register_buffer("spans", torch.as_tensor(spans, dtype=torch.float32))
+    self.integration_norm = common.layer_norm(2 * d)
+    self.fused_gru = common.rnn("gru", 2 * d, d // 2)
+    self.windows = flax_fian.window_layout(cfg)
+    common.add_window_convs(self, "score", d, 1, *self.windows)
+    common.add_window_convs(self, "offset", d, 2, *self.windows)
 
   def forward(self, batch):
-    """-> the loss (Eq. 18); batch: the numeric arrays of a query-level batch."""
+    """-> {"logits" [B, N], "offsets" [B, N, 2]} of a query-level batch."""
     word_mask, clip_mask = batch["query_mask"], batch["video_mask"]
-    words = self.sentence(batch["query_tokens"], word_mask, words=True)
+    words, _ = self.text_encoder(batch["query_tokens"], word_mask)
     video = self.video_self_attention(self.video_input(batch["video_feats"]), clip_mask)
-    video, _ = packed_rnn(self.video_gru, video, clip_mask)
-    enc = self.encoders
-    q1 = enc["qv_query"](words, word_mask, video, clip_mask)
-    v1 = enc["qv_video"](video, clip_mask, q1, word_mask)
-    v2 = enc["vq_video"](video, clip_mask, words, word_mask)
-    q2 = enc["vq_query"](words, word_mask, v2, clip_mask)
-    keep = word_mask[..., None].float()
-    query_pair = torch.cat([proj((q * keep).transpose(1, 2)).transpose(1, 2)
-                            for proj, q in zip(self.to_clips, (q1, q2))], -1)
+    video, _ = common.packed_rnn(self.video_gru, video, clip_mask)
+    q1 = self.qv_query(words, word_mask, video, clip_mask)  # Eq. 9
+    v1 = self.qv_video(video, clip_mask, q1, word_mask)
+    v2 = self.vq_video(video, clip_mask, words, word_mask)  # Eq. 10
+    q2 = self.vq_query(words, word_mask, v2, clip_mask)
+    keep = word_mask[..., None].to(words.dtype)
+    to_clips = lambda proj, q: proj((q * keep).transpose(1, 2)).transpose(1, 2)
+    query_pair = torch.cat([to_clips(self.q1_to_clips, q1), to_clips(self.q2_to_clips, q2)],
+                           -1)
     ratio = torch.sigmoid(self.filter(query_pair))
-    fused = self.norm(torch.cat([v1, v2], -1) + ratio * query_pair)
-    fused, _ = packed_rnn(self.fused_gru, fused, clip_mask)
-    logits = self.score(fused.transpose(1, 2))[:, 0]
-    offsets = self.offset(fused.transpose(1, 2)).transpose(1, 2)
-    return self.loss(logits, offsets, batch)
+    fused = self.integration_norm(torch.cat([v1, v2], -1) + ratio * query_pair)
+    fused, _ = common.packed_rnn(self.fused_gru, fused, clip_mask)
+    return {"logits": common.window_conv(self, fused, "score", *self.windows)[..., 0],
+            "offsets": common.window_conv(self, fused, "offset", *self.windows)}
 
-  def loss(self, logits, offsets, batch):
+  def candidates(self, batch):
+    spans = windows.window_spans(self.num_clips, *self.windows)
+    times, valid = common.clip_spans_to_times(spans, batch["video_mask"], batch["duration"])
+    return times, valid, common.clip_seconds(batch["video_mask"], batch["duration"])
+
+  def loss(self, outputs, batch):
+    """`fian.loss` (Eq. 15-18)."""
     cfg = self.cfg
-    seconds = batch["duration"] / self.num_clips
-    times = self.spans[None] * seconds[:, None, None]
+    times, valid, seconds = self.candidates(batch)
     gt = batch["gt_times"]
-    iou = pairwise_iou(times, gt[:, None])[..., 0]
-    positive = iou > cfg.positive_iou
-    best = F.one_hot(iou.argmax(-1), iou.shape[-1]).bool()
-    positive = positive | (best & ~positive.any(-1, keepdim=True))
-    negative = ~positive
-    bce = F.binary_cross_entropy_with_logits(logits, iou, reduction="none")
-    mean = lambda x, m: (x * m).sum(-1) / m.float().sum(-1).clamp(min=1)
-    align = mean(bce, positive) + mean(bce, negative)
+    iou = common.pairwise_iou(times, gt[:, None])[..., 0]
+    above = (iou > cfg.positive_iou) & valid
+    best = F.one_hot(torch.where(valid, iou, -1.0).argmax(-1), iou.shape[-1]).bool()
+    positive = above | (best & ~above.any(-1, keepdim=True))
+    negative = valid & ~positive
+    bce = common.scaled_iou_bce(outputs["logits"], iou)
+    align = (common.masked_average(bce, positive, -1)
+             + common.masked_average(bce, negative, -1))
     target = (gt[:, None] - times) / seconds[:, None, None]
-    smooth_l1 = F.smooth_l1_loss(offsets, target, reduction="none").sum(-1)
-    return (align + cfg.alpha * mean(smooth_l1, positive)).mean()
+    smooth_l1 = F.smooth_l1_loss(outputs["offsets"], target, reduction="none").sum(-1)
+    boundary = common.masked_average(smooth_l1, positive, -1)
+    terms = {"align": common.masked_average(align, batch["example_valid"]),
+             "boundary": common.masked_average(boundary, batch["example_valid"])}
+    return terms["align"] + cfg.alpha * terms["boundary"], terms
+
+  def decode(self, outputs, batch):
+    times, valid, seconds = self.candidates(batch)
+    moved = times + outputs["offsets"] * seconds[:, None, None]
+    moved = torch.minimum(moved.clamp(min=0), batch["duration"][:, None, None])
+    moved = moved.sort(-1).values
+    scores = torch.where(valid, torch.sigmoid(outputs["logits"]), -torch.inf)
+    return common.top_moments(scores[:, None], moved, self.config.eval.top_k)[:, 0]

@@ -1,26 +1,22 @@
-"""FVMR in eager PyTorch: the layers, sizes and losses of `vmr_jax.models.fvmr` (GloVe
-+ 2-layer BiLSTM queries, the node BiGRU teacher, the sparse 2D-TAN map), for timing
-only. BatchNorm2d normalizes over the whole grid (JAX: over the map's cells)."""
+"""FVMR in eager PyTorch: the twin of `vmr_jax.models.fvmr` (GloVe + BiLSTM queries,
+the node BiGRU teacher, the sparse 2D-TAN map convolved on its cells)."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
-import torch.nn.functional as F
 
 from vmr_jax.layers import moment_map
-from vmr_jax.models.fvmr import map_layout
-from vmr_jax.torch_equivalents.common import packed_rnn, pairwise_iou
+from vmr_jax.models import fvmr as flax_fvmr
+from vmr_jax.torch_equivalents import common
+from vmr_jax.text.words import PAD_ID
+import torch.nn.functional as F
 
 
-def mlp(inputs: int, hidden: int, out: int):
-  return nn.Sequential(nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, out))
-
-
-def sparse_max_pool_map(x, schedule):
-  """`[B, L, D]` -> `[B, M, D]`, `moment_map.sparse_max_pool_map` by its schedule."""
+def sparse_max_pool_map(x, scale_layers):
+  """`moment_map.sparse_max_pool_map`: `[B, L, D]` -> `[B, M, D]`."""
   cells = []
-  for kernel, stride in schedule:
+  for kernel, stride in moment_map.sparse_schedule(x.shape[1], scale_layers):
     count = (x.shape[1] - kernel) // stride + 1
     views = [x[:, k:k + stride * (count - 1) + 1:stride] for k in range(kernel)]
     x = views[0]
@@ -31,21 +27,58 @@ def sparse_max_pool_map(x, schedule):
 
 
 class MapConv(nn.Module):
-  """`moment_map.MapConv`: `[N, D, L, L]` -> `[N, features, L, L]`."""
+  """`moment_map.MapConv` on the cells: `[N, M, D]` -> `[N, M, features]`; params in
+  Flax's layout (`kernel [k, k, D, features]`, `bias`)."""
 
-  def __init__(self, inputs: int, features: int, kernel: int, cells):
+  def __init__(self, inputs: int, features: int, kernel: int, neighbours, normalize=True):
     super().__init__()
-    self.conv = nn.Conv2d(inputs, features, kernel, padding=kernel // 2)
-    counts = moment_map.window_counts(cells, kernel)
-    self.register_buffer("cells", torch.as_tensor(cells, dtype=torch.float32))
-    self.register_buffer("scale", torch.as_tensor(cells / counts.clip(min=1),
-                                                  dtype=torch.float32))
+    self.kernel = nn.Parameter(torch.randn(kernel, kernel, inputs, features)
+                               / (kernel * kernel * inputs) ** 0.5)
+    self.bias = nn.Parameter(torch.zeros(features))
+    self.neighbours = torch.as_tensor(neighbours, dtype=torch.long)
+    counts = (self.neighbours < len(neighbours)).sum(-1).clamp(min=1)
+    self.scale = 1.0 / counts.float() if normalize else None
 
-  def forward(self, grid):
-    return self.conv(grid * self.cells) * self.scale
+  def forward(self, cells):
+    padded = torch.cat([cells, torch.zeros_like(cells[:, :1])], dim=1)
+    kernel = self.kernel.reshape(-1, *self.kernel.shape[2:])
+    out = self.bias
+    for position in range(kernel.shape[0]):
+      column = self.neighbours[:, position]
+      if (column < len(self.neighbours)).any():
+        out = out + padded[:, column] @ kernel[position]
+    return out if self.scale is None else out * self.scale[:, None]
 
 
-class Importance(nn.Module):
+class MaskedBatchNorm(nn.Module):
+  """`flax.linen.BatchNorm` over all but the last axis with a mask: batch statistics
+  of the masked rows in training (E[x^2] - E[x]^2), running averages
+  `mean = m mean + (1 - m) batch` otherwise."""
+
+  def __init__(self, features: int, momentum: float, epsilon: float = 1e-5):
+    super().__init__()
+    self.momentum, self.epsilon = momentum, epsilon
+    self.scale, self.bias = nn.Parameter(torch.ones(features)), nn.Parameter(torch.zeros(features))
+    self.register_buffer("mean", torch.zeros(features))
+    self.register_buffer("var", torch.ones(features))
+
+  def forward(self, x, mask):
+    if self.training:
+      weights = mask.to(x.dtype).expand_as(x)
+      count = weights.sum(tuple(range(x.dim() - 1))).clamp(min=1)
+      mean = (x * weights).sum(tuple(range(x.dim() - 1))) / count
+      var = ((x * x * weights).sum(tuple(range(x.dim() - 1))) / count - mean ** 2).clamp(min=0)
+      with torch.no_grad():
+        self.mean.mul_(self.momentum).add_((1 - self.momentum) * mean)
+        self.var.mul_(self.momentum).add_((1 - self.momentum) * var)
+    else:
+      mean, var = self.mean, self.var
+    return (x - mean) * (torch.rsqrt(var + self.epsilon) * self.scale) + self.bias
+
+
+class RoleImportance(nn.Module):
+  """`fvmr.RoleImportance` (Eq. 3)."""
+
   def __init__(self, d: int):
     super().__init__()
     self.top, self.low = nn.Linear(d, d, bias=False), nn.Linear(d, d, bias=False)
@@ -57,110 +90,124 @@ class Importance(nn.Module):
     return self.alpha(torch.tanh(joint))[..., 0]
 
 
-def masked_softmax(logits, mask):
-  weights = torch.softmax(logits.masked_fill(~mask, torch.finfo(logits.dtype).min), -1)
-  return weights * mask
+class SemanticGuidedAttention(nn.Module):
+  """`fvmr.SemanticGuidedAttention` (Eq. 3-5)."""
+
+  def __init__(self, d: int):
+    super().__init__()
+    self.verb_importance, self.noun_importance = RoleImportance(d), RoleImportance(d)
+
+  def forward(self, sentence, verbs, nouns, verb_valid, noun_valid, edges):
+    verb_alpha = self.verb_importance(sentence, verbs)
+    summary = torch.einsum("...k,...kd->...d", common.masked_softmax(verb_alpha, verb_valid),
+                           verbs)
+    noun_alpha = self.noun_importance(summary, nouns)
+    links = edges & noun_valid[..., None, :]
+    weights = common.masked_softmax(
+        torch.cat([verb_alpha[..., None], noun_alpha[..., None, :].expand_as(links)], -1),
+        torch.cat([verb_valid[..., None], links], -1))
+    phrases = weights[..., :1] * verbs + torch.einsum("...vn,...nd->...vd", weights[..., 1:],
+                                                      nouns)
+    return sentence * common.masked_mean(phrases, verb_valid)
+
+
+def first_plus_last(words, mask):
+  """`fvmr.first_plus_last`: `[..., L, D]`, `[..., L]` -> `[..., D]`."""
+  last = (mask.sum(-1) - 1).clamp(min=0)[..., None, None].expand(*words.shape[:-2], 1,
+                                                                  words.shape[-1])
+  return words[..., 0, :] + torch.gather(words, -2, last)[..., 0, :]
 
 
 class FVMR(nn.Module):
-  def __init__(self, config, feature_dim: int, vocab_size: int, glove_dim: int):
+  def __init__(self, config, feature_dim: int, vocab_size: int):
     super().__init__()
-    cfg, text = config.fvmr, config.text
-    self.cfg, self.num_clips = cfg, config.data.num_clips
-    self.schedule = moment_map.sparse_schedule(self.num_clips, cfg.scale_layers)
-    spans, index, cells = map_layout(self.num_clips, cfg.scale_layers)
-    self.register_buffer("spans", torch.as_tensor(spans, dtype=torch.long))
-    self.register_buffer("index", torch.as_tensor(index.clip(min=0), dtype=torch.long))
-    self.register_buffer("cells", torch.as_tensor(cells[..., None], dtype=torch.float32))
+    cfg = self.cfg = config.fvmr
+    self.config, self.num_clips = config, config.data.num_clips
+    self.spans = moment_map.sparse_spans(self.num_clips, cfg.scale_layers)
+    neighbours = lambda k: moment_map.cell_neighbours(self.num_clips, self.spans, k)
     self.clip_fc = nn.Linear(feature_dim, cfg.video_dim)
-    convs, norms, width = [], [], cfg.video_dim
-    for kernel in cfg.map_kernels:
-      convs.append(MapConv(width, cfg.video_dim, kernel, cells))
-      norms.append(nn.BatchNorm2d(cfg.video_dim, momentum=1 - cfg.bn_momentum))
-    self.map_convs, self.map_norms = nn.ModuleList(convs), nn.ModuleList(norms)
-    self.embedding = nn.Embedding(vocab_size, glove_dim)
-    self.lstm = nn.LSTM(glove_dim, text.head_hidden, num_layers=text.head_layers,
-                        bidirectional=True, batch_first=True)
-    self.node_gru = nn.GRU(glove_dim, cfg.node_hidden, bidirectional=True, batch_first=True)
-    self.verb_importance = Importance(2 * cfg.node_hidden)
-    self.noun_importance = Importance(2 * cfg.node_hidden)
-    self.phi_m = mlp(cfg.video_dim, cfg.mlp_hidden, cfg.dim)
-    self.phi_s = mlp(2 * text.head_hidden, cfg.mlp_hidden, cfg.dim)
-    self.phi_u = mlp(2 * cfg.node_hidden, cfg.mlp_hidden, cfg.dim)
-    self.fuse_conv = MapConv(cfg.dim, cfg.fuse_hidden, cfg.fuse_kernels[0], cells)
-    self.fuse_gated_conv = MapConv(cfg.fuse_hidden, 2, cfg.fuse_kernels[1], cells)
-    times = spans.astype("float32")
-    times[:, 1] += 1
-    self.register_buffer("span_units", torch.as_tensor(times))
-
-  def to_grid(self, cells):
-    """`[N, M, D]` -> `[N, D, L, L]`."""
-    return (cells[:, self.index] * self.cells).permute(0, 3, 1, 2)
-
-  def from_grid(self, grid):
-    """`[N, D, L, L]` -> `[N, M, D]`."""
-    return grid[:, :, self.spans[:, 0], self.spans[:, 1]].transpose(1, 2)
-
-  def nodes(self, tokens):
-    """Word ids `[..., W]` -> final node BiGRU states `[..., Df]`."""
-    flat = tokens.reshape(-1, tokens.shape[-1])
-    _, h_n = packed_rnn(self.node_gru, self.embedding(flat), flat > 0)
-    return torch.cat([h_n[-2], h_n[-1]], dim=-1).reshape(*tokens.shape[:-1], -1)
+    for i, kernel in enumerate(cfg.map_kernels):
+      self.add_module(f"map_conv_{i}", MapConv(cfg.video_dim, cfg.video_dim, kernel,
+                                               neighbours(kernel)))
+      self.add_module(f"map_norm_{i}", MaskedBatchNorm(cfg.video_dim, cfg.bn_momentum))
+    phi = lambda inputs: common.MLP(inputs, (cfg.mlp_hidden, cfg.dim), "relu", "none")
+    self.text_encoder = common.text_encoder(config, vocab_size)
+    self.phi_m, self.phi_s = phi(cfg.video_dim), phi(2 * config.text.head_hidden)
+    self.phi_u = phi(2 * cfg.node_hidden)
+    self.node_gru = common.rnn("gru", config.text.glove_dim, cfg.node_hidden)
+    self.semantic_attention = SemanticGuidedAttention(2 * cfg.node_hidden)
+    self.fuse_conv = MapConv(cfg.dim, cfg.fuse_hidden, cfg.fuse_kernels[0],
+                             neighbours(cfg.fuse_kernels[0]), normalize=False)
+    self.fuse_gated_conv = MapConv(cfg.fuse_hidden, 2, cfg.fuse_kernels[1],
+                                   neighbours(cfg.fuse_kernels[1]), normalize=False)
 
   def forward(self, batch):
-    """-> the loss (Eq. 10); batch: the numeric arrays of a video-level batch."""
-    grid = self.to_grid(sparse_max_pool_map(torch.relu(self.clip_fc(batch["video_feats"])),
-                                            self.schedule))
-    for conv, norm in zip(self.map_convs, self.map_norms):
-      grid = torch.tanh(norm(conv(grid))) * conv.cells
-    moments = self.phi_m(self.from_grid(grid))  # [B, M, D]
-    tokens, mask = batch["query_tokens"], batch["query_mask"]
-    b, q, length = tokens.shape
-    flat_mask = mask.reshape(b * q, length)
-    lengths = flat_mask.sum(1)
-    words, _ = packed_rnn(self.lstm, self.embedding(tokens.reshape(b * q, length)),
-                          flat_mask)
-    last = (lengths.clamp(min=1) - 1)[:, None, None].expand(-1, 1, words.shape[-1])
-    sentence = words[:, 0] + words.gather(1, last)[:, 0]
-    queries = self.phi_s(sentence).reshape(b, q, -1)
-    p = torch.einsum("bmd,bqd->bqm", moments, queries)
-    semantic = self.phi_u(self.semantic_feature(batch)).reshape(b, q, -1)
-    fused = (moments[:, None] * semantic[:, :, None]).reshape(b * q, *moments.shape[1:])
-    h = torch.relu(self.fuse_conv(self.to_grid(fused)))
-    gated = self.fuse_gated_conv(h)
-    logits = gated[:, 0] * torch.sigmoid(gated[:, 1])
-    q_logits = logits[:, self.spans[:, 0], self.spans[:, 1]].reshape(b, q, -1)
-    return self.loss(p, q_logits, batch)
+    """-> {"p_logits" [B, Q, M]}, and the teacher's "q_logits" in training."""
+    cfg = self.cfg
+    cells = sparse_max_pool_map(torch.relu(self.clip_fc(batch["video_feats"])),
+                                cfg.scale_layers)
+    real = batch["example_valid"][:, None, None]
+    for i in range(len(cfg.map_kernels)):
+      cells = getattr(self, f"map_conv_{i}")(cells)
+      cells = torch.tanh(getattr(self, f"map_norm_{i}")(cells, real))
+    moments = self.phi_m(cells)
+    words, _ = self.text_encoder(batch["query_tokens"], batch["query_mask"])
+    queries = self.phi_s(first_plus_last(words, batch["query_mask"]))
+    outputs = {"p_logits": torch.einsum("bmd,bqd->bqm", moments, queries)}
+    if self.training:
+      semantic = self.phi_u(self.semantic_feature(batch))
+      fused = moments[:, None] * semantic[:, :, None]
+      b, q = fused.shape[:2]
+      h = torch.relu(self.fuse_conv(fused.reshape(b * q, *fused.shape[2:])))
+      gated = self.fuse_gated_conv(h)
+      outputs["q_logits"] = (gated[..., 0] * torch.sigmoid(gated[..., 1])).reshape(b, q, -1)
+    return outputs
+
+  def nodes(self, tokens, mask):
+    """Word ids `[..., W]` -> final node BiGRU states `[..., Df]`."""
+    vectors = self.text_encoder.embed(tokens)
+    _, final = common.packed_rnn(self.node_gru, vectors.reshape(-1, *vectors.shape[-2:]),
+                                 mask.reshape(-1, mask.shape[-1]))
+    return final.reshape(*tokens.shape[:-1], -1)
 
   def semantic_feature(self, batch):
-    """Eq. 3-5 -> u `[B Q, Df]`."""
-    b, q = batch["query_tokens"].shape[:2]
     verbs, nouns = batch["verb_tokens"], batch["noun_tokens"]
-    sentence = self.nodes(batch["query_tokens"] * batch["query_mask"]).reshape(b * q, -1)
-    g_v = self.nodes(verbs).reshape(b * q, verbs.shape[2], -1)
-    g_n = self.nodes(nouns).reshape(b * q, nouns.shape[2], -1)
-    verb_valid = (verbs[..., 0] > 0).reshape(b * q, -1)
-    noun_valid = (nouns[..., 0] > 0).reshape(b * q, -1)
-    links = batch["role_edges"].reshape(b * q, *batch["role_edges"].shape[2:]) & noun_valid[:, None]
-    verb_alpha = self.verb_importance(sentence, g_v)
-    summary = torch.einsum("nk,nkd->nd", masked_softmax(verb_alpha, verb_valid), g_v)
-    noun_alpha = self.noun_importance(summary, g_n)
-    weights = masked_softmax(
-        torch.cat([verb_alpha[..., None], noun_alpha[:, None].expand_as(links)], -1),
-        torch.cat([verb_valid[..., None], links], -1))
-    phrases = weights[..., :1] * g_v + torch.einsum("nvk,nkd->nvd", weights[..., 1:], g_n)
-    mean = (phrases * verb_valid[..., None]).sum(1) / verb_valid.sum(1, keepdim=True).clamp(min=1)
-    return sentence * mean
+    return self.semantic_attention(
+        self.nodes(batch["query_tokens"], batch["query_mask"]),
+        self.nodes(verbs, verbs != PAD_ID), self.nodes(nouns, nouns != PAD_ID),
+        verbs[..., 0] != PAD_ID, nouns[..., 0] != PAD_ID, batch["role_edges"])
 
-  def loss(self, p, q, batch):
+  def candidates(self, batch):
+    return common.inclusive_spans_to_times(self.spans, batch)
+
+  def loss(self, outputs, batch):
     cfg = self.cfg
-    times = self.span_units[None] * (batch["duration"] / self.num_clips)[:, None, None]
-    iou = pairwise_iou(times, batch["gt_times"]).transpose(1, 2)  # [B, Q, M]
-    targets = ((iou - cfg.iou_low) / (cfg.iou_high - cfg.iou_low)).clamp(0, 1)
-    bce = lambda x: F.binary_cross_entropy_with_logits(x, targets, reduction="none").mean(-1)
-    teacher = torch.softmax(q / cfg.temperature, -1)
-    distill = -(teacher * torch.log_softmax(p / cfg.temperature, -1)).sum(-1)
-    warm = (batch["epoch"] >= cfg.distill_warmup_epochs)[:, None].float()
-    per_pair = bce(p) + bce(q) + cfg.distill_weight * warm * distill
-    valid = batch["query_valid"].float()
-    return (per_pair * valid).sum() / valid.sum().clamp(min=1)
+    iou = common.pairwise_iou(self.candidates(batch), batch["gt_times"]).transpose(1, 2)
+    pairs = batch["query_valid"] & batch["example_valid"][:, None]
+    p, q = outputs["p_logits"], outputs["q_logits"]
+    bce = lambda x: common.scaled_iou_bce(x, iou, cfg.iou_low, cfg.iou_high).mean(-1)
+    distill = distillation(p, q.detach(), cfg.temperature, cfg.distill_loss)
+    warm = (batch["epoch"] >= cfg.distill_warmup_epochs)[:, None]
+    terms = {"bce_p": common.masked_average(bce(p), pairs),
+             "bce_q": common.masked_average(bce(q), pairs),
+             "distill": common.masked_average(distill, pairs)}
+    total = (terms["bce_p"] + terms["bce_q"] + cfg.distill_weight
+             * common.masked_average(torch.where(warm, distill, 0.0), pairs))
+    return total, terms
+
+  def decode(self, outputs, batch):
+    return common.top_moments(torch.sigmoid(outputs["p_logits"]), self.candidates(batch),
+                              self.config.eval.top_k)
+
+
+def distillation(student, teacher, temperature: float, reading: str):
+  """`vmr_jax.layers.losses.distillation`."""
+  student, teacher = student / temperature, teacher / temperature
+  if reading == "sigmoid_bce":
+    return F.binary_cross_entropy_with_logits(student, torch.sigmoid(teacher),
+                                              reduction="none").mean(-1)
+  target, log_p = teacher.softmax(-1), student.log_softmax(-1)
+  if reading == "softmax_ce":
+    return -(target * log_p).sum(-1)
+  log_not_p = torch.log1p(-log_p.exp().clamp(max=1 - 1e-7))
+  return -(target * log_p + (1 - target) * log_not_p).mean(-1)

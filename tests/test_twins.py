@@ -1,0 +1,152 @@
+"""Every PyTorch twin computes what its Flax model computes: with the Flax variables
+copied in (`torch_equivalents.convert.load_flax`), on the same padded batch, the loss
+and its terms, every parameter's gradient and the decoded moments agree within 1e-4
+(float32). Run them with `pytest -k twin`."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from vmr_jax import registry, torch_equivalents
+from vmr_jax.models import clear
+from vmr_jax.torch_equivalents import convert
+
+from tests.conftest import FEATURE_DIM, VOCAB, small_model_config, small_padded_batch
+
+torch = pytest.importorskip("torch")
+
+def jax_run(config, model, variables, batch, train):
+  """(loss, terms, grads, new batch_stats, and decoded moments and evaluation outputs
+  with the new statistics)."""
+  def loss_fn(params):
+    outputs, updates = model.module.apply({**variables, "params": params}, batch,
+                                          train=train, mutable=["batch_stats"])
+    loss, terms = registry.get(config.model).loss(outputs, batch, config)
+    return loss, (terms, updates)
+  (loss, (terms, updates)), grads = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))(
+      variables["params"])
+  outputs = jax.jit(model.module.apply)({**variables, **updates}, batch)
+  ranked = registry.get(config.model).decode(outputs, batch, config)
+  return loss, terms, grads, updates.get("batch_stats", {}), ranked, outputs
+
+
+def torch_run(twin, batch, train):
+  twin.train(train)
+  tensors = torch_equivalents.to_torch(batch)
+  loss, terms = twin.loss(twin(tensors), tensors)
+  loss.backward()
+  twin.eval()
+  with torch.no_grad():
+    ranked = twin.decode(twin(tensors), tensors)
+  return loss, terms, ranked
+
+
+def valid_rows(batch, ranked):
+  ranked = np.asarray(ranked)
+  if "query_valid" in batch:
+    return ranked[batch["query_valid"] & batch["example_valid"][:, None]]
+  return ranked[batch["example_valid"]]
+
+
+def check_twin(config, batch, train=False):
+  spec = registry.get(config.model)
+  model = spec.create(config, registry.DataInfo(FEATURE_DIM, [f"w{i}" for i in range(VOCAB)],
+                                                None))
+  variables = model.module.init(jax.random.PRNGKey(0), jax.tree.map(jnp.asarray, batch))
+  variables = jax.tree.map(lambda x: x + 0.05 * jax.random.normal(jax.random.PRNGKey(1),
+                                                                  x.shape), variables)
+  twin = torch_equivalents.create(config, FEATURE_DIM, VOCAB)
+  convert.load_flax(twin, variables)
+  loss, terms, grads, stats, ranked, outputs = jax_run(config, model, variables, batch,
+                                                       train)
+  t_loss, t_terms, t_ranked = torch_run(twin, batch, train)
+
+  assert t_loss.item() == pytest.approx(float(loss), rel=1e-4, abs=1e-4)
+  for name, value in terms.items():
+    assert t_terms[name].item() == pytest.approx(float(value), rel=1e-4, abs=1e-4), name
+  t_grads = convert.to_flax(twin, grads, "grad")
+  flat, t_flat = (dict(jax.tree_util.tree_leaves_with_path(g)) for g in (grads, t_grads))
+  assert flat.keys() == t_flat.keys()
+  scale = max(float(np.abs(np.asarray(g)).max()) for g in flat.values())
+  for path, g in flat.items():
+    g, t = np.asarray(g), np.asarray(t_flat[path])
+    name = jax.tree_util.keystr(path)
+    assert np.linalg.norm(t) == pytest.approx(np.linalg.norm(g), rel=1e-4, abs=1e-6 * scale), name
+    np.testing.assert_allclose(t, g, rtol=1e-3, atol=1e-5 * scale, err_msg=name)
+  if stats:
+    t_stats = convert.to_flax(twin, stats, "param")
+    for (path, s), t in zip(jax.tree_util.tree_leaves_with_path(stats),
+                            jax.tree_util.tree_leaves(t_stats)):
+      np.testing.assert_allclose(t, s, rtol=1e-4, atol=1e-6, err_msg=jax.tree_util.keystr(path))
+  for got, want in zip(valid_rows(batch, t_ranked.numpy()), valid_rows(batch, ranked)):
+    assert_same_ranking(got, want)
+  return terms, outputs
+
+
+def assert_same_ranking(got, want, tol=1e-4):
+  """Ranked `[K, 3]` moments of one query: the same scores, and the same moments
+  where scores differ; moments whose scores tie within `tol` may come in either
+  order."""
+  finite = np.isfinite(want[:, 2])
+  np.testing.assert_array_equal(np.isfinite(got[:, 2]), finite)
+  got, want = got[finite], want[finite]
+  np.testing.assert_allclose(got[:, 2], want[:, 2], rtol=tol, atol=tol)
+  tie = np.diff(want[:, 2]) > -tol
+  group = np.concatenate([[0], np.cumsum(~tie)])  # runs of tied scores
+  for g in np.unique(group):
+    rows = group == g
+    np.testing.assert_allclose(np.sort(got[rows, :2], 0), np.sort(want[rows, :2], 0),
+                               rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+def test_cmhn_twin(reduction):
+  config = small_model_config("cmhn")
+  config.cmhn.loss_reduction = reduction
+  check_twin(config, small_padded_batch(config))
+
+
+@pytest.mark.parametrize("search", ["exhaustive", "pruned"])
+def test_clear_twin(search):
+  config = small_model_config("clear")
+  config.clear.search = search
+  config.clear.mu, config.clear.rho = -1.0, 1e6  # walk the tree down to its leaves
+  _, outputs = check_twin(config, small_padded_batch(config), train=True)  # loss: the whole map
+  if search == "pruned":  # both buckets of the search: whole-map and gathered nodes
+    large = clear.search_layout(12, config.clear.tree_layers).large[np.asarray(outputs["node"])]
+    assert large.any() and not large.all()
+
+
+@pytest.mark.parametrize("reading", ["sigmoid_bce", "softmax_ce", "softmax_bce"])
+def test_fvmr_twin_in_training_mode(reading):
+  """Training mode: BatchNorm on the batch's statistics (and their running update),
+  the teacher and the distillation (example 0 still warming up)."""
+  config = small_model_config("fvmr")
+  config.fvmr.distill_loss = reading
+  config.fvmr.distill_warmup_epochs = 8
+  terms, _ = check_twin(config, small_padded_batch(config), train=True)
+  assert float(terms["distill"]) > 0
+
+
+def test_hscnet_twin():
+  config = small_model_config("hscnet")
+  check_twin(config, small_padded_batch(config))
+
+
+def test_fian_twin():
+  config = small_model_config("fian")
+  check_twin(config, small_padded_batch(config))
+
+
+def test_twin_loading_names_what_is_missing():
+  config = small_model_config("fian")
+  batch = small_padded_batch(config)
+  model = registry.get("fian").create(config, registry.DataInfo(
+      FEATURE_DIM, [f"w{i}" for i in range(VOCAB)], None))
+  params = model.module.init(jax.random.PRNGKey(0), batch)["params"]
+  twin = torch_equivalents.create(config, FEATURE_DIM, VOCAB)
+  with pytest.raises(ValueError, match="no value for the twin's .*filter"):
+    convert.load_flax(twin, {"params": {k: v for k, v in params.items() if k != "filter"}})
+  with pytest.raises(ValueError, match="extra has no place in the twin"):
+    convert.load_flax(twin, {"params": {**params, "extra": {"kernel": np.zeros((2, 2))}}})
