@@ -29,11 +29,6 @@ import jax
 from ml_collections import config_flags
 import numpy as np
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Model config file.",
-                                          lock_config=True)
-_WORKDIR = flags.DEFINE_string("workdir", None, "Where to write compare.json.")
-
-
 def train_jax(run, config):
   """Trains `run.state`; returns (final variables, losses, compile s, train s)."""
   from vmr_jax import sharding, train
@@ -103,7 +98,9 @@ def compare(config) -> dict:
   from vmr_jax import evaluate, torch_equivalents, train
   from vmr_jax.torch_equivalents import convert
   run = train.setup(config)
-  twin = torch_equivalents.create(config, run.pipeline.feature_dim, len(run.pipeline.vocab))
+  words = run.state.params["text_encoder"]["embedding"]["embedding"]  # [V, d]
+  twin = torch_equivalents.create(config, run.pipeline.feature_dim, words.shape[0],
+                                  words.shape[1])
   convert.load_flax(twin, jax.device_get(run.state.variables))
   variables, jax_losses, compile_seconds, jax_seconds = train_jax(run, config)
   torch_losses, torch_seconds = train_torch(twin, run, config)
@@ -141,14 +138,16 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   logging.set_verbosity(logging.WARNING)
-  result = compare(_CONFIG.value)
+  result = compare(flags.FLAGS.config)
   print(table(result))
-  if _WORKDIR.value:
-    os.makedirs(_WORKDIR.value, exist_ok=True)
-    with open(os.path.join(_WORKDIR.value, "compare.json"), "w") as f:
+  if flags.FLAGS.workdir:
+    os.makedirs(flags.FLAGS.workdir, exist_ok=True)
+    with open(os.path.join(flags.FLAGS.workdir, "compare.json"), "w") as f:
       json.dump(result, f, indent=1)
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # flags only for the command line: the module imports cleanly
+  config_flags.DEFINE_config_file("config", None, "Model config file.", lock_config=True)
+  flags.DEFINE_string("workdir", None, "Where to write compare.json.")
   flags.mark_flag_as_required("config")
   app.run(main)

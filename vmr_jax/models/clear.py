@@ -18,18 +18,31 @@ Query representation (Sec. III-C): the configured text encoder's sentence vector
 in the paper) and one FC layer with ReLU to d (Eq. 3).
 Losses (Sec. III-D), per video, then averaged over the batch's videos:
 - Gamma_1 (Eq. 5) = ||A^T Q - d M*||_F^2, M* = anchor/query IoU (Eq. 4; clamped at
-  0), over the video's valid queries; divided by d^2 R M (R anchors, M queries) so it
-  is the mean squared error of A^T Q / d against the IoU, on the scale of Gamma_2.
+  0), over the video's R anchors x M valid queries;
 - Gamma_2 (Eq. 6-8): q (.) c for every query and candidate, an MLP to a logit,
   sigmoid confidence p; BCE against the soft IoU target o (Eq. 7 with the minus sign
-  a loss needs), averaged over the A candidates and then over the video's queries.
+  a loss needs), averaged over the A candidates and summed over the video's queries.
   `iou_low`/`iou_high` rescale the target as 2D-TAN (and the authors' code, with
   (0.5, 1)) do; (0, 1) is the paper's raw IoU.
 - Psi = Gamma_1 + alpha Gamma_2 (Eq. 9), alpha = 1.
+`loss_reduction = "sum"` is Eq. 5 and Eq. 7 as printed; "mean" (the default) divides
+Gamma_1 by d^2 R M (the mean squared error of A^T Q / d against the IoU) and Phi_k
+by M. As printed, Gamma_1 is on the scale of d^2 (the targets reach d = 256) and
+drowns the BCE of Gamma_2, the term that ranks the moments: the total starts at
+~620 against ~0.7 for the means, and CLEAR falls from test R@1,IoU=0.5 70.51 ("mean")
+to 27.81 ("sum") on the synthetic benchmark (`configs/clear_synthetic.py`, 1,500
+steps, same seed); one batch overfitted for 200 steps reaches R@1,IoU=0.5 0.96 with
+"mean" and 0.28 with "sum". (The authors' code sums the coarse loss over all pairs
+and averages the fine BCE over the cells and the batch.)
 Inference (Sec. III-E, Algorithm 1): `search = "exhaustive"` ranks every candidate by
-p; `search = "pruned"` first walks the tree (`tree_search`) and ranks the chosen
-node's candidates first. Moments come out as (start, end, score), span (i, j) of a
-video of duration T covering [i T/L, (j + 1) T/L) seconds; NMS is the evaluator's.
+p; `search = "pruned"` walks the tree (`tree_search`) and scores and ranks only the
+chosen node's candidates (`pruned_logits`): a node smaller than `eval.top_k` yields
+fewer moments. Moments come out as (start, end, score), span (i, j) of a video of
+duration T covering [i T/L, (j + 1) T/L) seconds; NMS is the evaluator's. The share
+of candidates searched is reported with the metrics (`eval_stats`, "searched"):
+with Eq. 2's tree, which peels one unit off the end of the video per layer, the
+root and left nodes hold almost every span, so the pruned search saves little
+(docs/results.md and docs/benchmarks.md give the measured shares and speeds).
 
 The fine MLP's first layer, W^T (q (.) c), is computed as c^T (diag(q) W): one
 matmul per video over [N, d] x [d, Q h] with no [Q, N, d] product in memory.

@@ -4,10 +4,16 @@
 Video encoding network (Sec. III-B):
 - Bi-TCN over the clips (Eq. 1): `config.cmhn.tcn_layers` dilated kernel-3 layers,
   dilations 1, 2, 4, ..., zero padding keeping the length (`vmr_jax.layers.bitcn`).
-- Candidates (Eq. 2): one regular 1-D convolution per kernel size delta = 1..Delta
-  (`max_kernel`), stride 1, no padding (`vmr_jax.layers.windows`), so candidate
-  (delta, i) covers clips [i, i + delta); N = sum_delta (T - delta + 1) candidates,
-  times known exactly.
+- Candidates (Eq. 2): one regular 1-D convolution per window size of
+  `cmhn.kernels`, at the stride of `cmhn.strides`, no padding
+  (`vmr_jax.layers.windows`), so a candidate covers the clips [i, i + size) of its
+  window; times known exactly. The paper uses every size 1..Delta at stride 1, which
+  `kernels = 1..Delta, strides = 1` reproduces; a size-k convolution has k x width^2
+  weights, so sizes up to a whole ActivityNet video (64 clips) cost 545M weights at
+  width 512. The dataset configs take the authors' code's scheme instead: every
+  short size at stride 1, longer sizes sparser with strides of about k / 8 (their
+  TACoS sizes 1..9, 11, 13, 16, 19, 23 at 1 clip/s), which bounds the weights (21M
+  on TACoS, 26M on ActivityNet at the code's width 256).
 - A 2-layer RReLU MLP to L = `code_bits` (Eq. 3, T = 2).
 Query encoding network (Sec. III-C): the configured text encoder's sentence vector
 (BERT in the paper) and a 3-layer RReLU MLP to L (Eq. 4).
@@ -20,9 +26,15 @@ Losses, summed over a batch's videos then divided by their number:
   multiply H_C in R^{N x L} into a balance term; we take the stated intent (each bit
   balanced over the codes, as the cited DCMH): ||H_C^T 1_N||^2 + ||H_Q^T 1_M||^2;
 - Psi = Gamma_1 + alpha Gamma_2 + beta Gamma_3 (Eq. 11), alpha = beta = 1.
+`loss_reduction = "sum"` is Eq. 7-10 as printed; "mean" divides Gamma_1 by L^2 x the
+valid pairs, Gamma_2 by L x the codes and Gamma_3 by L x the codes^2 (per pair, per
+bit), so alpha = beta = 1 weigh terms of one scale whatever the number of
+candidates; docs/results.md compares the two.
 Inference (Sec. III-E): Hamming distance D = (L - b_c . b_s) / 2 (Eq. 12) between
-codes; video codes are computed once per video and used for all its queries. Ties
-in D (integers) are broken by the real-valued inner product of H_C and H_Q.
+codes, the candidates ranked by it with no NMS (the configs' `eval.nms_threshold` is
+1: R@5 is the five nearest codes); video codes are computed once per video and used
+for all its queries. Ties in D (integers) are broken by the real-valued inner
+product of H_C and H_Q.
 
 Choices the paper leaves open, and differences from the authors' code (Huyp777/CMHN),
 each a config option where cheap:
@@ -31,9 +43,9 @@ each a config option where cheap:
 - `similarity_codes`: "continuous" uses H in Gamma_1 (the paper); "binary" uses
   sgn_ste(H), training the Hamming ranking itself.
 - `causal`: the released code's TCN is causal; the paper's Bi-TCN is not (default).
-- The released code uses kernel sizes 1..23 with strides; here every size 1..Delta
-  at stride 1, as the paper describes.
-- The Bi-TCN width, MLP widths and dropout are not given in the paper.
+- The Bi-TCN width, MLP widths and dropout are not given in the paper (the
+  configs: the released code's width 256, no dropout). The released code has no
+  balance term and evaluates with an NMS; here the paper's Gamma_3 and ranking.
 """
 
 from __future__ import annotations

@@ -153,10 +153,11 @@ def read_allennlp_srl(path: str, max_verbs: int = MAX_VERBS,
   return trees
 
 
-def tree_from_doc(doc, max_verbs: int = MAX_VERBS, max_nouns: int = MAX_NOUNS) -> RoleTree:
-  """A parsed spaCy `Doc` (POS tags and dependencies) -> its tree: each VERB token
-  (plus its `prt` particles) is a verb node; each NOUN/PROPN token (plus its
-  `compound` dependents) is a noun node under its nearest VERB ancestor."""
+def srl_record_from_doc(doc) -> dict:
+  """A parsed spaCy `Doc` (POS tags and dependencies) -> an AllenNLP SRL record: one
+  frame per VERB token, tagged V with its `prt` particles; each NOUN/PROPN token (with
+  its `compound` dependents) is an argument (ARG0, ARG1, ... in order) of its nearest
+  VERB ancestor."""
   def governing_verb(token):
     while token.head.i != token.i:
       token = token.head
@@ -164,20 +165,29 @@ def tree_from_doc(doc, max_verbs: int = MAX_VERBS, max_nouns: int = MAX_NOUNS) -
         return token
     return None
 
-  verbs = [t for t in doc if t.pos_ == "VERB"]
-  arguments = {t.i: [] for t in verbs}
+  words = [t.text for t in doc]
+  tags = {t.i: ["O"] * len(words) for t in doc if t.pos_ == "VERB"}
+  for verb_index, frame in tags.items():
+    verb = doc[verb_index]
+    for part in [verb] + [c for c in verb.children if c.dep_ == "prt"]:
+      frame[part.i] = "B-V"
   for token in doc:
     if token.pos_ in ("NOUN", "PROPN") and token.dep_ != "compound":
       verb = governing_verb(token)
       if verb is not None:
+        frame = tags[verb.i]
+        role = f"ARG{len({t.split('-', 1)[1] for t in frame if t.startswith('B-ARG')})}"
         parts = sorted([token] + [c for c in token.children if c.dep_ == "compound"],
                        key=lambda t: t.i)
-        arguments[verb.i].append([t.text for t in parts])
-  frames = []
-  for verb in verbs:
-    parts = sorted([verb] + [c for c in verb.children if c.dep_ == "prt"], key=lambda t: t.i)
-    frames.append(([t.text for t in parts], arguments[verb.i]))
-  return build_tree([t.text for t in doc], frames, max_verbs, max_nouns)
+        for n, part in enumerate(parts):
+          frame[part.i] = f"{'B' if n == 0 else 'I'}-{role}"
+  return {"words": words,
+          "verbs": [{"verb": doc[i].text, "tags": frame} for i, frame in sorted(tags.items())]}
+
+
+def tree_from_doc(doc, max_verbs: int = MAX_VERBS, max_nouns: int = MAX_NOUNS) -> RoleTree:
+  """The tree of a parsed spaCy `Doc`: that of its `srl_record_from_doc`."""
+  return tree_from_allennlp(srl_record_from_doc(doc), max_verbs, max_nouns)
 
 
 def spacy_trees(sentences: Sequence[str], pipeline: str = "en_core_web_sm",

