@@ -50,7 +50,7 @@ def get_config():
       "iou_high": 0.7,
       "distill_weight": 3.0,  # lambda (Eq. 10); 0 = the ablation without distillation
       "temperature": 1.0,  # T (Eq. 9)
-      "distill_loss": "sigmoid_bce",  # Eq. 9's reading: vmr_jax.layers.losses.distillation
+      "distill_loss": "softmax_bce",  # Eq. 9's reading: vmr_jax.layers.losses.distillation
       "distill_warmup_epochs": 8,
   })
   config.train.batch_size = 8
