@@ -24,4 +24,7 @@ def test_both_frameworks_follow_the_same_losses(tiny_data_dir, tiny_release, cap
     assert result[framework]["num_queries"] == 18  # the tiny test split, once
     assert 0 <= result[framework]["R@1,IoU=0.5"] <= 1
   assert abs(result["jax"]["mIoU"] - result["pytorch"]["mIoU"]) < 0.05
+  # The twin given the JAX final weights decodes the same moments.
+  for name, value in result["twin_on_jax_weights"].items():
+    assert value == pytest.approx(result["jax"][name], abs=1e-4), name
   assert "R@1,IoU=0.5" in compare.table(result)

@@ -12,7 +12,10 @@
    optax's are the same update). Dropout and RReLU draw their own random numbers in
    each framework, so the two runs differ by that noise alone.
 3. Evaluates the final weights of both on `eval.test_split` with the same code
-   (`vmr_jax.evaluate.prediction_records` / `metrics_of_records`: NMS, R@n, mIoU).
+   (`vmr_jax.evaluate.prediction_records` / `metrics_of_records`: NMS, R@n, mIoU),
+   and the JAX final weights once more through a twin (row "twin, JAX weights"):
+   equal to the JAX row, it shows that a gap between the first two rows comes from
+   training, not from either framework's forward pass or decoding.
 Prints the training losses side by side every `train.log_every` steps, then R@1 at
 IoU 0.5 and 0.7, mIoU and the wall time of each framework's training (the first JAX
 step, which compiles, is reported apart). With `--workdir`, writes `compare.json`.
@@ -111,24 +114,29 @@ def compare(config) -> dict:
   jax_metrics = evaluate.Evaluator(run.model, run.spec, config, run.pipeline,
                                    run.mesh).run(variables, split)
   torch_metrics = evaluate_torch(twin, run, config, split)
+  convert.load_flax(twin, jax.device_get(variables))
+  twin_on_jax_weights = evaluate_torch(twin, run, config, split)
   return {
       "config": config.model, "steps": config.train.num_steps, "split": split,
       "jax": {**jax_metrics, "train_seconds": jax_seconds, "compile_seconds": compile_seconds,
               "final_loss": float(np.mean(jax_losses[-config.train.log_every:]))},
       "pytorch": {**torch_metrics, "train_seconds": torch_seconds,
                   "final_loss": float(np.mean(torch_losses[-config.train.log_every:]))},
+      "twin_on_jax_weights": twin_on_jax_weights,
   }
 
 
 def table(result: dict) -> str:
   names = ("R@1,IoU=0.5", "R@1,IoU=0.7", "mIoU")
   lines = [f"{result['config']}, {result['steps']} steps, {result['split']} split",
-           f"{'':14s}" + "".join(f"{n:>13s}" for n in names)
+           f"{'':18s}" + "".join(f"{n:>13s}" for n in names)
            + f"{'train s':>10s}{'final loss':>12s}"]
   for framework in ("jax", "pytorch"):
     row = result[framework]
-    lines.append(f"{framework:14s}" + "".join(f"{100 * row[n]:13.2f}" for n in names)
+    lines.append(f"{framework:18s}" + "".join(f"{100 * row[n]:13.2f}" for n in names)
                  + f"{row['train_seconds']:10.1f}{row['final_loss']:12.4f}")
+  row = result["twin_on_jax_weights"]
+  lines.append(f"{'twin, JAX weights':18s}" + "".join(f"{100 * row[n]:13.2f}" for n in names))
   lines.append(f"(JAX's first step, compiling: {result['jax']['compile_seconds']:.1f} s, "
                "not in its train s)")
   return "\n".join(lines)
