@@ -1,10 +1,12 @@
 """The CLI end to end on the tiny synthetic set: for each model, the same metrics on 1
-and 4 devices and metrics equal to a recomputation from the predictions; predict mode
-for each batch kind; then the model-independent paths once, with CMHN: SIGKILL and
+and 4 devices and metrics equal to a recomputation from the predictions, the run's
+config saved, the compile announced and evaluation's progress shown; predict mode for
+each batch kind; then the model-independent paths once, with CMHN: SIGKILL and
 resume, eval mode, a missing dataset, a non-finite loss."""
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -70,6 +72,8 @@ def train(config_file, workdir, devices=1):
   out = subprocess.run(command(config_file, workdir), cwd=REPO, env=environment(devices),
                        capture_output=True, text=True, timeout=600)
   assert out.returncode == 0, out.stderr[-3000:]
+  assert "compiling the train step" in out.stdout  # no silent first step
+  assert re.search(r"test:\s+\d+%", out.stderr)  # evaluation's progress bar
   return json.loads((workdir / "eval" / "test_metrics.json").read_text())
 
 
@@ -78,8 +82,10 @@ def test_same_metrics_on_one_and_four_devices(trained, model, tmp_path):
   four = train(config_file, tmp_path, devices=4)
   assert {k: v for k, v in four.items() if k != "mIoU"} == {
       k: v for k, v in one.items() if k != "mIoU"}
-  # fp32 sums split over 4 devices round differently: mIoU may move in the 9th digit.
-  assert four["mIoU"] == pytest.approx(one["mIoU"], abs=1e-7)
+  # fp32 gradient sums split over 4 devices round differently, and 12 Adam steps carry
+  # that into the weights: a regressed span (HSCNet) moves in the 5th digit (seen:
+  # mIoU 0.1484199 on 4 devices against 0.1484208 on 1), ranked candidates do not.
+  assert four["mIoU"] == pytest.approx(one["mIoU"], abs=1e-5)
   assert one["num_queries"] == 18  # every test query of the tiny set, once
 
 
@@ -101,6 +107,8 @@ def recompute(records, ns, thresholds):
 
 def test_metrics_equal_recomputation_from_predictions(trained, model):
   _, workdir, result = trained(model)
+  saved = json.loads((workdir / "config.json").read_text())  # the run's config
+  assert saved["model"] == model and saved["train"]["num_steps"] == 12
   lines = (workdir / "eval" / "test_predictions.jsonl").read_text().splitlines()
   records = [json.loads(line) for line in lines]
   assert len(records) == result["num_queries"]

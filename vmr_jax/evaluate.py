@@ -26,6 +26,7 @@ from typing import Any, Mapping, Sequence
 import jax
 from jax.experimental import multihost_utils
 import numpy as np
+from tqdm import tqdm
 
 from data_pipelines.data_config import PER_QUERY_KEYS
 from vmr_jax import metrics, registry, sharding
@@ -55,7 +56,10 @@ class Evaluator:
     rows = slice(jax.process_index() * self.batch_size,
                  (jax.process_index() + 1) * self.batch_size)
     records, stat_sums = [], {}
-    for batch in self.pipeline.eval_iterator(split, self.batch_size, num_batches):
+    batches = tqdm(self.pipeline.eval_iterator(split, self.batch_size, num_batches),
+                   total=num_batches, desc=split, leave=False,
+                   disable=jax.process_index() != 0)
+    for batch in batches:
       ranked, stats = sharding.global_to_host(
           self.predict(variables, sharding.host_to_global(batch, self.mesh)))
       records += prediction_records(batch, np.asarray(ranked)[rows],

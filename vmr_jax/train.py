@@ -11,13 +11,16 @@
 4. every `eval_every` steps evaluates `eval.val_split` and keeps the best
    checkpoint by `eval.best_metric`; every `checkpoint_every` steps saves the latest;
 5. at the end evaluates the best checkpoint on `eval.test_split`.
-Logs: TensorBoard scalars in `workdir` (loss and its terms, learning rate, steps/s,
-metrics), a progress bar, and a final table of metrics.
+Logs: the run's config (`workdir/config.json`, rewritten by each run), TensorBoard
+scalars in `workdir` (loss and its terms, learning rate, steps/s, metrics), a line
+while the first step compiles, progress bars for training and evaluation, and a
+final table of metrics.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from typing import Any
 
@@ -159,6 +162,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   """Trains, then evaluates the best checkpoint on the test split; returns its metrics."""
   run = setup(config)
   pipeline, spec, model, mesh, state = run.pipeline, run.spec, run.model, run.mesh, run.state
+  if jax.process_index() == 0:
+    os.makedirs(workdir, exist_ok=True)
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+      f.write(config.to_json_best_effort(indent=1, sort_keys=True))
   batch_size = sharding.check_batch_size(config.train.batch_size, mesh)
   ckpt = checkpoints.Checkpoints(workdir, config.train.keep_checkpoints,
                                  config.eval.best_metric)
@@ -178,6 +185,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   progress = tqdm(range(start_step, config.train.num_steps), initial=start_step,
                   total=config.train.num_steps, desc="train", disable=jax.process_index())
   last_time, last_step = time.perf_counter(), start_step
+  if start_step < config.train.num_steps:
+    tqdm.write("compiling the train step (the first step waits for it)")
   for step in progress:
     batch = next(train_iter)
     state, metrics = train_step(state, sharding.host_to_global(batch, mesh))
