@@ -102,6 +102,21 @@ def shrink_to_tiny(config, data_dir, release):
   return config
 
 
+def changed_fields(config, base) -> dict:
+  """The fields of `config` whose values differ from `base`'s, by dotted path
+  (`{"train.num_steps": 12, ...}`): a tiny config as overrides of its config file."""
+  def flat(node, prefix=""):
+    out = {}
+    for key, value in node.items():
+      if hasattr(value, "items"):
+        out.update(flat(value, f"{prefix}{key}."))
+      else:
+        out[prefix + key] = value
+    return out
+  old = flat(base)
+  return {path: value for path, value in flat(config).items() if old.get(path) != value}
+
+
 def tiny_cmhn_config(data_dir, release):
   """configs/cmhn_synthetic.py shrunk to the tiny dataset."""
   from configs import cmhn_synthetic

@@ -39,9 +39,9 @@ import time
 from absl import app, flags
 import jax
 import jax.numpy as jnp
-from ml_collections import config_flags
 import numpy as np
 
+from vmr_jax import config_files
 from vmr_jax.random_batch import random_batch
 from vmr_jax.text import bert
 from vmr_jax.text.wordpiece import WordPieceTokenizer
@@ -49,7 +49,8 @@ from vmr_jax.text.words import split_words
 
 _DEFAULT_SENTENCES = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data",
                                   "annotations", "tacos", "test.json")
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Model config to benchmark.")
+_CONFIG = config_files.DEFINE_config_file("config", "Model config to benchmark (see "
+                                          "vmr_jax.config_files).")
 _STEPS = flags.DEFINE_integer("steps", 50, "Timed train steps per framework.")
 _FEATURE_DIM = flags.DEFINE_integer("feature_dim", 500, "Clip feature size.")
 _VOCAB = flags.DEFINE_integer("vocab", 2000, "Word vocabulary size.")

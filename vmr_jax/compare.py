@@ -29,8 +29,10 @@ import time
 
 from absl import app, flags, logging
 import jax
-from ml_collections import config_flags
 import numpy as np
+
+from vmr_jax import config_files
+
 
 def train_jax(run, config):
   """Trains `run.state`; returns (final variables, losses, compile s, train s)."""
@@ -155,7 +157,7 @@ def main(argv):
 
 
 if __name__ == "__main__":  # flags only for the command line: the module imports cleanly
-  config_flags.DEFINE_config_file("config", None, "Model config file.", lock_config=True)
+  config_files.DEFINE_config_file("config", "Model config file (see vmr_jax.config_files).")
   flags.DEFINE_string("workdir", None, "Where to write compare.json.")
   flags.mark_flag_as_required("config")
   app.run(main)

@@ -10,6 +10,8 @@
 - predict: ranks moments of one video for sentences: `--video=ID` from `--split`
   (or `--features=file.npy` [clips, D] with `--duration=SECONDS`), sentences from
   `--sentences="a;b"` or `--sentences_file` (one per line).
+`--config` is a file, or where no such file exists, `configs/NAME.py` of the installed
+package (`vmr_jax.config_files`): the command runs from any directory.
 Multi-host: with `--multihost`, `jax.distributed.initialize()` runs first.
 """
 
@@ -17,12 +19,12 @@ from __future__ import annotations
 
 from absl import app, flags, logging
 import jax
-from ml_collections import config_flags
 
 from data_pipelines.input_pipeline import DatasetNotBuiltError
+from vmr_jax import config_files
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Model config file.",
-                                          lock_config=True)
+_CONFIG = config_files.DEFINE_config_file("config", "Model config file (a path, or "
+                                          "configs/NAME.py of the installed configs).")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Checkpoints, logs, eval outputs.",
                                required=True)
 _MODE = flags.DEFINE_enum("mode", "train", ["train", "eval", "predict"], "What to do.")
