@@ -1,9 +1,10 @@
 """HSCNet settings shared by its dataset configs (paper 003, Sec. 4.2).
 
-A training/evaluation example is one paragraph: a video's sentences sorted by start
-time (`data.sort_queries`) and cut into consecutive paragraphs of at most
-`hscnet.max_sentences` (= `data.max_queries`; evaluation cuts them the same way, so
-every sentence is evaluated exactly once). Word vectors: GloVe (`text.glove_file`,
+A training/evaluation example is one paragraph (`data.paragraphs`): by default a
+video's sentences sorted by start time and cut into consecutive paragraphs of at
+most `hscnet.max_sentences` (= `data.max_queries`; evaluation cuts them the same
+way, so every sentence is evaluated exactly once); TACoS takes the release's own
+paragraphs (`configs/hscnet_tacos.py`). Word vectors: GloVe (`text.glove_file`,
 required; `text.vectors=random` for random ones), frozen, no recurrent head.
 """
 
@@ -30,7 +31,7 @@ def get_config():
       "sigma_init": 0.1,  # initial sigma of Eq. 1, learned (not given)
   })
   config.data.batch_kind = "video"
-  config.data.sort_queries = True
+  config.data.paragraphs = "time"
   config.data.max_queries = config.hscnet.get_ref("max_sentences")
   config.data.eval_max_queries = 0  # evaluation paragraphs = training paragraphs
   config.data.max_words = 24

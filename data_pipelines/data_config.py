@@ -7,6 +7,7 @@ from typing import Any, Mapping
 
 BATCH_KINDS = ("video", "query")
 SHORT_VIDEO_RULES = ("stretch", "pad")
+PARAGRAPH_RULES = ("", "time", "release")  # see data_pipelines.input_pipeline
 # Batch keys with one entry per query (a Q axis in video-level batches, none in
 # query-level ones).
 PER_QUERY_KEYS = frozenset({"query_tokens", "query_mask", "query_wordpiece",
@@ -29,7 +30,7 @@ class DataConfig:
   word_min_count: int = 1
   wordpiece_vocab: str = ""
   max_wordpiece: int = 32
-  sort_queries: bool = False
+  paragraphs: str = ""  # "" (queries, no paragraphs) | time | release
   srl_file: str = ""  # AllenNLP SRL JSON lines: adds semantic role trees to batches
   max_verbs: int = 4  # tree limits (FVMR Sec. 4.2) and words per tree node
   max_nouns: int = 6
@@ -44,6 +45,8 @@ class DataConfig:
     if self.short_videos not in SHORT_VIDEO_RULES:
       raise ValueError(f"short_videos must be one of {SHORT_VIDEO_RULES}, "
                        f"got {self.short_videos!r}")
+    if self.paragraphs not in PARAGRAPH_RULES:
+      raise ValueError(f"paragraphs must be one of {PARAGRAPH_RULES}, got {self.paragraphs!r}")
     for field in ("num_clips", "max_queries", "max_words", "max_wordpiece", "max_verbs",
                   "max_nouns", "max_node_words"):
       if getattr(self, field) < 1:

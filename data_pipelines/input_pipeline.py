@@ -12,7 +12,11 @@ Per video (one TFDS example):
   splits (0 = padding, 1 = out of vocabulary), truncated to `max_words`; if
   `wordpiece_vocab` is set, sentences also become BERT WordPiece ids `[CLS] .. [SEP]`
   (`max_wordpiece`).
-- `sort_queries=True` orders a video's queries by start time (paragraph models).
+- `paragraphs` groups a video's queries into paragraphs (paragraph models): "time"
+  sorts them by start time and cuts them into runs of `max_queries`; "release" keeps
+  the release file's order and starts a paragraph at every sentence that starts
+  before the one it follows (TACoS lists each annotator's description in time order,
+  one after the other), cutting a paragraph longer than `max_queries`.
 - `srl_file` (AllenNLP SRL JSON lines, `vmr_jax.text.semantic_roles`): each query
   also gets its semantic role tree, `verb_tokens [V, W]`, `noun_tokens [N, W]` word
   ids (0 = padding) and `role_edges [V, N]` bool (V = `max_verbs`, N = `max_nouns`,
@@ -21,7 +25,8 @@ Per video (one TFDS example):
 
 Batch kinds (`batch_kind`):
 - `"video"`: a video's queries are cut into chunks of at most `max_queries` (for
-  training, after a seeded shuffle unless `sort_queries`; evaluation uses
+  training, after a seeded shuffle unless `paragraphs`, whose chunks are the
+  paragraphs; evaluation uses
   `eval_max_queries` if set, e.g. to score all of a video's queries with one pass
   over the video); each chunk is one example with the whole video. Keys (leading batch axis B):
       video_id [B] bytes, duration [B] f32, video_feats [B, T, D] f32,
@@ -156,11 +161,15 @@ class Pipeline:
 
   def count_examples(self, split: str) -> int:
     """Examples (chunks or queries) of this process's share of `split`."""
-    ds = self._videos(split, decoders=tfds.decode.PartialDecoding({"num_queries": True}))
-    counts = ds.map(lambda ex: ex["num_queries"])
-    if self.config.batch_kind == "video":
+    cfg = self.config
+    ds = self._videos(split, decoders=tfds.decode.PartialDecoding(
+        {"num_queries": True, "queries": {"start": True}}))
+    if cfg.batch_kind == "video":
       q = self._chunk_size(training=False)
-      counts = counts.map(lambda n: (n + q - 1) // q)
+      counts = ds.map(lambda ex: tf.size(chunk_begins(ex["queries"]["start"], q,
+                                                      cfg.paragraphs == "release")))
+    else:
+      counts = ds.map(lambda ex: ex["num_queries"])
     return int(counts.reduce(np.int64(0), lambda a, n: a + tf.cast(n, tf.int64)))
 
   def single_video_batch(self, sentences, *, video: str | None = None, split: str = "test",
@@ -216,7 +225,7 @@ class Pipeline:
     cfg = self.config
     queries = ex["queries"]
     order = tf.range(tf.shape(queries["start"])[0])
-    if cfg.sort_queries:
+    if cfg.paragraphs == "time":
       order = tf.argsort(queries["start"], stable=True)
     feats, mask = resample_features(ex["features"], cfg.num_clips, cfg.short_videos)
     words = tf.gather(queries["words"], order)
@@ -270,7 +279,7 @@ class Pipeline:
     """Parsed videos -> examples of the configured batch kind.
 
     With a `seed` (training) a video's queries are shuffled before chunking, unless
-    `sort_queries` keeps them in time order.
+    they form `paragraphs`.
     """
     cfg = self.config
     per_query = PER_QUERY_KEYS
@@ -278,7 +287,7 @@ class Pipeline:
     def split_video(video):
       video = dict(video)
       n = tf.shape(video["gt_times"])[0]
-      if seed is not None and not cfg.sort_queries:
+      if seed is not None and not cfg.paragraphs:
         key = tf.strings.to_hash_bucket_fast(video["video_id"], 2**31)
         perm = tf.argsort(tf.random.stateless_uniform(
             [n], seed=tf.stack([_seed(seed, epoch, 3), key])))
@@ -289,11 +298,11 @@ class Pipeline:
         return tf.data.Dataset.range(tf.cast(n, tf.int64)).map(
             lambda i: {**shared, **{k: video[k][i] for k in per_query if k in video}})
       q = self._chunk_size(training=seed is not None)
-      num_chunks = (n + q - 1) // q
+      begins = chunk_begins(video["gt_times"][:, 0], q, cfg.paragraphs == "release")
+      sizes = tf.concat([begins[1:], [n]], 0) - begins
 
       def chunk(c):
-        begin = tf.cast(c, tf.int32) * q
-        size = tf.minimum(q, n - begin)
+        begin, size = begins[c], sizes[c]
         out = dict(shared, query_valid=tf.range(q) < size)
         for k in per_query & video.keys():
           part = video[k][begin:begin + size]
@@ -301,7 +310,7 @@ class Pipeline:
           out[k] = tf.ensure_shape(tf.pad(part, pad), [q] + part.shape[1:])
         return out
 
-      return tf.data.Dataset.range(tf.cast(num_chunks, tf.int64)).map(chunk)
+      return tf.data.Dataset.range(tf.size(begins, tf.int64)).map(chunk)
 
     return videos.flat_map(split_video)
 
@@ -326,6 +335,20 @@ class TrainIterator:
     batch = next(self._it)
     self.state = {"epoch": int(batch["epoch"][-1]), "offset": int(batch.pop("_offset")[-1])}
     return batch
+
+
+def chunk_begins(starts: tf.Tensor, size: int, paragraph_breaks: bool) -> tf.Tensor:
+  """First query of each chunk `[C]` of a video's queries `starts [n]` (seconds):
+  every `size` queries, and with `paragraph_breaks` also wherever a query starts
+  before the one it follows (a new paragraph, whose count of `size` starts afresh)."""
+  n = tf.shape(starts)[0]
+  index = tf.range(n)
+  if not paragraph_breaks:
+    return index[::size]
+  new = tf.concat([[True], starts[1:] < starts[:-1]], 0)
+  paragraph_begin = tf.gather(tf.boolean_mask(index, new),
+                              tf.cumsum(tf.cast(new, tf.int32)) - 1)
+  return tf.boolean_mask(index, (index - paragraph_begin) % size == 0)
 
 
 def resample_features(feats: tf.Tensor, num_clips: int, short_videos: str = "stretch"

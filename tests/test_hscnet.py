@@ -141,13 +141,13 @@ def test_config_checks(tiny_data_dir, tiny_release):
     registry.get("hscnet").create(config, registry.DataInfo(FEATURES, ["a", "b"], None))
   config = small_config(tiny_data_dir, tiny_release)
   assert config.data.max_queries == config.hscnet.max_sentences == 3
-  config.data.sort_queries = False
-  with pytest.raises(ValueError, match="sort_queries=True"):
+  config.data.paragraphs = ""
+  with pytest.raises(ValueError, match=r"paragraphs in \('time', 'release'\)"):
     train.setup(config)
 
 
 def test_tacos_config_runs_end_to_end_on_tacos_format_files(tiny_release, tmp_path):
-  """configs/hscnet_tacos.py (9-sentence paragraphs, TACoS thresholds) on a
+  """configs/hscnet_tacos.py (the release's paragraphs, TACoS thresholds) on a
   TACoS-release dataset built from the synthetic files, shrunk (C = {1, 1, 1}: the
   depth only costs compile time here)."""
   from configs import hscnet_tacos

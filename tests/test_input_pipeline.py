@@ -117,14 +117,34 @@ def test_wordpiece_ids(tiny_data_dir, tiny_release):
   assert (ids[~mask] == pipeline.wordpiece.pad_id).all()
 
 
-def test_sort_queries_in_time_order(tiny_data_dir):
-  pipeline = ip.Pipeline(config(tiny_data_dir, max_queries=3, sort_queries=True))
+def test_time_paragraphs_in_time_order(tiny_data_dir):
+  pipeline = ip.Pipeline(config(tiny_data_dir, max_queries=3, paragraphs="time"))
   for b in pipeline.eval_iterator("train", batch_size=4):
     for starts, valid in zip(b["gt_times"][..., 0], b["query_valid"]):
       assert (np.diff(starts[valid]) >= 0).all()
   for _, b in zip(range(3), pipeline.train_iterator(4, seed=0)):
     for starts, valid in zip(b["gt_times"][..., 0], b["query_valid"]):
       assert (np.diff(starts[valid]) >= 0).all()
+
+
+def test_chunk_begins_cut_at_paragraph_breaks():
+  starts = tf.constant([0.0, 5.0, 10.0, 2.0, 3.0, 1.0, 8.0, 9.0, 10.0, 11.0])
+  assert ip.chunk_begins(starts, 3, False).numpy().tolist() == [0, 3, 6, 9]
+  # paragraphs [0, 3), [3, 5), [5, 10); the last one is cut after 3 queries
+  assert ip.chunk_begins(starts, 3, True).numpy().tolist() == [0, 3, 5, 8]
+
+
+def test_release_paragraphs_keep_file_order(tiny_data_dir):
+  pipeline = ip.Pipeline(config(tiny_data_dir, max_queries=3, paragraphs="release"))
+  seen = []
+  for b in pipeline.eval_iterator("val", batch_size=4):
+    for index, starts, valid in zip(b["query_index"], b["gt_times"][..., 0],
+                                    b["query_valid"]):
+      assert (np.diff(index[valid]) > 0).all() and (np.diff(starts[valid]) >= 0).all()
+      seen += index[valid].tolist()
+  assert len(seen) == pipeline.metadata["num_queries"]["val"]
+  examples = sum(int(b["example_valid"].sum()) for b in pipeline.eval_iterator("val", 4))
+  assert pipeline.count_examples("val") == examples
 
 
 @pytest.mark.parametrize("batch_kind", ["video", "query"])

@@ -59,8 +59,9 @@ class ModelSpec:
   loss: `(outputs, batch, config) -> (scalar, {name: scalar})`, batch of device arrays.
   decode: `(outputs, batch, config) -> [B, (Q,) K, 3]` the K best moments
     (start, end, score) in seconds, before NMS; jit-compiled with the forward pass.
-  data: the `config.data` values the model needs, e.g. `{"batch_kind": "video"}`
-    (see data_pipelines.input_pipeline); `train.setup` checks them.
+  data: the `config.data` values the model needs, e.g. `{"batch_kind": "video"}`, a
+    tuple for one of several (see data_pipelines.input_pipeline); `train.setup`
+    checks them.
   eval_stats: optional `(outputs, batch, config) -> {name: [B, (Q)]}` per-query
     statistics of the evaluation forward pass (e.g. the share of candidates a
     search scored); the evaluator reports their mean over the split's queries.

@@ -140,8 +140,10 @@ def setup(config: ml_collections.ConfigDict) -> Setup:
   spec = registry.get(config.model)
   data_config = DataConfig.from_config(config.data)
   for field, value in spec.data.items():
-    if getattr(data_config, field) != value:
-      raise ValueError(f"{config.model} needs config.data.{field}={value!r}, "
+    allowed = value if isinstance(value, tuple) else (value,)
+    if getattr(data_config, field) not in allowed:
+      needs = f"={value!r}" if len(allowed) == 1 else f" in {allowed}"
+      raise ValueError(f"{config.model} needs config.data.{field}{needs}, "
                        f"the config has {getattr(data_config, field)!r}")
   pipeline = Pipeline(data_config, jax.process_index(), jax.process_count())
   for split in (config.eval.val_split, config.eval.test_split, data_config.train_split):

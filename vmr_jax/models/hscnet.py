@@ -2,7 +2,7 @@
 grounding (Tan et al., CVPR 2023; paper 003).
 
 A batch example is one paragraph: a video and up to Q = `hscnet.max_sentences`
-sentences in temporal order (video-level batches with `data.sort_queries`). The
+sentences in temporal order (video-level batches with `data.paragraphs`). The
 batch's `[B, Q, L]` word layout is the word-to-sentence index: word (q, l) belongs to
 sentence q, and the paragraph's words are the Q * L slots of valid words
 (`query_valid`, and the text encoder's word mask).
@@ -317,4 +317,4 @@ def create(config, info: registry.DataInfo) -> registry.Model:
 
 
 SPEC = registry.ModelSpec(create=create, loss=loss, decode=decode,
-                          data={"batch_kind": "video", "sort_queries": True})
+                          data={"batch_kind": "video", "paragraphs": ("time", "release")})
