@@ -25,6 +25,7 @@ def get_config():
       "strides": (1,) * 16,
       "code_bits": 128,  # L
       "final_activation": "rrelu",  # rrelu (Eq. 3-4) | tanh | none
+      "code_scale": "none",  # none (Eq. 3-4) | l2: every code scaled to norm sqrt(L)
       "similarity_codes": "continuous",  # continuous (Eq. 7) | binary (sgn, STE)
       "alpha": 1.0,
       "beta": 1.0,

@@ -100,10 +100,11 @@ def assert_same_ranking(got, want, tol=1e-4):
                                rtol=tol, atol=tol)
 
 
-@pytest.mark.parametrize("reduction", ["sum", "mean"])
-def test_cmhn_twin(reduction):
+@pytest.mark.parametrize("reduction,code_scale", [("sum", "none"), ("mean", "none"),
+                                                   ("sum", "l2")])
+def test_cmhn_twin(reduction, code_scale):
   config = small_model_config("cmhn")
-  config.cmhn.loss_reduction = reduction
+  config.cmhn.loss_reduction, config.cmhn.code_scale = reduction, code_scale
   check_twin(config, small_padded_batch(config))
 
 

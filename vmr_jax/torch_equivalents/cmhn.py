@@ -36,8 +36,10 @@ class CMHN(nn.Module):
     x = self.bitcn(self.input(batch["video_feats"]), batch["video_mask"])
     candidates = common.window_conv(self, x, "candidates", *self.kernels)
     _, sentence = self.text_encoder(batch["query_tokens"], batch["query_mask"])
-    return {"moment_codes": self.moment_mlp(candidates),
-            "query_codes": self.query_mlp(sentence)}
+    codes = self.moment_mlp(candidates), self.query_mlp(sentence)
+    if self.cfg.code_scale == "l2":
+      codes = [self.cfg.code_bits ** 0.5 * common.l2_normalize(h) for h in codes]
+    return dict(zip(("moment_codes", "query_codes"), codes))
 
   def candidates(self, batch):
     return common.clip_spans_to_times(self.spans, batch["video_mask"], batch["duration"])
