@@ -1,5 +1,6 @@
 """Compute dtypes (`vmr_jax.precision`): what is cast and what is not, the shared
-layers in bfloat16, one bfloat16 train step of every model against float32, and a
+layers in bfloat16 (attention, recurrent layers, position encodings, map
+convolutions), one bfloat16 train step of every model against float32, and a
 bfloat16 training run that lands where the float32 one does."""
 
 import jax
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 
 from vmr_jax import evaluate, precision, registry, sharding, train
+from vmr_jax.layers import moment_map
 from vmr_jax.layers.attention import MultiHeadAttention, masked_softmax, sinusoidal_encoding
 from vmr_jax.layers.rnn import BiRNN
 
@@ -89,6 +91,22 @@ def test_recurrent_layers_and_position_encodings_in_bfloat16():
   assert encoding.dtype == jnp.bfloat16
   np.testing.assert_array_equal(encoding, sinusoidal_encoding(jnp.array([301]), 8).astype(
       jnp.bfloat16))
+
+
+@pytest.mark.parametrize("features", [8, 2])  # gathers then products; products then gathers
+def test_map_convolution_in_bfloat16(features):
+  """Both orders of MapConv's window sums return bfloat16 near the float32 result
+  (the sums themselves are float32)."""
+  spans = moment_map.sparse_spans(16, (8, 4))
+  neighbours = moment_map.cell_neighbours(16, spans, 5)
+  cells = np.random.default_rng(0).normal(size=(2, len(spans), 8)).astype(np.float32)
+  conv = moment_map.MapConv(features, 5, normalize=False)
+  variables = conv.init(jax.random.PRNGKey(0), cells, neighbours)
+  want = np.asarray(conv.apply(variables, cells, neighbours))
+  got = conv.apply(precision.cast_variables(variables, jnp.bfloat16),
+                   cells.astype(jnp.bfloat16), neighbours)
+  assert got.dtype == jnp.bfloat16
+  np.testing.assert_allclose(np.asarray(got, np.float32), want, rtol=0.02, atol=0.05)
 
 
 @pytest.mark.parametrize("name", MODELS)
