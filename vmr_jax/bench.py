@@ -22,13 +22,13 @@ has no BERT of ours to match) where the config has BERT, else the config's own
 GloVe-sized encoder; the rest is the config's.
 
 `--memory`: what each paper config (`configs/*_tacos.py`, `*_activitynet.py`,
-`*_charades.py`, or the `--memory_configs` names, or `--config` with its overrides
-alone) needs, at its own batch and in each
-compute dtype: parameters, the compiled train step's FLOPs and peak memory (XLA's
-cost and memory analyses, `vmr_jax.costs`; nothing is run and no data is read), a
-line per compiled step as it comes, then a markdown table with what fits a 16 GB GPU
-and a TPU v2 core and step times estimated at `--peak_fraction` of each
-accelerator's peak (`vmr_jax.costs.ACCELERATORS`).
+`*_charades.py`; or the `--memory_configs` names; or `--config` alone, with its
+overrides) needs at its own batch in each compute dtype: parameters, the compiled
+train step's FLOPs and peak memory (XLA's cost and memory analyses,
+`vmr_jax.costs`; nothing is run and no data is read), a line per compiled step as it
+comes, then a markdown table with what fits a 16 GB GPU and a TPU v2 core and step
+times estimated at `--peak_fraction` of each accelerator's peak
+(`vmr_jax.costs.ACCELERATORS`).
 
 `bert`: encodes every sentence of a TACoS/ActivityNet-format JSON file (default: the
 TACoS test split) with BERT, in JAX (`vmr_jax.text.bert`, jit) and in transformers'
