@@ -65,9 +65,10 @@ ACCELERATORS = (
     Accelerator("A100", 156.0, 312.0),
     Accelerator("TPU v2 core", 22.5, 22.5),  # a chip: 2 cores, 45 TFLOPS
 )
-# Device memory the table checks the peak against, GiB: a 16 GB GPU (V100, T4), one
-# TPU v2 core's HBM (16 GiB per chip, 2 cores).
-MEMORY_GIB = {"16 GB GPU": 16, "TPU v2 core": 8}
+# Device memory the table checks the peak against, GiB: a "16 GB" GPU (a T4 has 15
+# GiB, a V100 16; JAX takes 75% of it unless XLA_PYTHON_CLIENT_MEM_FRACTION says
+# more), one TPU v2 core's HBM (16 GiB per chip, 2 cores).
+MEMORY_GIB = {"16 GB GPU": 15, "TPU v2 core": 8}
 
 
 @dataclasses.dataclass(frozen=True)
