@@ -139,9 +139,10 @@ def dot_flops(jaxpr) -> float:
 
 
 def describe_batch(config) -> str:
+  size = config.train.batch_size
   if config.data.batch_kind == "query":
-    return f"{config.train.batch_size} pairs"
-  return f"{config.train.batch_size} videos x {config.data.max_queries} queries"
+    return f"{size} pair{'s' * (size != 1)}"
+  return f"{size} video{'s' * (size != 1)} x {config.data.max_queries} queries"
 
 
 def load(name: str):
