@@ -19,7 +19,9 @@ prints the ratio. `--eval_variants=clear.search=pruned,exhaustive` times the eva
 each value of that config field instead (same parameters and batch, one run). The
 text encoder is GloVe-sized random vectors + BiGRU on both sides (the PyTorch side
 has no BERT of ours to match) where the config has BERT, else the config's own
-GloVe-sized encoder; the rest is the config's.
+GloVe-sized encoder; the rest is the config's. The JAX side computes in
+`config.train.compute_dtype` (`--config.train.compute_dtype=bfloat16`), the twin in
+float32.
 
 `--memory`: what each paper config (`configs/*_tacos.py`, `*_activitynet.py`,
 `*_charades.py`; or the `--memory_configs` names; or `--config` alone, with its

@@ -14,7 +14,7 @@ loss and the decode `to_float32(outputs)`:
   would step by 1 s.
 - outputs: every floating leaf back to float32, so the losses and decodes compute in
   float32 whatever the activations were.
-With float32 every function here returns its input unchanged, so float32 runs are
+With float32 every function here leaves every array as it is, so float32 runs are
 bit for bit what they were before compute dtypes existed.
 """
 
