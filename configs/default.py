@@ -30,6 +30,9 @@ def get_config() -> ml_collections.ConfigDict:
       "warmup_steps": 0,
       "weight_decay": 0.0,
       "grad_clip_norm": 0.0,  # 0: no clipping
+      # Activations' dtype: float32 | bfloat16 (vmr_jax.precision); params, optimizer
+      # state and losses are float32 either way.
+      "compute_dtype": "float32",
       "log_every": 50,
       "eval_every": 500,  # also saves the best checkpoint by eval.best_metric
       "checkpoint_every": 500,

@@ -55,3 +55,24 @@ def test_benches_without_tensorflow():
   assert "clear.search=pruned:" in out.stdout and "clear.search=exhaustive:" in out.stdout
   assert "3 videos, 10 queries, 2548 cells x 8" in out.stdout
   assert "PyTorch / JAX time" in out.stdout
+
+
+MEMORY = """
+import sys
+sys.modules["tensorflow"] = None  # any import of it now fails
+from absl import app
+from vmr_jax import bench
+sys.argv = ["bench", "--memory", "--config=configs/fvmr_charades.py", *{overrides!r}]
+app.run(bench.main)
+"""
+
+
+def test_memory_bench_without_tensorflow():
+  """`--memory` on one shrunk paper config: a line per compute dtype, then the table."""
+  overrides = [f"--config.{field}={value}" for field, value in dict(RUNS)["fvmr_charades"].items()]
+  out = subprocess.run([sys.executable, "-c", MEMORY.format(overrides=overrides)], cwd=REPO,
+                       capture_output=True, text=True, timeout=900)
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert "fvmr_charades float32: " in out.stdout and "fvmr_charades bfloat16: " in out.stdout
+  assert "| config | dtype | batch | params (M) |" in out.stdout
+  assert "| fvmr_charades | bfloat16 | 2 videos x 2 queries |" in out.stdout

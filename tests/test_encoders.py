@@ -93,6 +93,19 @@ def test_bert_encoder_loads_its_checkpoint(pipeline, tmp_path, tiny_release, poo
   np.testing.assert_allclose(sentence.reshape(want.shape), want, atol=1e-6)
 
 
+def test_random_bert_base_only_by_name():
+  """`vectors="random"` with BERT: BERT-base's shapes (109.5M parameters with the
+  pooler), nothing to load, no checkpoint read (shapes only: nothing is computed)."""
+  encoder = encoders.create(text_config(encoder="bert", vectors="random", trainable=True))
+  assert encoder.pretrained is None and encoder.frozen == ()
+  tokens = jax.ShapeDtypeStruct((2, 3, 16), jnp.int32)
+  shapes = jax.eval_shape(encoder.module.init, jax.random.PRNGKey(0), tokens,
+                          jax.ShapeDtypeStruct((2, 3, 16), bool))
+  assert sum(int(np.prod(x.shape)) for x in jax.tree.leaves(shapes)) == 109_482_240
+  with pytest.raises(FileNotFoundError, match="config.json is missing"):
+    encoders.create(text_config(encoder="bert", bert_dir="/nowhere"))
+
+
 def test_registry_errors():
   with pytest.raises(ValueError, match="unknown text encoder"):
     encoders.create(text_config(encoder="elmo"))

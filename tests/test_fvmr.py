@@ -17,27 +17,32 @@ TEACHER_ONLY = ("phi_u", "fuse_conv", "fuse_gated_conv", "node_gru", "semantic_a
 
 
 @pytest.mark.parametrize("normalize", [True, False])
-def test_cell_convolution_equals_the_masked_grid_convolution(normalize):
-  """MapConv on the cells = a 3x3 SAME convolution of the grid holding them (zero
-  elsewhere), read at the cells, written with loops over the grid."""
+@pytest.mark.parametrize("features,dim,kernel_size", [(2, 3, 3), (2, 8, 3), (1, 6, 5)])
+def test_cell_convolution_equals_the_masked_grid_convolution(normalize, features, dim,
+                                                             kernel_size):
+  """MapConv on the cells = a k x k SAME convolution of the grid holding them (zero
+  elsewhere), read at the cells, written with loops over the grid; for outputs as
+  wide as the input (gathers, then products) and narrower than half of it (products,
+  then gathers)."""
   spans = moment_map.sparse_spans(16, (4, 2))  # sparse: lengths 1-4, then coarser
   cells = moment_map.span_index(16, spans) >= 0
   assert 0 < cells.sum() == len(spans) < 16 * 17 // 2
-  values = np.random.default_rng(0).normal(size=(2, len(spans), 3)).astype(np.float32)
-  grid = np.zeros((2, 16, 16, 3), np.float32)
+  values = np.random.default_rng(0).normal(size=(2, len(spans), dim)).astype(np.float32)
+  grid = np.zeros((2, 16, 16, dim), np.float32)
   grid[:, spans[:, 0], spans[:, 1]] = values
-  conv = moment_map.MapConv(features=2, kernel_size=3, normalize=normalize)
-  neighbours = moment_map.cell_neighbours(16, spans, 3)
+  conv = moment_map.MapConv(features=features, kernel_size=kernel_size, normalize=normalize)
+  neighbours = moment_map.cell_neighbours(16, spans, kernel_size)
   params = conv.init(jax.random.PRNGKey(0), values, neighbours)
   params = jax.tree.map(lambda p: p + 0.1, params)  # a non-zero bias too
   got = np.asarray(conv.apply(params, jnp.asarray(values), neighbours))
   kernel, bias = (np.asarray(params["params"][k]) for k in ("kernel", "bias"))
   want = np.zeros(got.shape, np.float32)
+  half = kernel_size // 2
   for m, (i, j) in enumerate(spans):
     total, count = bias.copy(), 0
-    for a in range(3):
-      for b in range(3):
-        y, x = i + a - 1, j + b - 1
+    for a in range(kernel_size):
+      for b in range(kernel_size):
+        y, x = i + a - half, j + b - half
         if 0 <= y < 16 and 0 <= x < 16 and cells[y, x]:
           total = total + grid[:, y, x] @ kernel[a, b]
           count += 1

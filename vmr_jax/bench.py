@@ -4,6 +4,8 @@
         [--feature_dim=D] [--eval_variants=FIELD=V1,V2] [--config.<field>=value ...]
     python -m vmr_jax.bench --task=bert [--sentences=PATH] [--bert_dir=DIR]
         [--batch_size=64] [--limit=N]
+    python -m vmr_jax.bench --memory [--memory_configs=NAME,... | --config=FILE
+        --config.<field>=value ...] [--memory_dtypes=float32,bfloat16] [--peak_fraction=0.4]
 
 `--config` (a model): a random batch of the config's shapes (`train.batch_size`
 videos with `data.max_queries` queries each, or `train.batch_size` (video, query)
@@ -17,7 +19,18 @@ prints the ratio. `--eval_variants=clear.search=pruned,exhaustive` times the eva
 each value of that config field instead (same parameters and batch, one run). The
 text encoder is GloVe-sized random vectors + BiGRU on both sides (the PyTorch side
 has no BERT of ours to match) where the config has BERT, else the config's own
-GloVe-sized encoder; the rest is the config's.
+GloVe-sized encoder; the rest is the config's. The JAX side computes in
+`config.train.compute_dtype` (`--config.train.compute_dtype=bfloat16`), the twin in
+float32.
+
+`--memory`: what each paper config (`configs/*_tacos.py`, `*_activitynet.py`,
+`*_charades.py`; or the `--memory_configs` names; or `--config` alone, with its
+overrides) needs at its own batch in each compute dtype: parameters, the compiled
+train step's FLOPs and peak memory (XLA's cost and memory analyses,
+`vmr_jax.costs`; nothing is run and no data is read), a line per compiled step as it
+comes, then a markdown table with what fits a 16 GB GPU and a TPU v2 core and step
+times estimated at `--peak_fraction` of each accelerator's peak
+(`vmr_jax.costs.ACCELERATORS`).
 
 `bert`: encodes every sentence of a TACoS/ActivityNet-format JSON file (default: the
 TACoS test split) with BERT, in JAX (`vmr_jax.text.bert`, jit) and in transformers'
@@ -39,6 +52,7 @@ import time
 from absl import app, flags
 import jax
 import jax.numpy as jnp
+from ml_collections import config_flags
 import numpy as np
 
 from vmr_jax import config_files
@@ -64,6 +78,14 @@ _BERT_DIR = flags.DEFINE_string("bert_dir", "", "transformers BERT checkpoint; "
                                 "empty: random BERT-base.")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 64, "Sentences per batch.")
 _LIMIT = flags.DEFINE_integer("limit", 0, "Use only the first N sentences (0: all).")
+_MEMORY = flags.DEFINE_bool("memory", False, "Parameters, FLOPs and peak memory of the "
+                            "paper configs' train steps (no data).")
+_MEMORY_CONFIGS = flags.DEFINE_list("memory_configs", [], "--memory: these configs (names "
+                                    "in configs/) only; default: every paper config.")
+_MEMORY_DTYPES = flags.DEFINE_list("memory_dtypes", ["float32", "bfloat16"],
+                                   "--memory: the compute dtypes to compile.")
+_PEAK_FRACTION = flags.DEFINE_float("peak_fraction", 0.4, "--memory: the share of an "
+                                    "accelerator's peak FLOP rate the step times assume.")
 _EVAL_VARIANTS = flags.DEFINE_string("eval_variants", "", "FIELD=V1,V2,...: time the "
                                      "evaluation with each value of the (str, int or "
                                      "float) config FIELD.")
@@ -238,6 +260,31 @@ def bench_model(config) -> None:
     print(f"{label}: {speed:.0f} queries/s")
 
 
+def bench_memory(config=None) -> None:
+  """The paper configs (or the `--memory_configs` names, or `config` alone)."""
+  from vmr_jax import costs
+  if config is not None:
+    path = config_flags.get_config_filename(flags.FLAGS["config"])
+    configs = [(os.path.basename(path).split(".py")[0], config)]
+  else:
+    configs = [(name, costs.load(name))
+               for name in _MEMORY_CONFIGS.value or costs.paper_configs()]
+  device = jax.devices()[0]
+  print(f"{len(configs)} configs x {len(_MEMORY_DTYPES.value)} dtypes, compiled for one "
+        f"{device.platform} device ({device.device_kind})", flush=True)
+  rows = []
+  for name, config in configs:
+    for dtype in _MEMORY_DTYPES.value:
+      row = costs.step_costs(name, config, dtype)
+      print(f"{name} {dtype}: {row.parameters / 1e6:.1f}M parameters, "
+            f"{row.dot_flops / 1e9:,.0f} dot GFLOPs, peak "
+            f"{row.peak_bytes / costs.GIB:.2f} GiB (compiled in {row.compile_seconds:.0f} s)",
+            flush=True)
+      rows.append(row)
+  print(f"\nStep times at {_PEAK_FRACTION.value:.0%} of peak:\n")
+  print(costs.table(rows, _PEAK_FRACTION.value))
+
+
 def bench_retrieval(config) -> None:
   import torch
   from vmr_jax.layers import moment_map
@@ -292,7 +339,9 @@ def bench_retrieval(config) -> None:
 
 def main(argv):
   del argv
-  if _TASK.value == "retrieval":
+  if _MEMORY.value:
+    bench_memory(_CONFIG.value)
+  elif _TASK.value == "retrieval":
     if _CONFIG.value is None:
       raise app.UsageError("--task=retrieval needs --config=<fvmr config>")
     bench_retrieval(_CONFIG.value)

@@ -29,7 +29,7 @@ import numpy as np
 from tqdm import tqdm
 
 from data_pipelines.data_config import PER_QUERY_KEYS
-from vmr_jax import metrics, registry, sharding
+from vmr_jax import metrics, precision, registry, sharding
 
 
 class Evaluator:
@@ -79,9 +79,14 @@ class Evaluator:
 
 def make_predict_fn(model: registry.Model, spec: registry.ModelSpec, config):
   """`(variables, batch) -> (ranked [B, (Q,) K, 3], {stat: [B, (Q)]})`: the eval
-  forward pass, the model's decode and its `eval_stats` (pure, to be jit-compiled)."""
+  forward pass in `config.train.compute_dtype` (`vmr_jax.precision`), the model's
+  decode and its `eval_stats` in float32 (pure, to be jit-compiled)."""
+  dtype = precision.compute_dtype(config)
+
   def predict(variables, batch):
-    outputs = model.module.apply(variables, batch, train=False)
+    outputs = precision.to_float32(model.module.apply(
+        precision.cast_variables(variables, dtype), precision.cast_batch(batch, dtype),
+        train=False))
     stats = spec.eval_stats(outputs, batch, config) if spec.eval_stats else {}
     return spec.decode(outputs, batch, config), dict(stats)
   return predict

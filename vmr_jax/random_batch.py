@@ -5,11 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from data_pipelines.data_config import PER_QUERY_KEYS
+from vmr_jax.text.bert import BertConfig
 
 
 def random_batch(config, feature_dim: int, vocab: int, rng: np.random.Generator):
   """A training batch of the config's shapes, valid everywhere, with random semantic
-  role trees (`config.data`'s limits) and an epoch past any warm-up: video-level, or
+  role trees (`config.data`'s limits), BERT WordPiece ids where `config.text` is BERT
+  (`data.max_wordpiece` of them) and an epoch past any warm-up: video-level, or
   query-level (`data.batch_kind`: each video's first query) with no Q axis."""
   b, t = config.train.batch_size, config.data.num_clips
   q, w = config.data.max_queries, config.data.max_words
@@ -43,6 +45,12 @@ def random_batch(config, feature_dim: int, vocab: int, rng: np.random.Generator)
       "example_valid": np.ones(b, bool),
       "epoch": np.full(b, 10 ** 6, np.int32),
   }
+  if config.text.encoder == "bert":  # WordPiece ids of BERT-base's vocabulary
+    pieces = config.data.max_wordpiece
+    batch["query_wordpiece"] = rng.integers(1000, BertConfig().vocab_size,
+                                            (b, q, pieces)).astype(np.int32)
+    batch["query_wordpiece_mask"] = (np.arange(pieces)
+                                     < rng.integers(4, pieces + 1, (b, q, 1)))
   if config.data.batch_kind == "query":
     batch = {k: v[:, 0] if k in PER_QUERY_KEYS else v for k, v in batch.items()
              if k != "query_valid"}

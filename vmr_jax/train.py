@@ -34,7 +34,7 @@ import optax
 from tqdm import tqdm
 
 from data_pipelines.data_config import DataConfig
-from vmr_jax import checkpoints, evaluate, registry, sharding
+from vmr_jax import checkpoints, evaluate, precision, registry, sharding
 from vmr_jax.metrics import summarize
 
 
@@ -84,15 +84,20 @@ def create_optimizer(config: ml_collections.ConfigDict, params,
 
 
 def make_train_step(model: registry.Model, spec: registry.ModelSpec, config, lr_fn):
-  """(state, batch) -> (state, metrics); pure, to be jit-compiled."""
+  """(state, batch) -> (state, metrics); pure, to be jit-compiled. The forward pass
+  runs in `config.train.compute_dtype` (`vmr_jax.precision`); the params, their
+  gradients, the optimizer state and the loss stay float32."""
+  dtype = precision.compute_dtype(config)
+
   def train_step(state: TrainState, batch):
     rng = jax.random.fold_in(state.rng, state.step)
 
     def loss_fn(params):
-      outputs, updates = model.module.apply({**state.variables, "params": params}, batch,
+      variables = precision.cast_variables({**state.variables, "params": params}, dtype)
+      outputs, updates = model.module.apply(variables, precision.cast_batch(batch, dtype),
                                             train=True, rngs={"dropout": rng},
                                             mutable=["batch_stats"])
-      loss, terms = spec.loss(outputs, batch, config)
+      loss, terms = spec.loss(precision.to_float32(outputs), batch, config)
       return loss, (terms, updates.get("batch_stats", state.batch_stats))
 
     (loss, (terms, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
@@ -112,14 +117,21 @@ def init_variables(model: registry.Model, batch, config) -> dict:
   return variables
 
 
-def create_train_state(model: registry.Model, variables, config, mesh):
+def initial_state(model: registry.Model, variables, config):
   """The initial `TrainState` (optimizer of `config.train`, dropout key from
-  `config.seed`), replicated over `mesh`, and the learning-rate schedule."""
+  `config.seed`) and the learning-rate schedule; the state is a pure function of
+  `variables` (so `jax.eval_shape` gives its shapes)."""
   params = variables["params"]
   tx, lr_fn = create_optimizer(config, params, model.frozen)
   state = TrainState.create(apply_fn=model.module.apply, params=params, tx=tx,
                             rng=jax.random.fold_in(jax.random.PRNGKey(config.seed), 1),
                             batch_stats=variables.get("batch_stats", {}))
+  return state, lr_fn
+
+
+def create_train_state(model: registry.Model, variables, config, mesh):
+  """`initial_state`, the state replicated over `mesh`."""
+  state, lr_fn = initial_state(model, variables, config)
   return jax.device_put(state, sharding.replicated(mesh)), lr_fn
 
 
@@ -136,6 +148,7 @@ class Setup:
 
 def setup(config: ml_collections.ConfigDict) -> Setup:
   from data_pipelines.input_pipeline import Pipeline  # TensorFlow: only with real data
+  precision.compute_dtype(config)  # a bad value fails before the data is read
   mesh = sharding.make_mesh()
   spec = registry.get(config.model)
   data_config = DataConfig.from_config(config.data)

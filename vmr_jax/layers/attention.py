@@ -16,7 +16,8 @@ class MultiHeadAttention(nn.Module):
   `[B, Lq, D]`. Projections `query`, `key`, `value`, `output` are Dense [D, D]
   (the layout of BERT's self-attention); dropout acts on the attention weights.
   Masked keys get the dtype's most negative logit, so a query row whose keys are all
-  masked attends uniformly rather than producing NaN.
+  masked attends uniformly rather than producing NaN (in bfloat16 too). Computes in
+  the dtype of its inputs and parameters (`vmr_jax.precision`).
 
   `similarity`:
   - "dot": q . k / sqrt(head_dim) (Vaswani et al.; BERT).
@@ -29,7 +30,6 @@ class MultiHeadAttention(nn.Module):
   dropout: float = 0.0
   similarity: str = "dot"
   temperature_init: float = 0.1
-  dtype: jnp.dtype = jnp.float32
 
   @nn.compact
   def __call__(self, query: jnp.ndarray, key_value: jnp.ndarray, mask: jnp.ndarray,
@@ -40,12 +40,12 @@ class MultiHeadAttention(nn.Module):
     head_dim = features // self.num_heads
 
     def heads(name, x):
-      y = nn.Dense(features, dtype=self.dtype, name=name)(x)
+      y = nn.Dense(features, name=name)(x)
       return y.reshape(*y.shape[:-1], self.num_heads, head_dim)
 
     q, k, v = heads("query", query), heads("key", key_value), heads("value", key_value)
     if self.similarity == "dot":
-      logits = jnp.einsum("bqhd,bkhd->bhqk", q, k) / jnp.sqrt(head_dim).astype(self.dtype)
+      logits = jnp.einsum("bqhd,bkhd->bhqk", q, k) / jnp.sqrt(head_dim).astype(q.dtype)
     elif self.similarity == "cosine":
       log_sigma = self.param("log_temperature",
                              nn.initializers.constant(jnp.log(self.temperature_init)), ())
@@ -56,7 +56,7 @@ class MultiHeadAttention(nn.Module):
     weights = jax.nn.softmax(logits, axis=-1)
     weights = nn.Dropout(self.dropout, deterministic=not train)(weights)
     out = jnp.einsum("bhqk,bkhd->bqhd", weights, v).reshape(*query.shape[:-1], features)
-    return nn.Dense(features, dtype=self.dtype, name="output")(out)
+    return nn.Dense(features, name="output")(out)
 
 
 class GatedCrossAttention(nn.Module):
@@ -124,15 +124,17 @@ class TransformerLayer(nn.Module):
     return nn.LayerNorm(self.layer_norm_eps, name="output_norm")(x + dropout(h))
 
 
-def sinusoidal_encoding(positions: jnp.ndarray, dim: int) -> jnp.ndarray:
+def sinusoidal_encoding(positions: jnp.ndarray, dim: int, dtype=jnp.float32) -> jnp.ndarray:
   """Positions `[...]` (integers) -> `[..., dim]` sin/cos encodings (Vaswani et al.
-  2017, Sec. 3.5): channel 2i is sin(p / 10000^(2i/dim)), channel 2i+1 its cos."""
+  2017, Sec. 3.5) in `dtype`: channel 2i is sin(p / 10000^(2i/dim)), channel 2i+1 its
+  cos. The angles are float32 whatever `dtype` (in bfloat16 positions past 256 would
+  step by 2 or more)."""
   if dim % 2:
     raise ValueError(f"sinusoidal encodings need an even dim, got {dim}")
   rates = jnp.exp(-jnp.log(10000.0) * jnp.arange(0, dim, 2) / dim)
   angles = positions.astype(jnp.float32)[..., None] * rates
   return jnp.stack([jnp.sin(angles), jnp.cos(angles)], axis=-1).reshape(
-      *positions.shape, dim)
+      *positions.shape, dim).astype(dtype)
 
 
 def masked_mean(x: jnp.ndarray, mask: jnp.ndarray) -> jnp.ndarray:

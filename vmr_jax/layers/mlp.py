@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import flax.linen as nn
 import jax
@@ -29,15 +29,17 @@ class RReLU(nn.Module):
 
 class MLP(nn.Module):
   """Dense layers of widths `features`, each followed by `activation` ("rrelu",
-  "relu", "tanh" or "none"); `last_activation` may differ for the last layer."""
+  "relu", "tanh" or "none"); `last_activation` may differ for the last layer.
+  `dtype`: the layers' computation dtype (None: that of their inputs and params)."""
   features: Sequence[int]
   activation: str = "rrelu"
   last_activation: str | None = None  # None: same as `activation`
+  dtype: Any = None
 
   @nn.compact
   def __call__(self, x, *, train: bool = False):
     for i, width in enumerate(self.features):
-      x = nn.Dense(width, name=f"dense_{i}")(x)
+      x = nn.Dense(width, dtype=self.dtype, name=f"dense_{i}")(x)
       last = i == len(self.features) - 1
       name = self.last_activation if last and self.last_activation is not None \
           else self.activation

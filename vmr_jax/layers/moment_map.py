@@ -136,6 +136,14 @@ class MapConv(nn.Module):
   window (2D-TAN's re-weighting by the valid count). The work is M k^2 D features
   instead of L^2 k^2 D: 2,548 of 16,384 grid positions on TACoS's 128-clip map.
   Params `kernel [k, k, D, features]` and `bias`, as `nn.Conv`'s.
+
+  Two orders of the same sum, by width: a wide output gathers each window
+  position's neighbours `[N, M, D]` and multiplies them by that position's kernel
+  (k^2 gathers of D features per cell, and their scatter-add transposes); an output
+  narrower than D / 2 multiplies every cell by all k^2 kernels first and gathers the
+  products (k^2 x features numbers per cell: FVMR's kernel-9 gated convolution to 2
+  channels moves 32 times less). The window sums are float32 whatever the compute
+  dtype; the output has the dtype of `cells`.
   """
   features: int
   kernel_size: int
@@ -146,14 +154,21 @@ class MapConv(nn.Module):
     k, dim = self.kernel_size, cells.shape[-1]
     kernel = self.param("kernel", nn.initializers.lecun_normal(), (k, k, dim, self.features))
     bias = self.param("bias", nn.initializers.zeros, (self.features,))
-    padded = jnp.concatenate([cells, jnp.zeros_like(cells[:, :1])], axis=1)
+    padded = jnp.concatenate([cells, jnp.zeros_like(cells[:, :1])], axis=1)  # [N, M + 1, D]
     kernel = kernel.reshape(k * k, dim, self.features)
-    out = bias
-    for position in range(k * k):
-      column = neighbours[:, position]
-      if (column < len(neighbours)).any():  # some cell has a neighbour here
-        out = out + padded[:, column] @ kernel[position]
+    if 2 * self.features < dim:
+      products = jnp.einsum("ncd,pdf->ncpf", padded, kernel,
+                            preferred_element_type=jnp.float32)  # [N, M + 1, k^2, F]
+      flat = products.reshape(padded.shape[0], -1, self.features)
+      out = bias + flat[:, neighbours * k * k + np.arange(k * k)].sum(2)  # cell p x kernel p
+    else:
+      out = bias.astype(jnp.float32)
+      for position in range(k * k):
+        column = neighbours[:, position]
+        if (column < len(neighbours)).any():  # some cell has a neighbour here
+          out = out + jnp.matmul(padded[:, column], kernel[position],
+                                 preferred_element_type=jnp.float32)
     if self.normalize:
       counts = (neighbours < len(neighbours)).sum(-1)
       out = out / counts[:, None].astype(out.dtype)
-    return out
+    return out.astype(cells.dtype)

@@ -26,7 +26,9 @@ class BiRNN(nn.Module):
   (`[B, L, H]`, `[B, H]` with `bidirectional=False`).
 
   The final state is [forward output at the last valid step; backward output at step
-  0], as `h_n` of the last layer in PyTorch.
+  0], as `h_n` of the last layer in PyTorch. The recurrent state is float32 whatever
+  the inputs' dtype (flax's cells keep it in their param dtype, and a bfloat16 carry
+  would round at every step); the outputs are in the inputs' dtype.
   """
   hidden: int
   num_layers: int = 1
@@ -48,7 +50,7 @@ class BiRNN(nn.Module):
       if self.bidirectional:
         outputs.append(nn.RNN(CELLS[self.cell](self.hidden, name=f"backward_{layer}"),
                               reverse=True, keep_order=True)(x, seq_lengths=lengths))
-      x = jnp.where(mask[..., None], jnp.concatenate(outputs, axis=-1), 0.0)
+      x = jnp.where(mask[..., None], jnp.concatenate(outputs, axis=-1), 0.0).astype(x.dtype)
     last = jnp.maximum(lengths - 1, 0)
     forward_final = jnp.take_along_axis(x[..., :self.hidden], last[:, None, None], axis=1)
     final = jnp.concatenate([forward_final[:, 0], x[:, 0, self.hidden:]], axis=-1)

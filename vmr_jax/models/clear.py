@@ -213,8 +213,11 @@ def pruned_logits(w, moments: jnp.ndarray, queries: jnp.ndarray, anchors: jnp.nd
   cfg = config
   b, q, d = queries.shape
   layout = search_layout(num_clips, cfg.tree_layers)
-  node = tree_search(jnp.einsum("bqd,brd->bqr", queries, anchors), cfg.tree_layers,
-                     cfg.mu, cfg.rho)
+  # Similarities in float32 whatever the compute dtype: eta compares differences of
+  # nearly equal inner products with mu and rho, 0.005 apart (bfloat16 keeps 8 bits).
+  similarity = jnp.einsum("bqd,brd->bqr", queries, anchors,
+                          preferred_element_type=jnp.float32)
+  node = tree_search(similarity, cfg.tree_layers, cfg.mu, cfg.rho)
   in_node = jnp.asarray(layout.in_node)[node]  # [B, Q, N]
   small_cells = jnp.asarray(layout.small_cells)[node]  # [B, Q, L]
   small = cell_logits(w, moments[jnp.arange(b)[:, None, None], small_cells], queries)

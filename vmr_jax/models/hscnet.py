@@ -112,13 +112,14 @@ def aggregate(text: jnp.ndarray, video: jnp.ndarray, video_mask: jnp.ndarray,
 
 class SpanHead(nn.Module):
   """Two-layer MLP predictor `[..., F]` -> span `[..., 2]` (start, end) in units of the
-  duration, from sigmoid (center, width)."""
+  duration, from sigmoid (center, width). Computes in float32 whatever the compute
+  dtype: in bfloat16 a span near the video's end would step by 1/256 of its length."""
   hidden: int
 
   @nn.compact
   def __call__(self, x):
-    center, width = jnp.moveaxis(
-        nn.sigmoid(MLP((self.hidden, 2), "relu", "none", name="mlp")(x)), -1, 0)
+    center, width = jnp.moveaxis(nn.sigmoid(
+        MLP((self.hidden, 2), "relu", "none", dtype=jnp.float32, name="mlp")(x)), -1, 0)
     return jnp.stack([center - width / 2, center + width / 2], axis=-1)
 
 
@@ -154,15 +155,16 @@ class HSCNet(common.TextVideoModule):
 
     # Feature encoders (Sec. 3.2).
     video = nn.Dense(d, name="video_projection")(feats)
-    video = dropout(video + sinusoidal_encoding(jnp.arange(feats.shape[1]), d))
+    video = dropout(video + sinusoidal_encoding(jnp.arange(feats.shape[1]), d, video.dtype))
     for i in range(cfg.video_layers):
       video = transformer(f"video_encoder_{i}")(video, video_mask, train=train)
     words, _ = self.encode_text(batch, train=train)
+    words = nn.Dense(d, name="word_projection")(words)
+    encode = lambda n: sinusoidal_encoding(jnp.arange(n), d // 2, words.dtype)
     positions = jnp.concatenate(
-        [jnp.broadcast_to(sinusoidal_encoding(jnp.arange(length), d // 2), (q, length, d // 2)),
-         jnp.broadcast_to(sinusoidal_encoding(jnp.arange(q), d // 2)[:, None],
-                          (q, length, d // 2))], axis=-1)
-    words = dropout(nn.Dense(d, name="word_projection")(words) + positions)
+        [jnp.broadcast_to(encode(length), (q, length, d // 2)),
+         jnp.broadcast_to(encode(q)[:, None], (q, length, d // 2))], axis=-1)
+    words = dropout(words + positions)
     words, flat_word_mask = words.reshape(b, q * length, d), word_mask.reshape(b, q * length)
     for i in range(cfg.text_layers):
       words = transformer(f"text_encoder_{i}")(words, flat_word_mask, train=train)

@@ -9,7 +9,10 @@ keys it reads, carries pretrained parameters to load over its initialization
 Registry (`config.text.encoder`):
 - `bert`: `vmr_jax.text.bert.BertModel` from `config.text.bert_dir`; sentence vector by
   `pooling` (cls | pooled | mean); reads `query_wordpiece` (the input pipeline makes
-  them when `config.data.wordpiece_vocab` is `<bert_dir>/vocab.txt`).
+  them when `config.data.wordpiece_vocab` is `<bert_dir>/vocab.txt`). Only when asked
+  for by name with `vectors = "random"`: BERT-base's sizes (`bert.BertConfig()`) with
+  the module's random initialization and no checkpoint (memory and speed
+  measurements, `vmr_jax.bench --memory`).
 - `glove`: an embedding table for the dataset's `WordVocab`, initialized from
   `config.text.glove_file` (`vmr_jax.text.glove`; `vectors = "glove"`, the default:
   an empty or missing file is an error naming the field) or, only when asked for by
@@ -123,7 +126,8 @@ def default_config() -> ml_collections.ConfigDict:
       "bert_dir": "",  # local transformers checkpoint: config.json, weights, vocab.txt
       "pooling": "cls",
       # glove
-      "vectors": "glove",  # glove (from glove_file) | random (N(0, 1), glove_dim)
+      "vectors": "glove",  # glove (from glove_file) | random (N(0, 1), glove_dim;
+                           # with bert: random BERT-base weights)
       "glove_file": "",  # e.g. /data/glove.840B.300d.txt
       "glove_dim": 300,  # only used with vectors = "random"
       "oov": "zero",  # or "random"
@@ -140,9 +144,13 @@ def create_bert(config, words: Sequence[str] | None = None,
   del words, cache_dir  # BERT has its own vocabulary
   if config.pooling not in bert.POOLINGS:
     raise ValueError(f"text.pooling must be one of {bert.POOLINGS}, got {config.pooling!r}")
-  bert_config, params = bert.load_pretrained(config.bert_dir)
+  if config.vectors == "random":
+    bert_config, pretrained = bert.BertConfig(), None
+  else:
+    bert_config, params = bert.load_pretrained(config.bert_dir)
+    pretrained = {"bert": params}
   module = BertTextEncoder(bert_config, config.pooling, config.trainable)
-  return TextEncoder(module, "query_wordpiece", "query_wordpiece_mask", {"bert": params},
+  return TextEncoder(module, "query_wordpiece", "query_wordpiece_mask", pretrained,
                      frozen=() if config.trainable else (("bert",),))
 
 
