@@ -1,12 +1,14 @@
 """The CLI end to end on the tiny synthetic set: for each model, the same metrics on 1
-and 4 devices and metrics equal to a recomputation from the predictions, the run's
-config saved, the compile announced and evaluation's progress shown; predict mode for
-each batch kind; then the model-independent paths once, with CMHN: SIGKILL and
-resume, eval mode, a missing dataset, a non-finite loss."""
+and 4 devices (trained on 4, or its checkpoint evaluated on 4) and metrics equal to a
+recomputation from the predictions, the run's config saved, the compile announced and
+evaluation's progress shown; predict mode for each batch kind; then the
+model-independent paths once, with CMHN: SIGKILL and resume, eval mode, a missing
+dataset, a non-finite loss."""
 
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -77,14 +79,34 @@ def train(config_file, workdir, devices=1):
   return json.loads((workdir / "eval" / "test_metrics.json").read_text())
 
 
+# Sharded training is one program for every model (jit splits the batch over the
+# mesh); what differs by model is the batch layout (video- or query-level), what
+# crosses devices (FVMR's BatchNorm statistics) and the decoding. So CMHN (video-level
+# batches), FIAN (query-level) and FVMR (BatchNorm) train on 4 devices, and CLEAR and
+# HSCNet, video-level like CMHN, have their 1-device checkpoint evaluated on 4.
+TRAINED_ON_FOUR = ("cmhn", "fian", "fvmr")
+
+
+def evaluate_on_four(config_file, workdir, directory):
+  """`--mode=eval` on 4 devices of a copy of `workdir` -> its test metrics."""
+  shutil.copytree(workdir, directory, ignore=shutil.ignore_patterns("eval"))
+  out = subprocess.run(command(config_file, directory, "--mode=eval"), cwd=REPO,
+                       env=environment(4), capture_output=True, text=True, timeout=600)
+  assert out.returncode == 0, out.stderr[-3000:]
+  return json.loads((directory / "eval" / "test_metrics.json").read_text())
+
+
 def test_same_metrics_on_one_and_four_devices(trained, model, tmp_path):
-  config_file, _, one = trained(model)
-  four = train(config_file, tmp_path, devices=4)
+  config_file, workdir, one = trained(model)
+  if model in TRAINED_ON_FOUR:
+    four = train(config_file, tmp_path, devices=4)
+  else:
+    four = evaluate_on_four(config_file, workdir, tmp_path / "copy")
   assert {k: v for k, v in four.items() if k != "mIoU"} == {
       k: v for k, v in one.items() if k != "mIoU"}
   # fp32 gradient sums split over 4 devices round differently, and 12 Adam steps carry
-  # that into the weights: a regressed span (HSCNet) moves in the 5th digit (seen:
-  # mIoU 0.1484199 on 4 devices against 0.1484208 on 1), ranked candidates do not.
+  # that into the weights: a regressed span moves in the 5th digit (seen with HSCNet
+  # trained on 4: mIoU 0.1484199 against 0.1484208 on 1), ranked candidates do not.
   assert four["mIoU"] == pytest.approx(one["mIoU"], abs=1e-5)
   assert one["num_queries"] == 18  # every test query of the tiny set, once
 
