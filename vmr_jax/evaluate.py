@@ -77,16 +77,26 @@ class Evaluator:
     return result
 
 
-def make_predict_fn(model: registry.Model, spec: registry.ModelSpec, config):
-  """`(variables, batch) -> (ranked [B, (Q,) K, 3], {stat: [B, (Q)]})`: the eval
-  forward pass in `config.train.compute_dtype` (`vmr_jax.precision`), the model's
-  decode and its `eval_stats` in float32 (pure, to be jit-compiled)."""
+def make_forward_fn(model: registry.Model, config):
+  """`(variables, batch) -> outputs`: the eval forward pass in
+  `config.train.compute_dtype` (`vmr_jax.precision`), outputs in float32."""
   dtype = precision.compute_dtype(config)
 
-  def predict(variables, batch):
-    outputs = precision.to_float32(model.module.apply(
+  def forward(variables, batch):
+    return precision.to_float32(model.module.apply(
         precision.cast_variables(variables, dtype), precision.cast_batch(batch, dtype),
         train=False))
+  return forward
+
+
+def make_predict_fn(model: registry.Model, spec: registry.ModelSpec, config):
+  """`(variables, batch) -> (ranked [B, (Q,) K, 3], {stat: [B, (Q)]})`: the eval
+  forward pass (`make_forward_fn`), the model's decode and its `eval_stats` in
+  float32 (pure, to be jit-compiled)."""
+  forward = make_forward_fn(model, config)
+
+  def predict(variables, batch):
+    outputs = forward(variables, batch)
     stats = spec.eval_stats(outputs, batch, config) if spec.eval_stats else {}
     return spec.decode(outputs, batch, config), dict(stats)
   return predict

@@ -1,0 +1,193 @@
+"""Model exports and the Predictor, on small random-weight models of all five kinds
+(no dataset): the export restores every variable; encode / localize / search agree
+with the model's own decode and with each other, and do not recompile for a shape
+seen before; corpus search is the same on 1 and 4 devices and runs without
+TensorFlow; the TF-free batch rules equal the input pipeline's."""
+
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from tests.conftest import FAST_COMPILE, FEATURE_DIM, REPO, VOCAB, small_model_config
+
+MODELS = ["clear", "cmhn", "fian", "fvmr", "hscnet"]
+WORDS = ["<pad>", "<unk>"] + [f"w{i}" for i in range(VOCAB - 2)]
+SENTENCES = ["w3 w4 w5", "w7 w8 w2 w9"]
+
+
+def write_export(directory, model: str):
+  """An export of `small_model_config(model)`'s random initialization; its variables."""
+  from vmr_jax import export, registry, train
+  from vmr_jax.random_batch import random_batch
+  config = small_model_config(model)
+  built = registry.get(model).create(config, registry.DataInfo(FEATURE_DIM, WORDS, None))
+  batch = random_batch(config, FEATURE_DIM, VOCAB, np.random.default_rng(0))
+  variables = jax.tree.map(np.asarray, train.init_variables(built, batch, config))
+  export.write(str(directory), config, variables, WORDS, FEATURE_DIM, step=3)
+  return variables
+
+
+def collection(num_videos: int, seed: int = 1):
+  """`num_videos` random videos of 5 to 29 clips: features, durations."""
+  rng = np.random.default_rng(seed)
+  features = {f"v{i}": rng.normal(size=(int(rng.integers(5, 30)), FEATURE_DIM)
+                                  ).astype(np.float32) for i in range(num_videos)}
+  return features, {v: 10.0 + 3 * i for i, v in enumerate(features)}
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory):
+  """model -> (export dir, written variables), made on first use."""
+  made = {}
+
+  def get(model):
+    if model not in made:
+      directory = tmp_path_factory.mktemp("export") / model
+      made[model] = directory, write_export(directory, model)
+    return made[model]
+  return get
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_predictor(exports, model):
+  from vmr_jax import Predictor, batches, evaluate
+  directory, variables = exports(model)
+  predictor = Predictor.load(str(directory))
+  restored = predictor.exported.variables
+  assert jax.tree.structure(restored) == jax.tree.structure(variables)
+  for got, want in zip(jax.tree.leaves(restored), jax.tree.leaves(variables)):
+    np.testing.assert_array_equal(got, want)
+  assert predictor.exported.step == 3 and predictor.exported.words == WORDS
+  features, durations = collection(5)
+  predictor.encode(features, durations)
+
+  found = predictor.localize("v1", SENTENCES, top_n=3)
+  assert len(found) == len(SENTENCES)
+  for moments in found:
+    assert moments.shape[1] == 3 and 1 <= len(moments) <= 3
+    assert np.all(np.diff(moments[:, 2]) <= 0)
+    assert np.all((0 <= moments[:, 0]) & (moments[:, 0] < moments[:, 1])
+                  & (moments[:, 1] <= durations["v1"] + 1e-4))
+  if predictor.spec.retrieval is not None:
+    # Retrieval models split the forward pass into a video side (encode) and a query
+    # side: the same scores as the whole model's forward pass and decode.
+    config = predictor.config
+    clips, mask = batches.resample_clips(features["v1"], config.data.num_clips,
+                                         config.data.short_videos)
+    batch = batches.video_level(clips[None], mask[None], np.array([durations["v1"]]),
+                                predictor.sentence_encoder(SENTENCES), np.ones(1, bool))
+    predict = evaluate.make_predict_fn(predictor.exported.model, predictor.spec, config)
+    ranked = np.asarray(jax.jit(predict)(restored, batch)[0])[0]
+    for moments, want in zip(found, ranked):
+      if model == "cmhn":  # decode: -Hamming distance + 0.25 cosine (ties only)
+        assert np.array_equal(moments[:, 2], -np.round(-want[:len(moments), 2] + 0.125))
+      else:
+        np.testing.assert_allclose(moments, predictor._nms(want, 3), rtol=1e-5, atol=1e-6)
+
+  hits = predictor.search(SENTENCES, top_n=4)
+  assert [len(h) for h in hits] == [4, 4] or model in ("fvmr",)  # FVMR: NMS may leave fewer
+  # Each video's best: HSCNet grounds a paragraph in localize, one sentence in search.
+  localized = [predictor.localize(v, SENTENCES[:1] if model == "hscnet" else SENTENCES, 1)
+               for v in features]
+  for s, moments in enumerate(hits[:1] if model == "hscnet" else hits):
+    scores = [m.score for m in moments]
+    assert scores == sorted(scores, reverse=True)
+    assert all(m.video_id in features for m in moments)
+    best = max(found[s][0, 2] for found in localized)
+    assert moments[0].score == pytest.approx(best, abs=1e-6)
+
+  traces = dict(predictor.traces)
+  predictor.localize("v3", ["w9 w10", "w11"], top_n=3)  # shapes seen: no new trace
+  predictor.search(["w12 w13", "w2"], top_n=4)
+  assert dict(predictor.traces) == traces
+
+
+def test_bad_input_is_named(exports):
+  from vmr_jax import Predictor
+  predictor = Predictor.load(str(exports("cmhn")[0]))
+  with pytest.raises(RuntimeError, match="encode"):
+    predictor.search(SENTENCES)
+  with pytest.raises(ValueError, match="'v0'.*features must be"):
+    predictor.encode({"v0": np.zeros((4, FEATURE_DIM + 1))}, {"v0": 3.0})
+  with pytest.raises(KeyError, match="'v0' has no duration"):
+    predictor.encode({"v0": np.zeros((4, FEATURE_DIM))}, {})
+  predictor.encode(*collection(2))
+  with pytest.raises(KeyError, match="'v9' is not in the encoded collection"):
+    predictor.localize("v9", SENTENCES)
+  with pytest.raises(ValueError, match="has no words"):
+    predictor.search(["..."])
+  with pytest.raises(FileNotFoundError, match="export.json is missing"):
+    Predictor.load(str(exports("cmhn")[0] / "variables"))
+
+
+SHARDED = """
+import json, sys
+sys.modules["tensorflow"] = None  # the export, predictor and search never import it
+sys.path.insert(0, {repo!r})
+import jax
+import numpy as np
+from vmr_jax import Predictor
+videos = np.load({videos!r})
+features = {{v: videos[v] for v in videos.files}}
+out = {{"devices": jax.device_count()}}
+for model, directory in {exports!r}.items():
+  predictor = Predictor.load(directory)
+  predictor.encode(features, {{v: 10.0 + i for i, v in enumerate(features)}})
+  out[model] = [[[m.video_id, m.start, m.end, m.score] for m in hits]
+                for hits in predictor.search({sentences!r}, top_n=5)]
+print(json.dumps(out))
+"""
+
+
+def test_search_is_the_same_on_one_and_four_devices(exports, tmp_path):
+  script, videos = tmp_path / "sharded.py", tmp_path / "videos.npz"
+  np.savez(videos, **collection(7)[0])  # 7 videos: padded to 8 rows on 4 devices
+  script.write_text(SHARDED.format(repo=str(REPO), videos=str(videos), sentences=SENTENCES,
+                                   exports={m: str(exports(m)[0])
+                                            for m in ("cmhn", "fvmr", "fian")}))
+  results = []
+  for devices in (1, 4):
+    env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=(
+        f"{FAST_COMPILE} --xla_force_host_platform_device_count={devices}"))
+    out = subprocess.run([sys.executable, str(script)], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+  one, four = results
+  assert (one.pop("devices"), four.pop("devices")) == (1, 4)
+  for model in one:  # FIAN regresses times: other batch shapes, other float rounding
+    for a, b in zip(one[model], four[model]):
+      assert [m[0] for m in a] == [m[0] for m in b], model
+      np.testing.assert_allclose([m[1:] for m in a], [m[1:] for m in b], rtol=1e-5,
+                                 atol=1e-5, err_msg=model)
+  assert all(len(hits) == 5 for hits in one["cmhn"])
+
+
+@pytest.mark.parametrize("rule", ["stretch", "pad"])
+def test_resample_clips_matches_the_input_pipeline(rule):
+  from data_pipelines.input_pipeline import resample_features
+  from vmr_jax.batches import resample_clips
+  rng = np.random.default_rng(0)
+  for n in (1, 5, 16, 17, 40):
+    feats = rng.normal(size=(n, 3)).astype(np.float32)
+    want, want_mask = (x.numpy() for x in resample_features(feats, 16, rule))
+    got, got_mask = resample_clips(feats, 16, rule)
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(got_mask, want_mask)
+
+
+def test_packed_hamming_distance_equals_the_sign_codes():
+  from vmr_jax.layers.hashing import hamming_distance, pack_signs, packed_hamming_distance
+  from vmr_jax.layers.hashing import sign
+  rng = np.random.default_rng(0)
+  for bits in (8, 32, 45):
+    a, b = rng.normal(size=(2, 6, bits)), rng.normal(size=(2, 4, bits))
+    a[0, 0, 0] = 0.0  # sign(0) = +1
+    want = hamming_distance(sign(a), sign(b))
+    got = packed_hamming_distance(pack_signs(a)[:, :, None], pack_signs(b)[:, None])
+    np.testing.assert_array_equal(got, want)
