@@ -191,3 +191,65 @@ def test_packed_hamming_distance_equals_the_sign_codes():
     want = hamming_distance(sign(a), sign(b))
     got = packed_hamming_distance(pack_signs(a)[:, :, None], pack_signs(b)[:, None])
     np.testing.assert_array_equal(got, want)
+
+
+def test_corpus_metrics_by_brute_force():
+  from vmr_jax.metrics import corpus_metrics
+  rng = np.random.default_rng(0)
+  videos = ["a", "b", "c"]
+  gts = np.sort(rng.uniform(0, 10, (20, 2)), axis=1)
+  gt_videos = list(rng.choice(videos, 20))
+  predictions = [[(str(rng.choice(videos)), *np.sort(rng.uniform(0, 10, 2)), 0.0)
+                  for _ in range(6)] for _ in range(20)]
+  predictions[0] = [(gt_videos[0], *gts[0])]  # an exact hit at rank 1
+  predictions[1] = []  # nothing found
+  got = corpus_metrics(predictions, gt_videos, gts, (1, 5), (0.3, 0.7))
+  for k in (1, 5):
+    for m in (0.3, 0.7):
+      hits = 0
+      for ranked, video, (gs, ge) in zip(predictions, gt_videos, gts):
+        for v, s, e, *_ in ranked[:k]:
+          inter = max(0.0, min(e, ge) - max(s, gs))
+          if v == video and inter / ((e - s) + (ge - gs) - inter) >= m:
+            hits += 1
+            break
+      assert got[f"corpus R@{k},IoU={m}"] == pytest.approx(hits / 20)
+    assert got[f"video R@{k}"] == pytest.approx(
+        np.mean([video in [p[0] for p in ranked[:k]]
+                 for ranked, video in zip(predictions, gt_videos)]))
+  assert got["corpus R@1,IoU=0.7"] >= 1 / 20
+
+
+def test_search_command(exports, tmp_path):
+  """`python -m vmr_jax.search` on an HDF5 file (durations from its attributes), and
+  --evaluate on an ActivityNet-format split file: the printed corpus metrics are
+  those of its --output file."""
+  import h5py
+  features, durations = collection(5)
+  with h5py.File(tmp_path / "features.hdf5", "w") as f:
+    for video, feats in features.items():
+      f[video] = feats
+      f[video].attrs["duration"] = durations[video]
+  split = {v: {"duration": durations[v], "timestamps": [[1.0, 4.0], [2.0, 9.0]],
+               "sentences": SENTENCES} for v in ("v1", "v3")}
+  (tmp_path / "split.json").write_text(json.dumps(split))
+  base = [sys.executable, "-m", "vmr_jax.search", f"--export={exports('fvmr')[0]}",
+          f"--features={tmp_path / 'features.hdf5'}"]
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  out = subprocess.run(base + ["--query=w3 w4", "--query=w9", "--top_n=3"], cwd=REPO,
+                       env=env, capture_output=True, text=True, timeout=600)
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert out.stdout.splitlines()[0] == "w3 w4" and " s   score " in out.stdout
+  out = subprocess.run(base + [f"--annotations={tmp_path / 'split.json'}", "--evaluate",
+                               "--top_n=5", f"--output={tmp_path / 'out.jsonl'}"],
+                       cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert "4 queries, 2 videos" in out.stdout
+  from vmr_jax.metrics import corpus_metrics
+  records = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+  assert [r["query"] for r in records] == SENTENCES * 2
+  want = corpus_metrics([r["pred"] for r in records], [r["vid"] for r in records],
+                        np.array([r["relevant_windows"][0] for r in records]), (1, 5),
+                        (0.5, 0.7))
+  for name, value in want.items():
+    assert f"{name:24s} {100 * value:6.2f}" in out.stdout

@@ -10,10 +10,12 @@ metrics.
 Metrics are combined over processes by their query counts, so every query counts
 exactly once whatever the number of devices or hosts.
 
-With a `workdir`, writes `workdir/eval/<split>_metrics.json` and
+With a `workdir`, writes `workdir/eval/<split>_metrics.json`,
 `workdir/eval/<split>_predictions.jsonl` (one line per query: video, query_index,
 sentence, duration, gt [s, e], pred [[s, e, score], ...], times in seconds), sorted
-by video and query index.
+by video and query index, and the same predictions in the field's form
+(Moment-DETR's standalone_eval, Lighthouse) as
+`workdir/eval/<split>_submission.jsonl` (`field_record`).
 """
 
 from __future__ import annotations
@@ -155,16 +157,29 @@ def combine_over_processes(result: dict[str, float]) -> dict[str, float]:
           "num_queries": int(total[0])}
 
 
+def field_record(record: Mapping[str, Any]) -> dict[str, Any]:
+  """A prediction record in the field's JSON-lines keys: qid ("<video>#<query_index>",
+  unique over processes), query, vid, duration, relevant_windows [[s, e]],
+  pred_relevant_windows [[s, e, score], ...] (seconds)."""
+  return {"qid": f"{record['video']}#{record['query_index']}", "query": record["sentence"],
+          "vid": record["video"], "duration": record["duration"], "relevant_windows": [record["gt"]],
+          "pred_relevant_windows": record["pred"]}
+
+
 def write(workdir: str, split: str, result: Mapping[str, float],
           records: Sequence[Mapping[str, Any]]) -> None:
-  """Metrics json and predictions jsonl; each process writes its own predictions part
-  when there are several (`<split>_predictions.<process>.jsonl`)."""
+  """Metrics json and predictions jsonl (ours and the field's); each process writes
+  its own predictions parts when there are several (`<split>_predictions.<process>.jsonl`,
+  `<split>_submission.<process>.jsonl`)."""
   directory = os.path.join(workdir, "eval")
   os.makedirs(directory, exist_ok=True)
   suffix = "" if jax.process_count() == 1 else f".{jax.process_index()}"
   with open(os.path.join(directory, f"{split}_predictions{suffix}.jsonl"), "w") as f:
     for record in records:
       f.write(json.dumps(record) + "\n")
+  with open(os.path.join(directory, f"{split}_submission{suffix}.jsonl"), "w") as f:
+    for record in records:
+      f.write(json.dumps(field_record(record)) + "\n")
   if jax.process_index() == 0:
     with open(os.path.join(directory, f"{split}_metrics.json"), "w") as f:
       json.dump(dict(result), f, indent=1)
