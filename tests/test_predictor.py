@@ -149,7 +149,7 @@ def test_search_is_the_same_on_one_and_four_devices(exports, tmp_path):
   np.savez(videos, **collection(7)[0])  # 7 videos: padded to 8 rows on 4 devices
   script.write_text(SHARDED.format(repo=str(REPO), videos=str(videos), sentences=SENTENCES,
                                    exports={m: str(exports(m)[0])
-                                            for m in ("cmhn", "fvmr", "fian")}))
+                                            for m in ("clear", "cmhn", "fvmr", "fian")}))
   results = []
   for devices in (1, 4):
     env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=(
@@ -186,7 +186,7 @@ def test_packed_hamming_distance_equals_the_sign_codes():
   from vmr_jax.layers.hashing import sign
   rng = np.random.default_rng(0)
   for bits in (8, 32, 45):
-    a, b = rng.normal(size=(2, 6, bits)), rng.normal(size=(2, 4, bits))
+    a, b = (rng.normal(size=(2, n, bits)).astype(np.float32) for n in (6, 4))
     a[0, 0, 0] = 0.0  # sign(0) = +1
     want = hamming_distance(sign(a), sign(b))
     got = packed_hamming_distance(pack_signs(a)[:, :, None], pack_signs(b)[:, None])

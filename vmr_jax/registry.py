@@ -63,9 +63,10 @@ class Retrieval:
   moments: `(outputs, batch, config) -> (entries, times [B, N, 2] s, valid [B, N])`:
     entries, a pytree of `[B, N, ...]` arrays, are what the score needs of each of a
     video's N candidate moments.
-  queries: `(outputs, config) -> pytree of [Q, ...]`, the batch's one video's queries.
-  score: `(entries [V, N, ...], queries [S, ...], config) -> [S, V, N]` scores,
-    higher is better (the order decode ranks by).
+  queries: `(outputs, config) -> pytree`: the query side of the batch's one video's
+    Q queries (`[Q, ...]` arrays, and anything else the score needs, e.g. weights).
+  score: `(entries [V, N, ...], queries, config) -> [S, V, N]` scores, higher is
+    better (the order decode ranks by; -inf: not a candidate for that query).
   """
   moments: Callable[[Any, Mapping[str, jnp.ndarray], Any], tuple[Any, jnp.ndarray, jnp.ndarray]]
   queries: Callable[[Any, Any], Any]
