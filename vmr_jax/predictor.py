@@ -22,10 +22,11 @@ video alone (`registry.Retrieval`), split over the mesh's `data` axis:
   the video alone), so little of the work is the video's alone.
 
 Ranking: models with a `Retrieval` score every candidate of every video on its
-device shard, take the shard's top k, and merge the shards' lists (`corpus_top_k`:
-the same list on any number of devices); the others rank each video's candidates
-with the model's `decode`, the videos' batches split over the devices. Then, as in
-evaluation, NMS (`eval.nms_threshold`) among the moments of one video, top_n kept.
+device shard, take the shard's top k, and merge the shards' lists
+(`make_corpus_top_k`: the same list on any number of devices); the others rank each
+video's candidates with the model's `decode`, the videos' batches split over the
+devices. Then, as in evaluation, NMS (`eval.nms_threshold`) among the moments of
+one video, top_n kept.
 `localize` ranks one video's moments the same way (for HSCNet the sentences of one
 call are one paragraph, in the given order, as in training; `search` grounds each
 sentence alone). Sentence batches of a shape seen before reuse the compiled
@@ -72,6 +73,34 @@ class _Collection:
   @property
   def row(self) -> dict[str, int]:
     return {v: i for i, v in enumerate(self.video_ids)}
+
+
+def make_corpus_top_k(score, config, mesh: jax.sharding.Mesh, k: int):
+  """`(entries, valid, queries) -> (scores [S, k], flat candidate index [S, k])`: the
+  k best candidates of a collection (`index = row * N + candidate`; rows and entries
+  `[V, N, ...]`, `valid [V, N]`, split over `mesh`'s `data` axis), ties to the lower
+  index, by `score` (`registry.Retrieval.score`). Each device ranks its shard of
+  videos and keeps its k best; the shards' lists are merged, so the result is the
+  same on any number of devices. Pure, to be jit-compiled."""
+  data = PartitionSpec(sharding.DATA_AXIS)
+
+  def shard_top_k(entries, valid, queries):
+    scores = score(entries, queries, config).astype(jnp.float32)  # [S, Vs, N]
+    scores = jnp.where(valid[None], scores, -jnp.inf).reshape(len(scores), -1)
+    best, index = jax.lax.top_k(scores, min(k, scores.shape[1]))
+    return best, index + jax.lax.axis_index(sharding.DATA_AXIS) * scores.shape[1]
+
+  # check_vma=False: a model's score may hold loops (CLEAR's pruned search) whose
+  # carries start as constants; every shard's computation is its own anyway.
+  per_shard = jax.shard_map(shard_top_k, mesh=mesh, in_specs=(data, data, PartitionSpec()),
+                            out_specs=(PartitionSpec(None, sharding.DATA_AXIS),) * 2,
+                            check_vma=False)
+
+  def top_k(entries, valid, queries):
+    best, index = per_shard(entries, valid, queries)  # [S, devices * k']
+    best, position = jax.lax.top_k(best, min(k, best.shape[1]))
+    return best, jnp.take_along_axis(index, position, axis=1)
+  return top_k
 
 
 class Predictor:
@@ -179,33 +208,14 @@ class Predictor:
     return [self._merge(rows, moments, top_n) for rows, moments in ranked]
 
   def corpus_top_k(self, k: int):
-    """`(entries, valid, queries) -> (scores [S, k], flat candidate index [S, k])`:
-    the k best candidates of the collection (`index = row * N + candidate`), ties to
-    the lower index. Each device ranks its shard of videos and keeps its k best; the
-    shards' lists are merged, so the result is the same on any number of devices."""
+    """`make_corpus_top_k` of this model's score and mesh, compiled once per k."""
     if k not in self._corpus_top_k:
-      score, config = self.spec.retrieval.score, self.config
-      data = PartitionSpec(sharding.DATA_AXIS)
+      top_k = make_corpus_top_k(self.spec.retrieval.score, self.config, self.mesh, k)
 
-      def shard_top_k(entries, valid, queries):
-        scores = score(entries, queries, config).astype(jnp.float32)  # [S, Vs, N]
-        scores = jnp.where(valid[None], scores, -jnp.inf).reshape(len(scores), -1)
-        best, index = jax.lax.top_k(scores, min(k, scores.shape[1]))
-        return best, index + jax.lax.axis_index(sharding.DATA_AXIS) * scores.shape[1]
-
-      # check_vma=False: a model's score may hold loops (CLEAR's pruned search) whose
-      # carries start as constants; every shard's computation is its own anyway.
-      per_shard = jax.shard_map(
-          shard_top_k, mesh=self.mesh, in_specs=(data, data, PartitionSpec()),
-          out_specs=(PartitionSpec(None, sharding.DATA_AXIS),) * 2, check_vma=False)
-
-      def top_k(entries, valid, queries):
+      def counted(*args):
         self.traces["corpus_top_k"] += 1
-        best, index = per_shard(entries, valid, queries)  # [S, devices * k']
-        best, position = jax.lax.top_k(best, min(k, best.shape[1]))
-        return best, jnp.take_along_axis(index, position, axis=1)
-
-      self._corpus_top_k[k] = jax.jit(top_k)
+        return top_k(*args)
+      self._corpus_top_k[k] = jax.jit(counted)
     return self._corpus_top_k[k]
 
   # Internals.
