@@ -253,3 +253,32 @@ def test_search_command(exports, tmp_path):
                         (0.5, 0.7))
   for name, value in want.items():
     assert f"{name:24s} {100 * value:6.2f}" in out.stdout
+
+
+def test_bert_export(tmp_path, tiny_release):
+  """A BERT config's export holds the checkpoint's config.json and WordPiece vocab and
+  loads without the checkpoint's weights."""
+  import shutil
+  from tests.test_bert import save_random_bert
+  from vmr_jax import Predictor, export, registry, train
+  from vmr_jax.random_batch import random_batch
+  bert_dir = tmp_path / "bert"
+  save_random_bert(bert_dir)
+  shutil.copy(tiny_release / "vocab.txt", bert_dir / "vocab.txt")
+  config = small_model_config("cmhn")
+  config.text.encoder, config.text.vectors, config.text.bert_dir = "bert", "glove", str(bert_dir)
+  config.data.wordpiece_vocab, config.data.max_wordpiece = str(bert_dir / "vocab.txt"), 12
+  model = registry.get("cmhn").create(config, registry.DataInfo(FEATURE_DIM, WORDS, None))
+  batch = random_batch(config, FEATURE_DIM, VOCAB, np.random.default_rng(0))
+  batch["query_wordpiece"] %= 120  # the tiny checkpoint's vocabulary
+  variables = jax.tree.map(np.asarray, train.init_variables(model, batch, config))
+  export.write(str(tmp_path / "export"), config, variables, WORDS, FEATURE_DIM, step=1)
+  shutil.rmtree(bert_dir)  # the export must not need it
+  assert sorted(os.listdir(tmp_path / "export" / "bert")) == ["config.json", "vocab.txt"]
+  predictor = Predictor.load(str(tmp_path / "export"))
+  for got, want in zip(jax.tree.leaves(predictor.exported.variables),
+                       jax.tree.leaves(variables)):
+    np.testing.assert_array_equal(got, want)
+  assert "query_wordpiece" in predictor.sentence_encoder(["the person opens the door"])
+  predictor.encode(*collection(3))
+  assert len(predictor.search(["the person opens the door"], top_n=3)[0]) == 3

@@ -30,7 +30,8 @@ one video, top_n kept.
 `localize` ranks one video's moments the same way (for HSCNet the sentences of one
 call are one paragraph, in the given order, as in training; `search` grounds each
 sentence alone). Sentence batches of a shape seen before reuse the compiled
-functions (`traces` counts their traces). Nothing is printed.
+functions (`traces` counts their traces). Nothing is printed. One process, over
+its local devices (the mesh: `sharding.make_mesh()` unless given).
 """
 
 from __future__ import annotations
@@ -107,6 +108,10 @@ class Predictor:
   """An exported model, a mesh and the collection `encode` was last given."""
 
   def __init__(self, exported: export.Exported, mesh: jax.sharding.Mesh | None = None):
+    if jax.process_count() > 1:
+      raise NotImplementedError("the Predictor runs in one process (over its local "
+                                f"devices); this is process {jax.process_index()} of "
+                                f"{jax.process_count()}")
     self.exported, self.config, self.spec = exported, exported.config, exported.spec
     self.mesh = mesh or sharding.make_mesh()
     self.devices = self.mesh.devices.size
