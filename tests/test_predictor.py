@@ -282,3 +282,20 @@ def test_bert_export(tmp_path, tiny_release):
   assert "query_wordpiece" in predictor.sentence_encoder(["the person opens the door"])
   predictor.encode(*collection(3))
   assert len(predictor.search(["the person opens the door"], top_n=3)[0]) == 3
+
+
+@pytest.mark.parametrize("model", ["cmhn", "fian"])
+def test_collections_of_several_batches(exports, model):
+  """7 videos in batches of 2 (the last one padded) rank as in one batch of 7."""
+  from vmr_jax import Predictor
+  predictor = Predictor.load(str(exports(model)[0]))
+  features, durations = collection(7)
+  predictor.encode(features, durations)
+  whole = predictor.search(SENTENCES, top_n=6)
+  predictor.config.eval.batch_size = 2
+  predictor.encode(features, durations)
+  assert predictor.chunk == 2
+  for a, b in zip(whole, predictor.search(SENTENCES, top_n=6)):
+    assert [m.video_id for m in a] == [m.video_id for m in b]
+    np.testing.assert_allclose([(m.start, m.end, m.score) for m in a],
+                               [(m.start, m.end, m.score) for m in b], rtol=1e-5, atol=1e-5)

@@ -71,9 +71,8 @@ class _Collection:
   valid: jax.Array | None = None  # [rows, N] real candidates, data-sharded
   times: np.ndarray | None = None  # [rows, N, 2] candidate times, seconds
 
-  @property
-  def row(self) -> dict[str, int]:
-    return {v: i for i, v in enumerate(self.video_ids)}
+  def __post_init__(self):
+    self.row = {v: i for i, v in enumerate(self.video_ids)}  # video_id -> row
 
 
 def make_corpus_top_k(score, config, mesh: jax.sharding.Mesh, k: int):
