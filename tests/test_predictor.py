@@ -301,3 +301,15 @@ def test_collections_of_several_batches(exports, model):
     assert [m.video_id for m in a] == [m.video_id for m in b]
     np.testing.assert_allclose([(m.start, m.end, m.score) for m in a],
                                [(m.start, m.end, m.score) for m in b], rtol=1e-5, atol=1e-5)
+
+
+def test_export_replaces_only_an_export(tmp_path):
+  from vmr_jax import export
+  config, variables = small_model_config("cmhn"), {"params": {"w": np.zeros(2)}}
+  (tmp_path / "notes.txt").write_text("mine")
+  with pytest.raises(FileExistsError, match="not a model export"):
+    export.write(str(tmp_path), config, variables, WORDS, FEATURE_DIM, step=1)
+  assert (tmp_path / "notes.txt").exists()
+  for step in (1, 2):  # an export is replaced
+    export.write(str(tmp_path / "export"), config, variables, WORDS, FEATURE_DIM, step)
+  assert export.load(str(tmp_path / "export")).step == 2

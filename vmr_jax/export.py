@@ -54,12 +54,16 @@ class Exported:
 def write(directory: str, config: ml_collections.ConfigDict, variables: dict,
           words: Sequence[str], feature_dim: int, step: int) -> None:
   """Writes the export of `variables` (`TrainState.variables`) to `directory`
-  (replacing an earlier one); `words` and `feature_dim` are the dataset's."""
+  (replacing an earlier export there; any other non-empty directory is an error);
+  `words` and `feature_dim` are the dataset's."""
   directory = os.path.abspath(directory)
   variables = {k: v for k, v in variables.items() if k in ("params", "batch_stats") and v}
   table = _leaf(variables["params"], WORD_TABLE)
   if jax.process_index() == 0:
     if os.path.exists(directory):
+      if os.listdir(directory) and not os.path.isfile(os.path.join(directory, "export.json")):
+        raise FileExistsError(f"{directory} exists and is not a model export: give an "
+                              "empty or new directory")
       shutil.rmtree(directory)
     os.makedirs(directory)
     with open(os.path.join(directory, "config.json"), "w") as f:
