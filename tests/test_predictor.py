@@ -23,10 +23,13 @@ SENTENCES = ["w3 w4 w5", "w7 w8 w2 w9"]
 
 
 def write_export(directory, model: str):
-  """An export of `small_model_config(model)`'s random initialization; its variables."""
+  """An export of `small_model_config(model)`'s random initialization (CMHN's with
+  `short_videos = "pad"`); its variables."""
   from vmr_jax import export, registry, train
   from vmr_jax.random_batch import random_batch
   config = small_model_config(model)
+  if model == "cmhn":  # short videos padded and masked: candidates past them invalid
+    config.data.short_videos = "pad"
   built = registry.get(model).create(config, registry.DataInfo(FEATURE_DIM, WORDS, None))
   batch = random_batch(config, FEATURE_DIM, VOCAB, np.random.default_rng(0))
   variables = jax.tree.map(np.asarray, train.init_variables(built, batch, config))
@@ -65,23 +68,23 @@ def test_predictor(exports, model):
   for got, want in zip(jax.tree.leaves(restored), jax.tree.leaves(variables)):
     np.testing.assert_array_equal(got, want)
   assert predictor.exported.step == 3 and predictor.exported.words == WORDS
-  features, durations = collection(5)
+  features, durations = collection(5)  # v3 has 11 clips, fewer than the models' 16
   predictor.encode(features, durations)
 
-  found = predictor.localize("v1", SENTENCES, top_n=3)
+  found = predictor.localize("v3", SENTENCES, top_n=3)
   assert len(found) == len(SENTENCES)
   for moments in found:
     assert moments.shape[1] == 3 and 1 <= len(moments) <= 3
     assert np.all(np.diff(moments[:, 2]) <= 0)
     assert np.all((0 <= moments[:, 0]) & (moments[:, 0] < moments[:, 1])
-                  & (moments[:, 1] <= durations["v1"] + 1e-4))
+                  & (moments[:, 1] <= durations["v3"] + 1e-4))
   if predictor.spec.retrieval is not None:
     # Retrieval models split the forward pass into a video side (encode) and a query
     # side: the same scores as the whole model's forward pass and decode.
     config = predictor.config
-    clips, mask = batches.resample_clips(features["v1"], config.data.num_clips,
+    clips, mask = batches.resample_clips(features["v3"], config.data.num_clips,
                                          config.data.short_videos)
-    batch = batches.video_level(clips[None], mask[None], np.array([durations["v1"]]),
+    batch = batches.video_level(clips[None], mask[None], np.array([durations["v3"]]),
                                 predictor.sentence_encoder(SENTENCES), np.ones(1, bool))
     predict = evaluate.make_predict_fn(predictor.exported.model, predictor.spec, config)
     ranked = np.asarray(jax.jit(predict)(restored, batch)[0])[0]
@@ -104,7 +107,7 @@ def test_predictor(exports, model):
     assert moments[0].score == pytest.approx(best, abs=1e-6)
 
   traces = dict(predictor.traces)
-  predictor.localize("v3", ["w9 w10", "w11"], top_n=3)  # shapes seen: no new trace
+  predictor.localize("v1", ["w9 w10", "w11"], top_n=3)  # shapes seen: no new trace
   predictor.search(["w12 w13", "w2"], top_n=4)
   assert dict(predictor.traces) == traces
 
@@ -313,3 +316,22 @@ def test_export_replaces_only_an_export(tmp_path):
   for step in (1, 2):  # an export is replaced
     export.write(str(tmp_path / "export"), config, variables, WORDS, FEATURE_DIM, step)
   assert export.load(str(tmp_path / "export")).step == 2
+
+
+def test_padded_clips_hold_no_candidates(exports):
+  """CMHN pads short videos (`short_videos = "pad"`): ranking every candidate, none
+  reaches past a video's clips, in localize and in search."""
+  from vmr_jax import Predictor, export
+  from vmr_jax.models import cmhn
+  exported = export.load(str(exports("cmhn")[0]))
+  exported.config.eval.top_k = 10_000  # every candidate
+  predictor = Predictor(exported)
+  features, durations = collection(5)
+  predictor.encode(features, durations)
+  spans = cmhn.candidate_spans(exported.config.data.num_clips, exported.config.cmhn)
+  real = int((spans[:, 1] <= len(features["v3"])).sum())  # v3: 11 of 16 clips
+  assert 0 < real < len(spans)
+  for moments in predictor.localize("v3", SENTENCES, top_n=10_000):
+    assert len(moments) == real and moments[:, 1].max() <= durations["v3"] + 1e-4
+  for moments in predictor.search(SENTENCES, top_n=10_000):
+    assert all(m.end <= durations[m.video_id] + 1e-4 for m in moments)

@@ -177,8 +177,8 @@ class Predictor:
     row = collection.row[video_id]
     queries = self.sentence_encoder(sentences)
     if self.spec.retrieval is not None:
-      best, index = self._row_top_k(collection.entries, self._query_entries(queries),
-                                    jnp.asarray(row, jnp.int32))
+      best, index = self._row_top_k(collection.entries, collection.valid,
+                                    self._query_entries(queries), jnp.asarray(row, jnp.int32))
       best, index = np.asarray(best), np.asarray(index)
       ranked = np.concatenate([collection.times[row][index], best[..., None]], -1)
     else:
@@ -247,10 +247,13 @@ class Predictor:
       self.traces["queries"] += 1
       return retrieval.queries(forward(variables, batch), config)
 
-    def row_top_k(entries, query_entries, row):
+    def row_top_k(entries, valid, query_entries, row):
+      """The `eval.top_k` best candidates of the collection's `row` for each query."""
       self.traces["row_top_k"] += 1
-      one = jax.tree.map(lambda x: jax.lax.dynamic_slice_in_dim(x, row, 1), entries)
+      one, valid = jax.tree.map(lambda x: jax.lax.dynamic_slice_in_dim(x, row, 1),
+                                (entries, valid))
       scores = retrieval.score(one, query_entries, config)[:, 0].astype(jnp.float32)
+      scores = jnp.where(valid, scores, -jnp.inf)  # [S, N]
       return jax.lax.top_k(scores, min(config.eval.top_k, scores.shape[-1]))
 
     self._moments = jax.jit(moments, in_shardings=(replicated, data),
