@@ -1,9 +1,9 @@
 """Model exports and the Predictor, on small random-weight models of all five kinds
 (no dataset): the export restores every variable; encode / localize / search agree
 with the model's own decode and with each other, and do not recompile for a shape
-seen before; corpus search is the same on 1 and 4 devices (the three code paths:
-CMHN's packed codes, CLEAR's pruned search over precomputed moments, FIAN's whole
-model) and runs without TensorFlow; a BERT config exports; the search command and
+seen before; corpus search is the same on 1 and 4 devices (the two code paths:
+CMHN's packed codes over a shard_map, FIAN's whole model over data-sharded batches)
+and runs without TensorFlow; a BERT config exports; the search command and
 the corpus metrics; the TF-free batch rules equal the input pipeline's."""
 
 import json
@@ -17,6 +17,8 @@ import pytest
 
 from tests.conftest import FAST_COMPILE, FEATURE_DIM, REPO, VOCAB, small_model_config
 
+# One xdist worker for the module: each model's export is made once.
+pytestmark = pytest.mark.xdist_group("predictor")
 MODELS = ["clear", "cmhn", "fian", "fvmr", "hscnet"]
 WORDS = ["<pad>", "<unk>"] + [f"w{i}" for i in range(VOCAB - 2)]
 SENTENCES = ["w3 w4 w5", "w7 w8 w2 w9"]
@@ -95,16 +97,18 @@ def test_predictor(exports, model):
         np.testing.assert_allclose(moments, predictor._nms(want, 3), rtol=1e-5, atol=1e-6)
 
   hits = predictor.search(SENTENCES, top_n=4)
-  assert [len(h) for h in hits] == [4, 4] or model in ("fvmr",)  # FVMR: NMS may leave fewer
-  # Each video's best: HSCNet grounds a paragraph in localize, one sentence in search.
-  localized = [predictor.localize(v, SENTENCES[:1] if model == "hscnet" else SENTENCES, 1)
-               for v in features]
-  for s, moments in enumerate(hits[:1] if model == "hscnet" else hits):
+  # FVMR: NMS (IoU 0.5) within a video may leave fewer of the collection's
+  # max(eval.top_k, top_n) = 6 best cells than top_n.
+  assert all(len(h) == 4 if model != "fvmr" else 1 <= len(h) <= 4 for h in hits)
+  for moments in hits:
     scores = [m.score for m in moments]
     assert scores == sorted(scores, reverse=True)
     assert all(m.video_id in features for m in moments)
-    best = max(found[s][0, 2] for found in localized)
-    assert moments[0].score == pytest.approx(best, abs=1e-6)
+  if model != "hscnet":  # HSCNet grounds a paragraph in localize, a sentence in search
+    localized = [predictor.localize(v, SENTENCES, 1) for v in features]
+    for s, moments in enumerate(hits):  # the collection's best is a video's best
+      assert moments[0].score == pytest.approx(max(found[s][0, 2] for found in localized),
+                                               abs=1e-6)
 
   traces = dict(predictor.traces)
   predictor.localize("v1", ["w9 w10", "w11"], top_n=3)  # shapes seen: no new trace
@@ -154,7 +158,7 @@ def test_search_is_the_same_on_one_and_four_devices(exports, tmp_path):
   np.savez(videos, **collection(7)[0])  # 7 videos: padded to 8 rows on 4 devices
   script.write_text(SHARDED.format(repo=str(REPO), videos=str(videos), sentences=SENTENCES,
                                    exports={m: str(exports(m)[0])
-                                            for m in ("clear", "cmhn", "fian")}))
+                                            for m in ("cmhn", "fian")}))
   results = []
   for devices in (1, 4):
     env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=(
@@ -238,7 +242,7 @@ def test_search_command(exports, tmp_path):
   split = {v: {"duration": durations[v], "timestamps": [[1.0, 4.0], [2.0, 9.0]],
                "sentences": SENTENCES} for v in ("v1", "v3")}
   (tmp_path / "split.json").write_text(json.dumps(split))
-  base = [sys.executable, "-m", "vmr_jax.search", f"--export={exports('fvmr')[0]}",
+  base = [sys.executable, "-m", "vmr_jax.search", f"--export={exports('cmhn')[0]}",
           f"--features={tmp_path / 'features.hdf5'}"]
   env = dict(os.environ, JAX_PLATFORMS="cpu")
   out = subprocess.run(base + ["--query=w3 w4", "--query=w9", "--top_n=3"], cwd=REPO,
@@ -260,22 +264,27 @@ def test_search_command(exports, tmp_path):
     assert f"{name:24s} {100 * value:6.2f}" in out.stdout
 
 
+TINY_BERT = {"model_type": "bert", "vocab_size": 120, "hidden_size": 16,
+             "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 24,
+             "max_position_embeddings": 16}
+
+
 def test_bert_export(tmp_path, tiny_release):
   """A BERT config's export holds the checkpoint's config.json and WordPiece vocab and
-  loads without the checkpoint's weights."""
+  loads without the checkpoint (random weights of a tiny BERT here)."""
   import shutil
-  from tests.test_bert import save_random_bert
   from vmr_jax import Predictor, export, registry, train
   from vmr_jax.random_batch import random_batch
   bert_dir = tmp_path / "bert"
-  save_random_bert(bert_dir)
+  bert_dir.mkdir()
+  (bert_dir / "config.json").write_text(json.dumps(TINY_BERT))
   shutil.copy(tiny_release / "vocab.txt", bert_dir / "vocab.txt")
   config = small_model_config("cmhn")
-  config.text.encoder, config.text.vectors, config.text.bert_dir = "bert", "glove", str(bert_dir)
+  config.text.encoder, config.text.vectors, config.text.bert_dir = "bert", "export", str(bert_dir)
   config.data.wordpiece_vocab, config.data.max_wordpiece = str(bert_dir / "vocab.txt"), 12
   model = registry.get("cmhn").create(config, registry.DataInfo(FEATURE_DIM, WORDS, None))
   batch = random_batch(config, FEATURE_DIM, VOCAB, np.random.default_rng(0))
-  batch["query_wordpiece"] %= 120  # the tiny checkpoint's vocabulary
+  batch["query_wordpiece"] %= TINY_BERT["vocab_size"]
   variables = jax.tree.map(np.asarray, train.init_variables(model, batch, config))
   export.write(str(tmp_path / "export"), config, variables, WORDS, FEATURE_DIM, step=1)
   shutil.rmtree(bert_dir)  # the export must not need it
