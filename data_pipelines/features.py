@@ -47,6 +47,13 @@ class FeatureFile:
   def __contains__(self, video_id: str) -> bool:
     return video_id in self._file
 
+  def video_ids(self) -> list[str]:
+    return list(self._file)
+
+  def attribute(self, video_id: str, name: str):
+    """The HDF5 attribute `name` of a video's node, None if it has none."""
+    return self._file[video_id].attrs.get(name)
+
   def read(self, video_id: str) -> np.ndarray | None:
     """`[clips, D]` float32 features of one video; None if the video is absent."""
     if video_id not in self._file:

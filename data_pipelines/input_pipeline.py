@@ -20,8 +20,7 @@ Per video (one TFDS example):
 - `srl_file` (AllenNLP SRL JSON lines, `vmr_jax.text.semantic_roles`): each query
   also gets its semantic role tree, `verb_tokens [V, W]`, `noun_tokens [N, W]` word
   ids (0 = padding) and `role_edges [V, N]` bool (V = `max_verbs`, N = `max_nouns`,
-  W = `max_node_words`). A split sentence missing from the file is an error;
-  sentences typed in for prediction get the one-phrase tree instead.
+  W = `max_node_words`). A split sentence missing from the file is an error.
 
 Batch kinds (`batch_kind`):
 - `"video"`: a video's queries are cut into chunks of at most `max_queries` (for
@@ -60,7 +59,7 @@ import tensorflow_datasets as tfds
 from data_pipelines import builders  # registers the builders with TFDS
 from data_pipelines.data_config import PER_QUERY_KEYS, DataConfig
 from vmr_jax.text import semantic_roles
-from vmr_jax.text.words import PAD_ID, UNK_ID, WordVocab, split_words
+from vmr_jax.text.words import PAD_ID, UNK_ID, WordVocab
 from vmr_jax.text.wordpiece import WordPieceTokenizer
 
 Batch = dict[str, np.ndarray]
@@ -172,43 +171,14 @@ class Pipeline:
       counts = ds.map(lambda ex: ex["num_queries"])
     return int(counts.reduce(np.int64(0), lambda a, n: a + tf.cast(n, tf.int64)))
 
-  def single_video_batch(self, sentences, *, video: str | None = None, split: str = "test",
-                         features: np.ndarray | None = None,
-                         duration: float | None = None) -> Batch:
-    """One video with the given sentences, as a batch (prediction).
-
-    The video is `video` from `split`, or `features [clips, D]` of `duration` seconds.
-    Video-level: one example with all sentences as its queries; query-level: one
-    example per sentence. `gt_times` are [0, duration] (unknown).
-    """
-    if features is None:
-      if video is None:
-        raise ValueError("give a video id or features")
-      found = self._videos(split).filter(lambda ex: ex["video_id"] == video)
-      example = next(iter(found.take(1)), None)
-      if example is None:
-        raise KeyError(f"video {video!r} is not in split {split!r}")
-      features, duration = example["features"], example["duration"]
-    elif duration is None or features.ndim != 2 or features.shape[1] != self.feature_dim:
-      raise ValueError(f"features must be [clips, {self.feature_dim}] with a duration")
-    n = len(sentences)
-    parsed = self._parse_video(typed_in=True, ex={
-        "video_id": tf.constant(video or "features"),
-        "duration": tf.constant(duration, tf.float32),
-        "features": tf.constant(features, tf.float32),
-        "queries": {
-            "sentence": tf.constant(list(sentences)),
-            "words": tf.ragged.constant([split_words(s) or [""] for s in sentences]),
-            "start": tf.zeros([n]), "end": tf.fill([n], tf.cast(duration, tf.float32)),
-            "index": tf.range(n, dtype=tf.int32),
-        },
-    })
-    batch = {k: np.asarray(v.numpy()) for k, v in parsed.items()}
-    if self.config.batch_kind == "query":
-      return {k: (v if k in PER_QUERY_KEYS else np.repeat(v[None], n, axis=0))
-              for k, v in batch.items()} | {"example_valid": np.ones(n, bool)}
-    return {k: v[None] for k, v in batch.items()} | {
-        "query_valid": np.ones((1, n), bool), "example_valid": np.ones(1, bool)}
+  def video_features(self, split: str, video: str) -> tuple[np.ndarray, float]:
+    """The stored clip features `[clips, D]` and duration (seconds) of `video` in
+    `split` (prediction on a dataset video)."""
+    found = self._videos(split).filter(lambda ex: ex["video_id"] == video)
+    example = next(iter(found.take(1)), None)
+    if example is None:
+      raise KeyError(f"video {video!r} is not in split {split!r}")
+    return example["features"].numpy(), float(example["duration"].numpy())
 
   def _videos(self, split: str, decoders=None) -> tf.data.Dataset:
     sub_split = tfds.even_splits(split, n=self.process_count,
@@ -219,9 +189,8 @@ class Pipeline:
     options.deterministic = True
     return ds.with_options(options)
 
-  def _parse_video(self, ex, typed_in: bool = False) -> dict[str, tf.Tensor]:
-    """One TFDS example -> resampled video and all its tokenized queries `[n, ...]`
-    (`typed_in`: sentences given for prediction, which need no SRL parse)."""
+  def _parse_video(self, ex) -> dict[str, tf.Tensor]:
+    """One TFDS example -> resampled video and all its tokenized queries `[n, ...]`."""
     cfg = self.config
     queries = ex["queries"]
     order = tf.range(tf.shape(queries["start"])[0])
@@ -249,22 +218,20 @@ class Pipeline:
       out["query_wordpiece_mask"] = tf.ensure_shape(wp_mask, [None, cfg.max_wordpiece])
     if self.trees is not None:
       verbs, nouns, edges = tf.numpy_function(
-          lambda video, sentences: self._encode_trees(video, sentences, typed_in),
+          self._encode_trees,
           [out["video_id"], out["sentence"]], [tf.int32, tf.int32, tf.bool], stateful=False)
       out["verb_tokens"] = tf.ensure_shape(verbs, [None, cfg.max_verbs, cfg.max_node_words])
       out["noun_tokens"] = tf.ensure_shape(nouns, [None, cfg.max_nouns, cfg.max_node_words])
       out["role_edges"] = tf.ensure_shape(edges, [None, cfg.max_verbs, cfg.max_nouns])
     return out
 
-  def _encode_trees(self, video: bytes, sentences: np.ndarray, typed_in: bool):
+  def _encode_trees(self, video: bytes, sentences: np.ndarray):
     trees = []
     for sentence in (s.decode("utf-8") for s in sentences):
       tree = self.trees.get(semantic_roles.sentence_key(sentence))
       if tree is None:
-        if not typed_in:
-          raise KeyError(f"{self.config.srl_file}: no parse of the sentence {sentence!r} "
-                         f"of video {video.decode()!r}")
-        tree = semantic_roles.one_phrase(sentence)
+        raise KeyError(f"{self.config.srl_file}: no parse of the sentence {sentence!r} "
+                       f"of video {video.decode()!r}")
       trees.append(tree)
     cfg = self.config
     return semantic_roles.encode_trees(trees, self.vocab, cfg.max_verbs, cfg.max_nouns,

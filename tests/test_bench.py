@@ -76,3 +76,14 @@ def test_memory_bench_without_tensorflow():
   assert "fvmr_charades float32: " in out.stdout and "fvmr_charades bfloat16: " in out.stdout
   assert "| config | dtype | batch | params (M) |" in out.stdout
   assert "| fvmr_charades | bfloat16 | 2 videos x 2 queries |" in out.stdout
+
+
+def test_corpus_search_bench_agrees_with_numpy():
+  """`--task=corpus`'s methods find the same top-k scores (a 40-bit code spans two
+  uint32 words; 3,000 moments)."""
+  from vmr_jax import bench
+  results = bench.corpus_comparison(moments=3000, per_video=50, bits=40, dim=16,
+                                    queries=5, k=20, steps=1)
+  assert set(results) == {"cmhn", "fvmr"}
+  for model, row in results.items():
+    assert {"JAX", "numpy"} <= set(row) and all(same for _, same in row.values()), (model, row)

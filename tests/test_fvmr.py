@@ -183,7 +183,10 @@ def test_distillation_sends_no_gradient_to_the_teacher(model_and_batch):
 def test_inference_uses_p_alone(model_and_batch):
   config, model, batch, variables = model_and_batch
   outputs = model.module.apply(variables, batch)
-  assert set(outputs) == {"p_logits"}
+  assert set(outputs) == {"p_logits", "moment_embeddings", "query_embeddings"}  # no teacher
+  np.testing.assert_allclose(outputs["p_logits"], np.einsum(
+      "bmd,bqd->bqm", outputs["moment_embeddings"], outputs["query_embeddings"]),
+      rtol=1e-5, atol=1e-5)
   trees_removed = {k: v for k, v in batch.items() if k not in fvmr.TREE_KEYS}
   np.testing.assert_array_equal(model.module.apply(variables, trees_removed)["p_logits"],
                                 outputs["p_logits"])

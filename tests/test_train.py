@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from tests.conftest import FAST_COMPILE, REPO
@@ -144,6 +145,31 @@ def test_metrics_equal_recomputation_from_predictions(trained, model):
   assert set(want) == {k for k in result if k.startswith("R@") or k == "mIoU"}
   for name, value in want.items():
     assert result[name] == pytest.approx(value, abs=1e-9), name
+  field = [json.loads(line) for line in
+           (workdir / "eval" / "test_submission.jsonl").read_text().splitlines()]
+  for m in (0.1, 0.3, 0.5, 0.7):
+    assert result[f"R@1,IoU={m}"] == pytest.approx(standalone_eval_r1(field, m), abs=1e-9)
+
+
+def standalone_eval_r1(submission, threshold):
+  """R@1,IoU=m as Moment-DETR's standalone_eval computes it from a submission file
+  (`eval_moment_retrieval`, `compute_mr_r1`): the first predicted window against the
+  ground-truth window it overlaps most, IoU = intersection / (max end - min start)."""
+  hits = []
+  for line in submission:
+    assert set(line) == {"qid", "query", "vid", "duration", "relevant_windows",
+                         "pred_relevant_windows"}
+    if not line["pred_relevant_windows"]:
+      hits.append(False)
+      continue
+    s, e = line["pred_relevant_windows"][0][:2]
+    ious = []
+    for gs, ge in line["relevant_windows"]:
+      inter = max(0.0, min(e, ge) - max(s, gs))
+      union = max(e, ge) - min(s, gs)
+      ious.append(inter / union if union else 0.0)
+    hits.append(max(ious) >= threshold)
+  return sum(hits) / len(submission)
 
 
 @pytest.mark.xdist_group("cmhn")
@@ -187,6 +213,46 @@ def test_predict_mode(trained, model, tiny_data_dir):
                        cwd=REPO, env=environment(), capture_output=True, text=True, timeout=600)
   assert out.returncode == 0, out.stderr[-3000:]
   assert "someone cuts the onion" in out.stdout and out.stdout.count(" s   score ") >= 2
+
+
+PREDICT_FROM_EXPORT = """
+import json, sys
+sys.modules["tensorflow"] = None  # an export loads and predicts without TensorFlow
+sys.path.insert(0, {repo!r})
+import h5py
+from vmr_jax import Predictor
+records = {records!r}
+predictor = Predictor.load({export!r})
+with h5py.File({features!r}) as f:
+  predictor.encode({{r["video"]: f[r["video"]][()] for r in records}},
+                   {{r["video"]: r["duration"] for r in records}})
+print(json.dumps([predictor.localize(r["video"], [r["sentence"]], 5)[0].tolist()
+                  for r in records]))
+"""
+
+
+@pytest.mark.xdist_group("fian")
+def test_export_mode_and_predictor_reproduce_the_test_predictions(trained, tiny_release,
+                                                                   tmp_path):
+  config_file, workdir, _ = trained("fian")
+  assert (workdir / "export" / "export.json").exists()  # written by training
+  out = subprocess.run(command(config_file, workdir, "--mode=export",
+                               f"--export_dir={tmp_path / 'export'}"),
+                       cwd=REPO, env=environment(), capture_output=True, text=True, timeout=600)
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert sorted(os.listdir(tmp_path / "export")) == ["config.json", "export.json",
+                                                     "variables", "vocab.txt"]
+  records = [json.loads(line) for line in
+             (workdir / "eval" / "test_predictions.jsonl").read_text().splitlines()][:6]
+  script = tmp_path / "predict.py"
+  script.write_text(PREDICT_FROM_EXPORT.format(
+      repo=str(REPO), records=records, export=str(tmp_path / "export"),
+      features=str(tiny_release / "tacos" / "tall_c3d_features.hdf5")))
+  out = subprocess.run([sys.executable, str(script)], cwd=REPO, env=environment(),
+                       capture_output=True, text=True, timeout=600)
+  assert out.returncode == 0, out.stderr[-3000:]
+  for got, record in zip(json.loads(out.stdout.strip().splitlines()[-1]), records):
+    np.testing.assert_allclose(got, record["pred"], rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.xdist_group("cmhn")

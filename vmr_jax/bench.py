@@ -32,6 +32,14 @@ comes, then a markdown table with what fits a 16 GB GPU and a TPU v2 core and st
 times estimated at `--peak_fraction` of each accelerator's peak
 (`vmr_jax.costs.ACCELERATORS`).
 
+`corpus`: the Predictor's collection search (`predictor.make_corpus_top_k`, sharded
+over all local devices) against numpy and, where installed, faiss (`IndexBinaryFlat`,
+`IndexFlatIP`; `pip install faiss-cpu`), on random data of `--moments` moments
+(`--moments_per_video` a video): CMHN's packed `--code_bits` codes by Hamming
+distance and FVMR's `--corpus_dim` embeddings by inner product (sigmoid(p) ranks as
+p), a batch of `--corpus_queries` sentences, top `--corpus_k`. Prints a table of
+milliseconds per batch and whether each method's top-k scores equal JAX's.
+
 `bert`: encodes every sentence of a TACoS/ActivityNet-format JSON file (default: the
 TACoS test split) with BERT, in JAX (`vmr_jax.text.bert`, jit) and in transformers'
 PyTorch `BertModel` (eager, `no_grad`), on the same batches: sentences sorted by
@@ -68,8 +76,14 @@ _CONFIG = config_files.DEFINE_config_file("config", "Model config to benchmark (
 _STEPS = flags.DEFINE_integer("steps", 50, "Timed train steps per framework.")
 _FEATURE_DIM = flags.DEFINE_integer("feature_dim", 500, "Clip feature size.")
 _VOCAB = flags.DEFINE_integer("vocab", 2000, "Word vocabulary size.")
-_TASK = flags.DEFINE_enum("task", "model", ["model", "bert", "retrieval"],
-                          "model or retrieval (need --config), or bert.")
+_TASK = flags.DEFINE_enum("task", "model", ["model", "bert", "retrieval", "corpus"],
+                          "model or retrieval (need --config), bert, or corpus.")
+_MOMENTS = flags.DEFINE_integer("moments", 1_000_000, "corpus: moments in the collection.")
+_PER_VIDEO = flags.DEFINE_integer("moments_per_video", 200, "corpus: candidates a video.")
+_CORPUS_QUERIES = flags.DEFINE_integer("corpus_queries", 64, "corpus: sentences a batch.")
+_CORPUS_K = flags.DEFINE_integer("corpus_k", 100, "corpus: moments kept a sentence.")
+_CODE_BITS = flags.DEFINE_integer("code_bits", 64, "corpus: CMHN code length.")
+_CORPUS_DIM = flags.DEFINE_integer("corpus_dim", 256, "corpus: FVMR common-space width.")
 _GALLERY = flags.DEFINE_list("gallery", ["25", "4083"], "retrieval: videos, queries "
                              "(default: TACoS's test split).")
 _SENTENCES = flags.DEFINE_string("sentences", _DEFAULT_SENTENCES,
@@ -337,10 +351,94 @@ def bench_retrieval(config) -> None:
   print(f"PyTorch / JAX time: {timings['PyTorch'] / timings['JAX']:.2f}x")
 
 
+def corpus_comparison(moments: int, per_video: int, bits: int, dim: int, queries: int,
+                      k: int, steps: int, seed: int = 0) -> dict[str, dict[str, tuple]]:
+  """`{"cmhn" | "fvmr": {method: (seconds per batch, top-k scores equal JAX's)}}` for
+  `corpus` (module docstring): JAX, numpy and (if importable) faiss."""
+  from vmr_jax import predictor, sharding
+  from vmr_jax.layers.hashing import pack_signs
+  from vmr_jax.models import cmhn, fvmr
+  mesh = sharding.make_mesh()
+  devices = mesh.devices.size
+  videos = devices * -(-moments // (per_video * devices))
+  rng = np.random.default_rng(seed)
+  codes = np.asarray(pack_signs(rng.normal(size=(videos, per_video, bits)).astype(np.float32)))
+  code_queries = np.asarray(pack_signs(rng.normal(size=(queries, bits)).astype(np.float32)))
+  vectors = (rng.normal(size=(videos, per_video, dim)) / np.sqrt(dim)).astype(np.float32)
+  vector_queries = rng.normal(size=(queries, dim)).astype(np.float32)  # p ~ N(0, 1)
+
+  def timed(run):
+    out = run()  # compiles / warms up
+    start = time.perf_counter()
+    for _ in range(steps):
+      out = run()
+    return (time.perf_counter() - start) / steps, out
+
+  def numpy_top_k(scores):
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    return np.sort(np.take_along_axis(scores, part, 1), axis=1)[:, ::-1]
+
+  results = {}
+  for name, model, entries, query, flat_score in (
+      ("cmhn", cmhn, codes, code_queries,
+       lambda: -np.bitwise_count(codes.reshape(1, -1, codes.shape[-1])
+                                 ^ code_queries[:, None]).sum(-1, dtype=np.int32)),
+      ("fvmr", fvmr, vectors, vector_queries,
+       lambda: vector_queries @ vectors.reshape(-1, dim).T)):
+    top_k = jax.jit(predictor.make_corpus_top_k(model.retrieval_score, None, mesh, k))
+    data = sharding.data_sharded(mesh)
+    args = (jax.device_put(entries, data),
+            jax.device_put(np.ones(entries.shape[:2], bool), data), jax.device_put(query))
+    seconds, (best, _) = timed(lambda: jax.block_until_ready(top_k(*args)))
+    best = np.asarray(best)
+    same = lambda got: bool(np.allclose(  # JAX's FVMR scores are sigmoid(p)
+        1 / (1 + np.exp(-got)) if name == "fvmr" else got, best, rtol=1e-5, atol=1e-5))
+    row = {"JAX": (seconds, True)}
+    seconds, got = timed(lambda: numpy_top_k(flat_score()))
+    row["numpy"] = (seconds, same(got))
+    try:
+      import faiss
+    except ImportError:
+      faiss = None
+    if faiss is not None:
+      if name == "cmhn":
+        index = faiss.IndexBinaryFlat(32 * codes.shape[-1])
+        index.add(codes.reshape(-1, codes.shape[-1]).view(np.uint8))
+        seconds, (distance, _) = timed(lambda: index.search(code_queries.view(np.uint8), k))
+        got = -distance.astype(np.float64)
+      else:
+        index = faiss.IndexFlatIP(dim)
+        index.add(vectors.reshape(-1, dim))
+        seconds, (got, _) = timed(lambda: index.search(vector_queries, k))
+      row["faiss"] = (seconds, same(got))
+    results[name] = row
+  return results
+
+
+def bench_corpus() -> None:
+  results = corpus_comparison(_MOMENTS.value, _PER_VIDEO.value, _CODE_BITS.value,
+                              _CORPUS_DIM.value, _CORPUS_QUERIES.value, _CORPUS_K.value,
+                              _STEPS.value)
+  print(f"collection search: {_MOMENTS.value:,} moments ({_PER_VIDEO.value} a video), "
+        f"{_CORPUS_QUERIES.value} sentences a batch, top {_CORPUS_K.value}; JAX on "
+        f"{jax.device_count()} x {jax.devices()[0].device_kind}, {_STEPS.value} batches")
+  print(f"| method | CMHN, {_CODE_BITS.value}-bit Hamming: ms a batch | same top-k | "
+        f"FVMR, {_CORPUS_DIM.value}-d inner product: ms a batch | same top-k |")
+  print("| --- | --- | --- | --- | --- |")
+  for method in results["cmhn"]:
+    cells = [f"{1000 * results[m][method][0]:.1f} | {'yes' if results[m][method][1] else 'NO'}"
+             for m in ("cmhn", "fvmr")]
+    print(f"| {method} | {' | '.join(cells)} |")
+  if "faiss" not in results["cmhn"]:
+    print("faiss: not installed (pip install faiss-cpu)")
+
+
 def main(argv):
   del argv
   if _MEMORY.value:
     bench_memory(_CONFIG.value)
+  elif _TASK.value == "corpus":
+    bench_corpus()
   elif _TASK.value == "retrieval":
     if _CONFIG.value is None:
       raise app.UsageError("--task=retrieval needs --config=<fvmr config>")

@@ -10,10 +10,12 @@ metrics.
 Metrics are combined over processes by their query counts, so every query counts
 exactly once whatever the number of devices or hosts.
 
-With a `workdir`, writes `workdir/eval/<split>_metrics.json` and
+With a `workdir`, writes `workdir/eval/<split>_metrics.json`,
 `workdir/eval/<split>_predictions.jsonl` (one line per query: video, query_index,
 sentence, duration, gt [s, e], pred [[s, e, score], ...], times in seconds), sorted
-by video and query index.
+by video and query index, and the same predictions in the field's form
+(Moment-DETR's standalone_eval, Lighthouse) as
+`workdir/eval/<split>_submission.jsonl` (`field_record`).
 """
 
 from __future__ import annotations
@@ -77,16 +79,26 @@ class Evaluator:
     return result
 
 
-def make_predict_fn(model: registry.Model, spec: registry.ModelSpec, config):
-  """`(variables, batch) -> (ranked [B, (Q,) K, 3], {stat: [B, (Q)]})`: the eval
-  forward pass in `config.train.compute_dtype` (`vmr_jax.precision`), the model's
-  decode and its `eval_stats` in float32 (pure, to be jit-compiled)."""
+def make_forward_fn(model: registry.Model, config):
+  """`(variables, batch) -> outputs`: the eval forward pass in
+  `config.train.compute_dtype` (`vmr_jax.precision`), outputs in float32."""
   dtype = precision.compute_dtype(config)
 
-  def predict(variables, batch):
-    outputs = precision.to_float32(model.module.apply(
+  def forward(variables, batch):
+    return precision.to_float32(model.module.apply(
         precision.cast_variables(variables, dtype), precision.cast_batch(batch, dtype),
         train=False))
+  return forward
+
+
+def make_predict_fn(model: registry.Model, spec: registry.ModelSpec, config):
+  """`(variables, batch) -> (ranked [B, (Q,) K, 3], {stat: [B, (Q)]})`: the eval
+  forward pass (`make_forward_fn`), the model's decode and its `eval_stats` in
+  float32 (pure, to be jit-compiled)."""
+  forward = make_forward_fn(model, config)
+
+  def predict(variables, batch):
+    outputs = forward(variables, batch)
     stats = spec.eval_stats(outputs, batch, config) if spec.eval_stats else {}
     return spec.decode(outputs, batch, config), dict(stats)
   return predict
@@ -145,16 +157,29 @@ def combine_over_processes(result: dict[str, float]) -> dict[str, float]:
           "num_queries": int(total[0])}
 
 
+def field_record(record: Mapping[str, Any]) -> dict[str, Any]:
+  """A prediction record in the field's JSON-lines keys: qid ("<video>#<query_index>",
+  unique over processes), query, vid, duration, relevant_windows [[s, e]],
+  pred_relevant_windows [[s, e, score], ...] (seconds)."""
+  return {"qid": f"{record['video']}#{record['query_index']}", "query": record["sentence"],
+          "vid": record["video"], "duration": record["duration"], "relevant_windows": [record["gt"]],
+          "pred_relevant_windows": record["pred"]}
+
+
 def write(workdir: str, split: str, result: Mapping[str, float],
           records: Sequence[Mapping[str, Any]]) -> None:
-  """Metrics json and predictions jsonl; each process writes its own predictions part
-  when there are several (`<split>_predictions.<process>.jsonl`)."""
+  """Metrics json and predictions jsonl (ours and the field's); each process writes
+  its own predictions parts when there are several (`<split>_predictions.<process>.jsonl`,
+  `<split>_submission.<process>.jsonl`)."""
   directory = os.path.join(workdir, "eval")
   os.makedirs(directory, exist_ok=True)
   suffix = "" if jax.process_count() == 1 else f".{jax.process_index()}"
   with open(os.path.join(directory, f"{split}_predictions{suffix}.jsonl"), "w") as f:
     for record in records:
       f.write(json.dumps(record) + "\n")
+  with open(os.path.join(directory, f"{split}_submission{suffix}.jsonl"), "w") as f:
+    for record in records:
+      f.write(json.dumps(field_record(record)) + "\n")
   if jax.process_index() == 0:
     with open(os.path.join(directory, f"{split}_metrics.json"), "w") as f:
       json.dump(dict(result), f, indent=1)

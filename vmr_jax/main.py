@@ -1,12 +1,15 @@
 """The command line: train, evaluate or predict with any model config.
 
     python -m vmr_jax.main --config=configs/cmhn_synthetic.py --workdir=DIR \
-        [--mode=train|eval|predict] [--config.<field>=value ...]
+        [--mode=train|eval|export|predict] [--config.<field>=value ...]
 
 - train: trains (resuming from DIR's latest checkpoint if there is one), then
-  evaluates the best checkpoint on the test split.
+  exports the best checkpoint to DIR/export and evaluates it on the test split.
 - eval: evaluates DIR's best checkpoint (`--checkpoint=latest` for the latest) on
   `--split` (default: the config's test split).
+- export: writes DIR's best checkpoint (`--checkpoint=latest`) as a self-contained
+  model directory (`vmr_jax.export`; `--export_dir`, default DIR/export), which
+  `vmr_jax.Predictor` and `python -m vmr_jax.search` load with no dataset.
 - predict: ranks moments of one video for sentences: `--video=ID` from `--split`
   (or `--features=file.npy` [clips, D] with `--duration=SECONDS`), sentences from
   `--sentences="a;b"` or `--sentences_file` (one per line).
@@ -16,6 +19,8 @@ Multi-host: with `--multihost`, `jax.distributed.initialize()` runs first.
 """
 
 from __future__ import annotations
+
+import os
 
 from absl import app, flags, logging
 import jax
@@ -27,9 +32,12 @@ _CONFIG = config_files.DEFINE_config_file("config", "Model config file (a path, 
                                           "configs/NAME.py of the installed configs).")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Checkpoints, logs, eval outputs.",
                                required=True)
-_MODE = flags.DEFINE_enum("mode", "train", ["train", "eval", "predict"], "What to do.")
+_MODE = flags.DEFINE_enum("mode", "train", ["train", "eval", "export", "predict"],
+                          "What to do.")
 _CHECKPOINT = flags.DEFINE_enum("checkpoint", "best", ["best", "latest"],
-                                "eval/predict: which checkpoint.")
+                                "eval/export/predict: which checkpoint.")
+_EXPORT_DIR = flags.DEFINE_string("export_dir", None, "export: where (default "
+                                  "WORKDIR/export).")
 _SPLIT = flags.DEFINE_string("split", None, "eval/predict: split (default: test).")
 _VIDEO = flags.DEFINE_string("video", None, "predict: a video id of --split.")
 _FEATURES = flags.DEFINE_string("features", None, "predict: a .npy [clips, D] file.")
@@ -53,6 +61,11 @@ def main(argv):
     elif _MODE.value == "eval":
       predict.evaluate_checkpoint(config, _WORKDIR.value, _CHECKPOINT.value,
                                   _SPLIT.value or config.eval.test_split)
+    elif _MODE.value == "export":
+      directory = predict.export_checkpoint(
+          config, _WORKDIR.value, _CHECKPOINT.value,
+          _EXPORT_DIR.value or os.path.join(_WORKDIR.value, "export"))
+      print(f"exported to {directory}")
     else:
       sentences = predict.read_sentences(_SENTENCES.value, _SENTENCES_FILE.value)
       predict.predict(config, _WORKDIR.value, _CHECKPOINT.value, sentences,

@@ -161,3 +161,33 @@ def _top_ious(predictions: Sequence[np.ndarray], gts: np.ndarray, n: int) -> np.
 def summarize(metrics: Mapping[str, float]) -> str:
   """One line `R@1,IoU=0.5 41.20 | ... | mIoU 38.00` (percentages)."""
   return " | ".join(f"{k} {100 * v:.2f}" for k, v in metrics.items() if k != "num_queries")
+
+
+def corpus_metrics(predictions: Sequence[Sequence[tuple[str, float, float]]],
+                   gt_videos: Sequence[str], gts: np.ndarray, ks: Sequence[int],
+                   thresholds: Sequence[float]) -> dict[str, float]:
+  """Video corpus moment retrieval (Escorcia et al. 2019; TVR): per query, moments
+  ranked over the whole collection.
+
+  Args:
+    predictions: per query, ranked `(video_id, start, end)`, best first.
+    gt_videos: per query, its video; gts: `[Q, 2]` its moment (seconds).
+
+  Returns:
+    `"corpus R@k,IoU=m"`: the share of queries with a top-k moment in the right video
+    at IoU >= m; `"video R@k"`: with the right video among the top-k moments' videos.
+  """
+  gts = np.asarray(gts, dtype=np.float64).reshape(-1, 2)
+  if not (len(predictions) == len(gt_videos) == len(gts)) or not len(gts):
+    raise ValueError(f"{len(predictions)} prediction lists, {len(gt_videos)} videos and "
+                     f"{len(gts)} moments: need the same number, at least one")
+  out = {}
+  for k in ks:
+    for m in thresholds:
+      hits = [any(v == video and temporal_iou((s, e), gt) >= m for v, s, e, *_ in ranked[:k])
+              for ranked, video, gt in zip(predictions, gt_videos, gts)]
+      out[f"corpus {metric_name(k, m)}"] = float(np.mean(hits))
+  for k in ks:
+    out[f"video R@{k}"] = float(np.mean([any(p[0] == video for p in ranked[:k])
+                                         for ranked, video in zip(predictions, gt_videos)]))
+  return out

@@ -1,4 +1,5 @@
-"""`--mode=eval` and `--mode=predict`: a trained checkpoint on a split or one video."""
+"""`--mode=eval`, `--mode=export` and `--mode=predict`: a trained checkpoint on a
+split, as a model export, or on one video."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import Sequence
 import jax
 import numpy as np
 
-from vmr_jax import checkpoints, evaluate, metrics, sharding, train
+from vmr_jax import checkpoints, evaluate, export, train
+from vmr_jax.predictor import Predictor
 
 
 def restore(config, workdir: str, which: str) -> tuple[train.Setup, int]:
@@ -46,26 +48,36 @@ def read_sentences(inline: str | None, path: str | None) -> list[str]:
   return sentences
 
 
+def export_checkpoint(config, workdir: str, which: str, directory: str) -> str:
+  """Writes `which` checkpoint as a model export (`vmr_jax.export`) to `directory`."""
+  run, step = restore(config, workdir, which)
+  export.write(directory, config, run.state.variables, run.pipeline.vocab.words,
+               run.pipeline.feature_dim, step)
+  return directory
+
+
 def predict(config, workdir: str, which: str, sentences: Sequence[str], *,
             video: str | None, split: str, features: str | None,
             duration: float | None, top_n: int = 5) -> list[list[list[float]]]:
-  """Prints and returns, per sentence, its top moments [[start, end, score], ...]."""
-  run, _ = restore(config, workdir, which)
-  batch = run.pipeline.single_video_batch(sentences, video=video, split=split,
-                                          features=_load(features), duration=duration)
-  predict_fn = jax.jit(evaluate.make_predict_fn(run.model, run.spec, config))
-  ranked, _ = predict_fn(run.state.variables, sharding.numeric(batch))
-  ranked = np.asarray(ranked).reshape(len(sentences), -1, 3)
-  results = []
-  for sentence, moments in zip(sentences, ranked):
-    kept = metrics.nms(moments[np.isfinite(moments[:, 2])], config.eval.nms_threshold,
-                       top_n)
-    results.append(kept.tolist())
+  """Prints and returns, per sentence, its top moments [[start, end, score], ...] in
+  `video` of `split`, or in the clip features of the .npy file `features` [clips, D]
+  of `duration` seconds: `vmr_jax.Predictor` on the restored checkpoint."""
+  run, step = restore(config, workdir, which)
+  if features is not None:
+    if duration is None:
+      raise ValueError("--features needs --duration (seconds)")
+    clips, video = np.load(features), video or os.path.basename(features)
+  elif video is not None:
+    clips, duration = run.pipeline.video_features(split, video)
+  else:
+    raise ValueError("give a video id (--video) or a features file (--features)")
+  exported = export.Exported(config, run.spec, run.model, jax.device_get(run.state.variables),
+                             list(run.pipeline.vocab.words), run.pipeline.feature_dim, step)
+  predictor = Predictor(exported, run.mesh)
+  predictor.encode({video: clips}, {video: duration})
+  results = [moments.tolist() for moments in predictor.localize(video, sentences, top_n)]
+  for sentence, moments in zip(sentences, results):
     print(sentence)
-    for start, end, score in kept:
+    for start, end, score in moments:
       print(f"  {start:8.2f} - {end:8.2f} s   score {score:.3f}")
   return results
-
-
-def _load(path: str | None):
-  return None if path is None else np.load(path)

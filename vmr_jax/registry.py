@@ -53,6 +53,27 @@ def load_pretrained(params: Mapping[str, Any], pretrained: Mapping[str, Any]) ->
 
 
 @dataclasses.dataclass(frozen=True)
+class Retrieval:
+  """How a model ranks the moments of many videos for a sentence with their video
+  side computed once (`vmr_jax.predictor`). Each function reads the model's
+  evaluation outputs of a video-level batch; the video side is computed from batches
+  with a placeholder query, the query side from a batch with a placeholder video
+  (whose outputs the query side does not read, so XLA drops its computation).
+
+  moments: `(outputs, batch, config) -> (entries, times [B, N, 2] s, valid [B, N])`:
+    entries, a pytree of `[B, N, ...]` arrays, are what the score needs of each of a
+    video's N candidate moments.
+  queries: `(outputs, config) -> pytree`: the query side of the batch's one video's
+    Q queries (`[Q, ...]` arrays, and anything else the score needs, e.g. weights).
+  score: `(entries [V, N, ...], queries, config) -> [S, V, N]` scores, higher is
+    better (the order decode ranks by; -inf: not a candidate for that query).
+  """
+  moments: Callable[[Any, Mapping[str, jnp.ndarray], Any], tuple[Any, jnp.ndarray, jnp.ndarray]]
+  queries: Callable[[Any, Any], Any]
+  score: Callable[[Any, Any, Any], jnp.ndarray]
+
+
+@dataclasses.dataclass(frozen=True)
 class ModelSpec:
   """
   create: `(config, DataInfo) -> Model`.
@@ -65,12 +86,15 @@ class ModelSpec:
   eval_stats: optional `(outputs, batch, config) -> {name: [B, (Q)]}` per-query
     statistics of the evaluation forward pass (e.g. the share of candidates a
     search scored); the evaluator reports their mean over the split's queries.
+  retrieval: optional `Retrieval`, for models whose video side can be precomputed;
+    without it the predictor runs the whole model on every (video, sentence) pair.
   """
   create: Callable[[Any, DataInfo], Model]
   loss: Callable[[Any, Mapping[str, jnp.ndarray], Any], tuple[jnp.ndarray, dict]]
   decode: Callable[[Any, Mapping[str, jnp.ndarray], Any], jnp.ndarray]
   data: Mapping[str, Any]
   eval_stats: Callable[[Any, Mapping[str, jnp.ndarray], Any], Mapping[str, jnp.ndarray]] | None = None
+  retrieval: Retrieval | None = None
 
 
 _MODULES = {"clear": "vmr_jax.models.clear", "cmhn": "vmr_jax.models.cmhn",

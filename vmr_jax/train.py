@@ -10,7 +10,8 @@
    before anything is saved;
 4. every `eval_every` steps evaluates `eval.val_split` and keeps the best
    checkpoint by `eval.best_metric`; every `checkpoint_every` steps saves the latest;
-5. at the end evaluates the best checkpoint on `eval.test_split`.
+5. at the end exports the best checkpoint (`workdir/export`, `vmr_jax.export`) and
+   evaluates it on `eval.test_split`.
 Logs: the run's config (`workdir/config.json`, rewritten by each run), TensorBoard
 scalars in `workdir` (loss and its terms, learning rate, steps/s, metrics), a line
 while the first step compiles, progress bars for training and evaluation, and a
@@ -34,7 +35,7 @@ import optax
 from tqdm import tqdm
 
 from data_pipelines.data_config import DataConfig
-from vmr_jax import checkpoints, evaluate, precision, registry, sharding
+from vmr_jax import checkpoints, evaluate, export, precision, registry, sharding
 from vmr_jax.metrics import summarize
 
 
@@ -228,6 +229,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
       ckpt.save_latest(done, state, train_iter.state)
 
   best_state, best_step = ckpt.restore_best(state)
+  export.write(os.path.join(workdir, "export"), config, best_state.variables,
+               pipeline.vocab.words, pipeline.feature_dim, best_step)
   result = evaluator.run(best_state.variables, config.eval.test_split, workdir=workdir)
   _write(writer, config.eval.test_split, result, best_step)
   ckpt.close()

@@ -22,3 +22,21 @@ def hamming_distance(a: jnp.ndarray, b: jnp.ndarray) -> jnp.ndarray:
   D = (L - a . b) / 2 (CMHN Eq. 12): the number of differing bits.
   """
   return 0.5 * (a.shape[-1] - jnp.einsum("...nl,...ml->...nm", a, b))
+
+
+def pack_signs(codes: jnp.ndarray) -> jnp.ndarray:
+  """Codes `[..., L]` (their signs: >= 0 is bit 1, as `sign`) -> `[..., ceil(L / 32)]`
+  uint32 words, bit j of word w holding code bit 32 w + j (the last word's unused
+  bits are 0)."""
+  bits = codes >= 0
+  length = bits.shape[-1]
+  words = -(-length // 32)
+  bits = jnp.pad(bits, [(0, 0)] * (bits.ndim - 1) + [(0, 32 * words - length)])
+  bits = bits.reshape(*bits.shape[:-1], words, 32).astype(jnp.uint32)
+  return jnp.sum(bits << jnp.arange(32, dtype=jnp.uint32), axis=-1, dtype=jnp.uint32)
+
+
+def packed_hamming_distance(a: jnp.ndarray, b: jnp.ndarray) -> jnp.ndarray:
+  """Packed codes (`pack_signs`) `a [..., W]`, `b [..., W]` (broadcast) -> `[...]`
+  int32 differing bits: the popcount of their XOR, summed over the words."""
+  return jnp.sum(jax.lax.population_count(a ^ b).astype(jnp.int32), axis=-1)

@@ -248,8 +248,9 @@ def pruned_logits(w, moments: jnp.ndarray, queries: jnp.ndarray, anchors: jnp.nd
 
 
 class CLEAR(common.TextVideoModule):
-  """batch -> {"queries": Q^ [B, Q, d], "anchors": A [B, R, d],
-  "fine_logits": [B, Q, N]} (N = L(L+1)/2 candidates, R = 2P - 1 anchors). With
+  """batch -> {"queries": Q^ [B, Q, d], "anchors": A [B, R, d], "moments": C [B, N, d],
+  "fine": the confidence MLP's weights, "fine_logits": [B, Q, N]} (N = L(L+1)/2
+  candidates, R = 2P - 1 anchors). With
   `search = "pruned"` in evaluation, the fine logits are those of Algorithm 1
   (`pruned_logits`: -inf outside the chosen node) and "node" [B, Q] is added."""
 
@@ -265,7 +266,7 @@ class CLEAR(common.TextVideoModule):
     queries = nn.relu(nn.Dense(cfg.dim, name="query_fc")(sentence))  # Eq. 3
     anchors = moments[:, anchor_index(feats.shape[1], cfg.tree_layers)]
     w = FineWeights(cfg.fine_hidden, name="fine")(cfg.dim)
-    outputs = {"queries": queries, "anchors": anchors}
+    outputs = {"queries": queries, "anchors": anchors, "moments": moments, "fine": w}
     if cfg.search == "pruned" and not (train or self.is_initializing()):
       outputs["fine_logits"], outputs["node"] = pruned_logits(
           w, moments, queries, anchors, feats.shape[1], cfg)
@@ -344,6 +345,31 @@ def eval_stats(outputs, batch, config):
   return {"searched": sizes[outputs["node"]]}
 
 
+def retrieval_moments(outputs, batch, config):
+  """Every candidate's moment embedding C `[B, N, d]` (the anchors are among them)."""
+  times = _candidates(batch, config)
+  return outputs["moments"], times, jnp.ones(times.shape[:2], bool)
+
+
+def retrieval_queries(outputs, config):
+  return {"queries": outputs["queries"][0], "fine": outputs["fine"]}  # [Q, d], weights
+
+
+def retrieval_score(moments, queries, config):
+  """`[V, N, d]` moments, the query side -> `[S, V, N]` confidences, as `decode`:
+  with the pruned search, Algorithm 1 in every video (-inf outside its node)."""
+  cfg = config.clear
+  w = queries["fine"]
+  q = jnp.broadcast_to(queries["queries"][None], (len(moments), *queries["queries"].shape))
+  if cfg.search == "pruned":
+    anchors = moments[:, anchor_index(config.data.num_clips, cfg.tree_layers)]
+    logits, _ = pruned_logits(w, moments, q, anchors, config.data.num_clips, cfg)
+  else:
+    logits = fine_logits(w, moments, q)
+  scores = jnp.where(jnp.isfinite(logits), jax.nn.sigmoid(logits), -jnp.inf)
+  return jnp.swapaxes(scores, 0, 1)
+
+
 def _check_search(search: str) -> None:
   if search not in SEARCHES:
     raise ValueError(f"clear.search must be one of {SEARCHES}, got {search!r}")
@@ -364,6 +390,7 @@ def create(config, info: registry.DataInfo) -> registry.Model:
 
 # Eq. 2 defines the anchors on L units spanning the whole video: every video must be
 # resampled to exactly L clips.
-SPEC = registry.ModelSpec(create=create, loss=loss, decode=decode,
-                          data={"batch_kind": "video", "short_videos": "stretch"},
-                          eval_stats=eval_stats)
+SPEC = registry.ModelSpec(
+    create=create, loss=loss, decode=decode,
+    data={"batch_kind": "video", "short_videos": "stretch"}, eval_stats=eval_stats,
+    retrieval=registry.Retrieval(retrieval_moments, retrieval_queries, retrieval_score))

@@ -67,7 +67,8 @@ from vmr_jax import registry
 from vmr_jax.layers import windows
 from vmr_jax.layers.bitcn import BiTCN
 from vmr_jax.layers.attention import l2_normalize
-from vmr_jax.layers.hashing import hamming_distance, sign, sign_ste
+from vmr_jax.layers.hashing import (hamming_distance, pack_signs, packed_hamming_distance,
+                                    sign, sign_ste)
 from vmr_jax.layers.losses import masked_average, similarity_preserving
 from vmr_jax.layers.mlp import MLP
 from vmr_jax.models import common
@@ -168,6 +169,24 @@ def decode(outputs, batch, config):
   return common.top_moments(jnp.swapaxes(score, 1, 2), times, config.eval.top_k)
 
 
+def retrieval_moments(outputs, batch, config):
+  """Every candidate's binary code packed into uint32 words `[B, N, ceil(L / 32)]`."""
+  times, valid = _candidates(batch, config)
+  return pack_signs(outputs["moment_codes"]), times, valid
+
+
+def retrieval_queries(outputs, config):
+  return pack_signs(outputs["query_codes"][0])  # [Q, W]
+
+
+def retrieval_score(moment_words, query_words, config):
+  """`[V, N, W]`, `[S, W]` packed codes -> `[S, V, N]` minus the Hamming distance
+  (Eq. 12; popcount of the XOR). Unlike `decode`, equal distances stay tied (the
+  real-valued codes are not kept): the top-k takes the lower index first."""
+  del config
+  return -packed_hamming_distance(moment_words[None], query_words[:, None, None])
+
+
 def create(config, info: registry.DataInfo) -> registry.Model:
   cfg = config.cmhn
   if cfg.loss_reduction not in LOSS_REDUCTIONS:
@@ -183,5 +202,6 @@ def create(config, info: registry.DataInfo) -> registry.Model:
       config, info, lambda *encoder: CMHN(config.cmhn, *encoder))
 
 
-SPEC = registry.ModelSpec(create=create, loss=loss, decode=decode,
-                          data={"batch_kind": "video"})
+SPEC = registry.ModelSpec(
+    create=create, loss=loss, decode=decode, data={"batch_kind": "video"},
+    retrieval=registry.Retrieval(retrieval_moments, retrieval_queries, retrieval_score))

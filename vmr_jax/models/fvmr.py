@@ -123,7 +123,8 @@ def first_plus_last(words: jnp.ndarray, mask: jnp.ndarray) -> jnp.ndarray:
 
 
 class FVMR(common.TextVideoModule):
-  """batch -> {"p_logits": [B, Q, M]}, plus the teacher's "q_logits" [B, Q, M] in
+  """batch -> {"p_logits": [B, Q, M], the common space's "moment_embeddings"
+  phi_m(m) [B, M, D] and "query_embeddings" phi_s(s) [B, Q, D]}, plus the teacher's "q_logits" [B, Q, M] in
   training (and at initialization, which creates every parameter)."""
 
   @nn.compact
@@ -146,7 +147,8 @@ class FVMR(common.TextVideoModule):
 
     words, _ = self.encode_text(batch, train=train)
     queries = phi("phi_s")(first_plus_last(words, batch[self.mask_key]))  # [B, Q, D]
-    outputs = {"p_logits": jnp.einsum("bmd,bqd->bqm", moments, queries)}  # Eq. 6
+    outputs = {"p_logits": jnp.einsum("bmd,bqd->bqm", moments, queries),  # Eq. 6
+               "moment_embeddings": moments, "query_embeddings": queries}
     if train or self.is_initializing():
       semantic = phi("phi_u")(self.semantic_feature(batch))  # [B, Q, D]
       fused = moments[:, None] * semantic[:, :, None]  # [B, Q, M, D]
@@ -212,6 +214,22 @@ def decode(outputs, batch, config):
                             config.eval.top_k)
 
 
+def retrieval_moments(outputs, batch, config):
+  """The cells' common-space embeddings phi_m(m) `[B, M, D]`."""
+  times = _candidates(batch, config)
+  return outputs["moment_embeddings"], times, jnp.ones(times.shape[:2], bool)
+
+
+def retrieval_queries(outputs, config):
+  return outputs["query_embeddings"][0]  # [Q, D]
+
+
+def retrieval_score(moments, queries, config):
+  """`[V, M, D]`, `[S, D]` -> `[S, V, M]` sigmoid(p) (Eq. 6), as `decode`."""
+  del config
+  return nn.sigmoid(jnp.einsum("vmd,sd->svm", moments, queries))
+
+
 def create(config, info: registry.DataInfo) -> registry.Model:
   cfg = config.fvmr
   if config.text.encoder != "glove":
@@ -228,5 +246,7 @@ def create(config, info: registry.DataInfo) -> registry.Model:
 
 
 # 2D-TAN resamples every video to the map's L clips.
-SPEC = registry.ModelSpec(create=create, loss=loss, decode=decode,
-                          data={"batch_kind": "video", "short_videos": "stretch"})
+SPEC = registry.ModelSpec(
+    create=create, loss=loss, decode=decode,
+    data={"batch_kind": "video", "short_videos": "stretch"},
+    retrieval=registry.Retrieval(retrieval_moments, retrieval_queries, retrieval_score))

@@ -12,12 +12,15 @@ Registry (`config.text.encoder`):
   them when `config.data.wordpiece_vocab` is `<bert_dir>/vocab.txt`). Only when asked
   for by name with `vectors = "random"`: BERT-base's sizes (`bert.BertConfig()`) with
   the module's random initialization and no checkpoint (memory and speed
-  measurements, `vmr_jax.bench --memory`).
+  measurements, `vmr_jax.bench --memory`); with `vectors = "export"`, the sizes of
+  `bert_dir/config.json` and no weights (a model export, `vmr_jax.export`, restores
+  them).
 - `glove`: an embedding table for the dataset's `WordVocab`, initialized from
   `config.text.glove_file` (`vmr_jax.text.glove`; `vectors = "glove"`, the default:
   an empty or missing file is an error naming the field) or, only when asked for by
   name with `vectors = "random"`, from N(0, 1) vectors of `glove_dim` (benchmarks,
-  parity tests, a table learned from scratch); optionally followed by a recurrent head
+  parity tests, a table learned from scratch), or with `vectors = "export"` a table
+  of `glove_dim` whose rows a model export restores (`vmr_jax.export`); optionally followed by a recurrent head
   (`head`: "" | bilstm | bigru, from `vmr_jax.layers.rnn`); reads `query_tokens`.
   Without a head the sentence vector is the masked mean of the word vectors; with one,
   the head's final state.
@@ -127,7 +130,8 @@ def default_config() -> ml_collections.ConfigDict:
       "pooling": "cls",
       # glove
       "vectors": "glove",  # glove (from glove_file) | random (N(0, 1), glove_dim;
-                           # with bert: random BERT-base weights)
+                           # with bert: random BERT-base weights) | export (shapes
+                           # only, the values restored from a vmr_jax.export)
       "glove_file": "",  # e.g. /data/glove.840B.300d.txt
       "glove_dim": 300,  # only used with vectors = "random"
       "oov": "zero",  # or "random"
@@ -146,6 +150,8 @@ def create_bert(config, words: Sequence[str] | None = None,
     raise ValueError(f"text.pooling must be one of {bert.POOLINGS}, got {config.pooling!r}")
   if config.vectors == "random":
     bert_config, pretrained = bert.BertConfig(), None
+  elif config.vectors == "export":
+    bert_config, pretrained = bert.BertConfig.from_dir(config.bert_dir), None
   else:
     bert_config, params = bert.load_pretrained(config.bert_dir)
     pretrained = {"bert": params}
@@ -170,10 +176,11 @@ def create_glove(config, words: Sequence[str] | None = None,
     vectors = glove.load_glove(config.glove_file, words, cache_dir, config.oov,
                                config.seed).vectors
     dim, init = vectors.shape[1], lambda *_: jnp.asarray(vectors)
-  elif config.vectors == "random":
+  elif config.vectors in ("random", "export"):
     dim, init = config.glove_dim, nn.initializers.normal(1.0)
   else:
-    raise ValueError(f"text.vectors must be 'glove' or 'random', got {config.vectors!r}")
+    raise ValueError(f"text.vectors must be 'glove', 'random' or 'export', got "
+                     f"{config.vectors!r}")
   module = GloveTextEncoder(
       len(words), dim, embedding_init=init,
       trainable=config.trainable, head_kind=config.head, head_hidden=config.head_hidden,

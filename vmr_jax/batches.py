@@ -1,0 +1,101 @@
+"""Batches of the batch contract built from arrays in memory, without TensorFlow:
+what `vmr_jax.predictor` feeds the models.
+
+The rules are the input pipeline's (`data_pipelines.input_pipeline`, whose tf.data
+versions `tests/test_predictor.py` checks these against): clip features resampled to
+`num_clips` by the same average pooling (`resample_clips`), words split by
+`vmr_jax.text.words.split_words` and looked up in the export's vocabulary, BERT
+WordPiece ids from its `vocab.txt`. Batches carry no strings; `gt_times` are zeros
+(unknown).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from vmr_jax.text.words import PAD_ID, WordVocab, split_words
+
+Batch = dict[str, np.ndarray]
+
+
+def resample_clips(features: np.ndarray, num_clips: int, short_videos: str = "stretch"
+                   ) -> tuple[np.ndarray, np.ndarray]:
+  """`[N, D]` -> `[num_clips, D]` float32 features and `[num_clips]` mask: clip i is
+  the mean of input clips [b_i, max(b_{i+1}, b_i + 1)), b_i = round(i N / T), its
+  start clamped to N - 1; with `short_videos = "pad"` a video of N < T clips keeps
+  them, zero-padded and masked."""
+  features = np.asarray(features)
+  if features.ndim != 2 or not len(features):
+    raise ValueError(f"clip features must be [clips >= 1, D], got shape {features.shape}")
+  n = len(features)
+  if short_videos == "pad" and n < num_clips:
+    padded = np.zeros((num_clips, features.shape[1]), np.float32)
+    padded[:n] = features
+    return padded, np.arange(num_clips) < n
+  bounds = np.round(np.arange(num_clips + 1, dtype=np.float64) * n / num_clips).astype(int)
+  starts = np.minimum(bounds[:-1], n - 1)
+  ends = np.maximum(bounds[1:], starts + 1)
+  csum = np.concatenate([np.zeros((1, features.shape[1])),
+                         np.cumsum(features.astype(np.float64), axis=0)])
+  pooled = (csum[ends] - csum[starts]) / (ends - starts)[:, None]
+  return pooled.astype(np.float32), np.ones(num_clips, bool)
+
+
+class SentenceEncoder:
+  """Sentences -> the query keys of a model's text encoder, `[S, L]` each."""
+
+  def __init__(self, words: Sequence[str], max_words: int, wordpiece_vocab: str = "",
+               max_wordpiece: int = 32):
+    self.vocab, self.max_words = WordVocab(words), max_words
+    self.max_wordpiece = max_wordpiece
+    self.wordpiece = None
+    if wordpiece_vocab:
+      from vmr_jax.text.wordpiece import WordPieceTokenizer
+      self.wordpiece = WordPieceTokenizer(wordpiece_vocab)
+
+  def __call__(self, sentences: Sequence[str]) -> Batch:
+    if not len(sentences):
+      raise ValueError("no sentences")
+    tokens = np.full((len(sentences), self.max_words), PAD_ID, np.int32)
+    mask = np.zeros(tokens.shape, bool)
+    for i, sentence in enumerate(sentences):
+      words = split_words(sentence)
+      if not words:
+        raise ValueError(f"sentence {sentence!r} has no words")
+      ids = self.vocab.ids(words[:self.max_words])
+      tokens[i, :len(ids)], mask[i, :len(ids)] = ids, True
+    out = {"query_tokens": tokens, "query_mask": mask}
+    if self.wordpiece is not None:
+      out["query_wordpiece"], out["query_wordpiece_mask"] = self.wordpiece.encode(
+          list(sentences), self.max_wordpiece)
+    return out
+
+
+def video_level(clips: np.ndarray, masks: np.ndarray, durations: np.ndarray,
+                queries: Batch, valid: np.ndarray) -> Batch:
+  """`B` videos (`clips [B, T, D]`, `masks [B, T]`, `durations [B]`, `valid [B]` real
+  rows) that each hold the same `S` queries (`queries`: `[S, L]` arrays) -> a
+  video-level batch with Q = S."""
+  b, s = len(clips), len(next(iter(queries.values())))
+  batch = {k: np.broadcast_to(v[None], (b, *v.shape)).copy() for k, v in queries.items()}
+  return batch | _videos(clips, masks, durations, valid) | {
+      "gt_times": np.zeros((b, s, 2), np.float32),
+      "query_index": np.broadcast_to(np.arange(s, dtype=np.int32), (b, s)).copy(),
+      "query_valid": np.broadcast_to(valid[:, None], (b, s)).copy()}
+
+
+def query_level(clips: np.ndarray, masks: np.ndarray, durations: np.ndarray,
+                queries: Batch, valid: np.ndarray) -> Batch:
+  """`B` (video, query) pairs: row b is video `clips[b]` with query row b of
+  `queries` (`[B, L]` arrays) -> a query-level batch."""
+  return dict(queries) | _videos(clips, masks, durations, valid) | {
+      "gt_times": np.zeros((len(clips), 2), np.float32),
+      "query_index": np.zeros(len(clips), np.int32)}
+
+
+def _videos(clips, masks, durations, valid) -> Batch:
+  return {"video_feats": np.asarray(clips, np.float32), "video_mask": np.asarray(masks, bool),
+          "duration": np.asarray(durations, np.float32),
+          "example_valid": np.asarray(valid, bool)}

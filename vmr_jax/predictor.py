@@ -1,0 +1,346 @@
+"""Moment retrieval in a video collection with an exported model, for all five models.
+
+    predictor = vmr_jax.Predictor.load("WORKDIR/export")          # vmr_jax.export
+    predictor.encode(features, durations)  # {video_id: [clips, D]}, {video_id: seconds}
+    predictor.localize("v1", ["the person opens the door"], top_n=5)
+        # per sentence [k, 3] (start, end, score), seconds, best first
+    predictor.search(["the person opens the door"], top_n=10)
+        # per sentence [Moment(video_id, start, end, score), ...] over the collection
+
+`encode` resamples every video's clips to the model's grid (`vmr_jax.batches`, the
+input pipeline's rules) and keeps, on the devices, what the model computes from the
+video alone (`registry.Retrieval`), split over the mesh's `data` axis:
+- CMHN: every candidate's binary code, packed into uint32 words; a sentence's code
+  is ranked against them by Hamming distance (popcount of the XOR);
+- FVMR: every map cell's common-space embedding phi_m(m); scores sigmoid(phi_m . phi_s);
+- CLEAR: every candidate's moment embedding (the anchors among them); a sentence
+  runs the tree walk (Algorithm 1, `clear.search = "pruned"`) or the exhaustive
+  confidence MLP over them;
+- HSCNet, FIAN: the resampled clip features only, and the whole model runs on each
+  (video, sentence) pair: their video encoders attend to the words from their first
+  cross-modal layer on (only a projection and the first self-attention layers see
+  the video alone), so little of the work is the video's alone.
+
+Ranking: models with a `Retrieval` score every candidate of every video on its
+device shard, take the shard's top k, and merge the shards' lists
+(`make_corpus_top_k`: the same list on any number of devices); the others rank each
+video's candidates with the model's `decode`, the videos' batches split over the
+devices. Then, as in evaluation, NMS (`eval.nms_threshold`) among the moments of
+one video, top_n kept.
+`localize` ranks one video's moments the same way (for HSCNet the sentences of one
+call are one paragraph, in the given order, as in training; `search` grounds each
+sentence alone). Sentence batches of a shape seen before reuse the compiled
+functions (`traces` counts their traces). Nothing is printed. One process, over
+its local devices (the mesh: `sharding.make_mesh()` unless given).
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import math
+from typing import Mapping, Sequence
+
+import jax
+from jax.sharding import PartitionSpec
+import jax.numpy as jnp
+import numpy as np
+
+from vmr_jax import batches, evaluate, export, metrics, sharding
+
+PLACEHOLDER_SENTENCE = "a"  # the query of the batches that encode videos
+
+
+@dataclasses.dataclass(frozen=True)
+class Moment:
+  """A moment of a video of the collection, in seconds."""
+  video_id: str
+  start: float
+  end: float
+  score: float
+
+
+@dataclasses.dataclass
+class _Collection:
+  """The encoded videos: `V` rows, padded to `rows` (a multiple of the devices)."""
+  video_ids: list[str]
+  clips: np.ndarray  # [rows, T, D]
+  masks: np.ndarray  # [rows, T]
+  durations: np.ndarray  # [rows]
+  entries: object = None  # Retrieval models: pytree of [rows, N, ...], data-sharded
+  valid: jax.Array | None = None  # [rows, N] real candidates, data-sharded
+  times: np.ndarray | None = None  # [rows, N, 2] candidate times, seconds
+
+  def __post_init__(self):
+    self.row = {v: i for i, v in enumerate(self.video_ids)}  # video_id -> row
+
+
+def make_corpus_top_k(score, config, mesh: jax.sharding.Mesh, k: int):
+  """`(entries, valid, queries) -> (scores [S, k], flat candidate index [S, k])`: the
+  k best candidates of a collection (`index = row * N + candidate`; rows and entries
+  `[V, N, ...]`, `valid [V, N]`, split over `mesh`'s `data` axis), ties to the lower
+  index, by `score` (`registry.Retrieval.score`). Each device ranks its shard of
+  videos and keeps its k best; the shards' lists are merged, so the result is the
+  same on any number of devices. Pure, to be jit-compiled."""
+  data = PartitionSpec(sharding.DATA_AXIS)
+
+  def shard_top_k(entries, valid, queries):
+    scores = score(entries, queries, config).astype(jnp.float32)  # [S, Vs, N]
+    scores = jnp.where(valid[None], scores, -jnp.inf).reshape(len(scores), -1)
+    best, index = jax.lax.top_k(scores, min(k, scores.shape[1]))
+    return best, index + jax.lax.axis_index(sharding.DATA_AXIS) * scores.shape[1]
+
+  # check_vma=False: a model's score may hold loops (CLEAR's pruned search) whose
+  # carries start as constants; every shard's computation is its own anyway.
+  per_shard = jax.shard_map(shard_top_k, mesh=mesh, in_specs=(data, data, PartitionSpec()),
+                            out_specs=(PartitionSpec(None, sharding.DATA_AXIS),) * 2,
+                            check_vma=False)
+
+  def top_k(entries, valid, queries):
+    best, index = per_shard(entries, valid, queries)  # [S, devices * k']
+    best, position = jax.lax.top_k(best, min(k, best.shape[1]))
+    return best, jnp.take_along_axis(index, position, axis=1)
+  return top_k
+
+
+class Predictor:
+  """An exported model, a mesh and the collection `encode` was last given."""
+
+  def __init__(self, exported: export.Exported, mesh: jax.sharding.Mesh | None = None):
+    if jax.process_count() > 1:
+      raise NotImplementedError("the Predictor runs in one process (over its local "
+                                f"devices); this is process {jax.process_index()} of "
+                                f"{jax.process_count()}")
+    self.exported, self.config, self.spec = exported, exported.config, exported.spec
+    self.mesh = mesh or sharding.make_mesh()
+    self.devices = self.mesh.devices.size
+    data = self.config.data
+    self.sentence_encoder = batches.SentenceEncoder(
+        exported.words, data.max_words, data.wordpiece_vocab, data.max_wordpiece)
+    self.query_level = data.batch_kind == "query"
+    # Rows of a batch: eval.batch_size, or fewer for a smaller collection, rounded up
+    # to a multiple of the devices (`encode` sets it).
+    self.chunk = self.devices
+    self.traces = collections.Counter()  # name -> times its function was traced
+    self.variables = jax.device_put(exported.variables, sharding.replicated(self.mesh))
+    self._collection: _Collection | None = None
+    self._corpus_top_k = {}  # k -> jitted function
+    self._build_functions()
+
+  @classmethod
+  def load(cls, export_dir: str, mesh: jax.sharding.Mesh | None = None) -> "Predictor":
+    return cls(export.load(export_dir), mesh)
+
+  @property
+  def video_ids(self) -> list[str]:
+    return list(self._require_collection().video_ids)
+
+  def encode(self, features: Mapping[str, np.ndarray], durations: Mapping[str, float]
+             ) -> None:
+    """Makes `features` ({video_id: [clips, D]}) of `durations` ({video_id: seconds})
+    the collection searched, replacing the previous one."""
+    if not features:
+      raise ValueError("no videos to encode")
+    dim, data = self.exported.feature_dim, self.config.data
+    video_ids = list(features)
+    clips, masks, seconds = [], [], []
+    for video in video_ids:
+      feats = np.asarray(features[video], np.float32)
+      if feats.ndim != 2 or feats.shape[1] != dim or not len(feats):
+        raise ValueError(f"video {video!r}: features must be [clips >= 1, {dim}], got "
+                         f"{feats.shape}")
+      if not np.isfinite(feats).all():
+        raise ValueError(f"video {video!r}: features hold NaN or inf")
+      if video not in durations:
+        raise KeyError(f"video {video!r} has no duration")
+      duration = float(durations[video])
+      if not (np.isfinite(duration) and duration > 0):
+        raise ValueError(f"video {video!r}: duration {duration} is not a positive number")
+      resampled, mask = batches.resample_clips(feats, data.num_clips, data.short_videos)
+      clips.append(resampled), masks.append(mask), seconds.append(duration)
+    rows = self.devices * math.ceil(len(video_ids) / self.devices)
+    self.chunk = self.devices * math.ceil(min(self.config.eval.batch_size, len(video_ids))
+                                          / self.devices)
+    pad = lambda x: np.concatenate([x, np.repeat(x[:1], rows - len(x), 0)])
+    collection = _Collection(video_ids, pad(np.stack(clips)), pad(np.stack(masks)),
+                             pad(np.asarray(seconds, np.float32)))
+    if self.spec.retrieval is not None:
+      self._index(collection)
+    self._collection = collection
+
+  def localize(self, video_id: str, sentences: Sequence[str], top_n: int = 5
+               ) -> list[np.ndarray]:
+    """Per sentence, `[k <= top_n, 3]` (start, end, score) of `video_id`, best first."""
+    collection = self._require_collection()
+    if video_id not in collection.row:
+      raise KeyError(f"video {video_id!r} is not in the encoded collection")
+    row = collection.row[video_id]
+    queries = self.sentence_encoder(sentences)
+    if self.spec.retrieval is not None:
+      best, index = self._row_top_k(collection.entries, collection.valid,
+                                    self._query_entries(queries), jnp.asarray(row, jnp.int32))
+      best, index = np.asarray(best), np.asarray(index)
+      ranked = np.concatenate([collection.times[row][index], best[..., None]], -1)
+    else:
+      ranked = self._rank_full(np.array([row]), queries, paragraph=True)[0]
+    return [self._nms(moments, top_n) for moments in ranked]
+
+  def search(self, sentences: Sequence[str], top_n: int = 10) -> list[list[Moment]]:
+    """Per sentence, its `top_n` moments over the whole collection, best first
+    (fewer where NMS leaves fewer of the candidates ranked, `eval.top_k` a video or,
+    with a `Retrieval`, max(eval.top_k, top_n) in all)."""
+    collection = self._require_collection()
+    queries = self.sentence_encoder(sentences)
+    if self.spec.retrieval is not None:
+      k = max(self.config.eval.top_k, top_n)
+      best, index = self.corpus_top_k(k)(collection.entries, collection.valid,
+                                         self._query_entries(queries))
+      best, index = np.asarray(best), np.asarray(index)
+      candidates = collection.times.shape[1]
+      rows, cells = index // candidates, index % candidates
+      ranked = [(rows[s], np.concatenate([collection.times[rows[s], cells[s]],
+                                          best[s, :, None]], -1))
+                for s in range(len(sentences))]
+    else:
+      ranked = []
+      for s in range(len(sentences)):
+        one = {k: v[s:s + 1] for k, v in queries.items()}
+        moments = self._rank_full(np.arange(len(collection.video_ids)), one)[:, 0]
+        per_video = [self._nms(m, top_n) for m in moments]
+        rows = np.concatenate([np.full(len(m), r) for r, m in enumerate(per_video)])
+        ranked.append((rows, np.concatenate(per_video)))
+    return [self._merge(rows, moments, top_n) for rows, moments in ranked]
+
+  def corpus_top_k(self, k: int):
+    """`make_corpus_top_k` of this model's score and mesh, compiled once per k."""
+    if k not in self._corpus_top_k:
+      top_k = make_corpus_top_k(self.spec.retrieval.score, self.config, self.mesh, k)
+
+      def counted(*args):
+        self.traces["corpus_top_k"] += 1
+        return top_k(*args)
+      self._corpus_top_k[k] = jax.jit(counted)
+    return self._corpus_top_k[k]
+
+  # Internals.
+
+  def _build_functions(self):
+    config, model = self.config, self.exported.model
+    forward = evaluate.make_forward_fn(model, config)
+    replicated, data = sharding.replicated(self.mesh), sharding.data_sharded(self.mesh)
+    predict = evaluate.make_predict_fn(model, self.spec, config)
+
+    def rank(variables, batch):
+      self.traces["rank"] += 1
+      return predict(variables, batch)[0]
+
+    self._rank = jax.jit(rank, in_shardings=(replicated, data), out_shardings=data)
+    retrieval = self.spec.retrieval
+    if retrieval is None:
+      return
+
+    def moments(variables, batch):
+      self.traces["moments"] += 1
+      return retrieval.moments(forward(variables, batch), batch, config)
+
+    def queries(variables, batch):
+      self.traces["queries"] += 1
+      return retrieval.queries(forward(variables, batch), config)
+
+    def row_top_k(entries, valid, query_entries, row):
+      """The `eval.top_k` best candidates of the collection's `row` for each query."""
+      self.traces["row_top_k"] += 1
+      one, valid = jax.tree.map(lambda x: jax.lax.dynamic_slice_in_dim(x, row, 1),
+                                (entries, valid))
+      scores = retrieval.score(one, query_entries, config)[:, 0].astype(jnp.float32)
+      scores = jnp.where(valid, scores, -jnp.inf)  # [S, N]
+      return jax.lax.top_k(scores, min(config.eval.top_k, scores.shape[-1]))
+
+    self._moments = jax.jit(moments, in_shardings=(replicated, data),
+                            out_shardings=data)
+    self._queries = jax.jit(queries)
+    self._row_top_k = jax.jit(row_top_k)
+
+  def _index(self, collection: _Collection) -> None:
+    """The Retrieval models' video side of every video, data-sharded."""
+    placeholder = self.sentence_encoder([PLACEHOLDER_SENTENCE])
+    rows = len(collection.clips)
+    parts = []
+    for begin in range(0, rows, self.chunk):
+      index = np.arange(begin, begin + self.chunk)
+      picked = np.where(index < rows, index, 0)
+      batch = batches.video_level(collection.clips[picked], collection.masks[picked],
+                                  collection.durations[picked], placeholder,
+                                  picked < len(collection.video_ids))
+      parts.append(jax.tree.map(lambda x: np.asarray(x)[index < rows],
+                                jax.device_get(self._moments(self.variables, batch))))
+    entries, times, valid = jax.tree.map(lambda *x: np.concatenate(x), *parts)
+    valid &= (np.arange(rows) < len(collection.video_ids))[:, None]
+    data = sharding.data_sharded(self.mesh)
+    collection.entries = jax.device_put(entries, data)
+    collection.valid, collection.times = jax.device_put(valid, data), times
+
+  def _query_entries(self, queries: batches.Batch):
+    """A Retrieval model's query side of `[S, L]` sentences."""
+    t, d = self.config.data.num_clips, self.exported.feature_dim
+    batch = batches.video_level(np.zeros((1, t, d), np.float32), np.ones((1, t), bool),
+                                np.ones(1, np.float32), queries, np.ones(1, bool))
+    return self._queries(self.variables, batch)
+
+  def _rank_full(self, rows: np.ndarray, queries: batches.Batch, paragraph: bool = False
+                 ) -> np.ndarray:
+    """The model's ranked moments `[len(rows), S, K, 3]` of the collection's `rows`
+    for every one of the `S` sentences (`queries [S, L]`); video-level models see
+    all S as one video's queries (`paragraph`) or S = 1."""
+    collection = self._collection
+    num = len(next(iter(queries.values())))
+    if self.query_level:  # one (video, sentence) pair a batch row
+      pair_rows, pair_queries = np.repeat(rows, num), np.tile(np.arange(num), len(rows))
+    else:
+      assert paragraph or num == 1
+      pair_rows, pair_queries = rows, None
+    size = self.chunk if len(pair_rows) > self.devices else self.devices
+    out = []
+    for begin in range(0, len(pair_rows), size):
+      index = np.arange(begin, begin + size)
+      valid = index < len(pair_rows)
+      picked = pair_rows[np.where(valid, index, 0)]
+      videos = (collection.clips[picked], collection.masks[picked],
+                collection.durations[picked])
+      if self.query_level:
+        one = {k: v[pair_queries[np.where(valid, index, 0)]] for k, v in queries.items()}
+        batch = batches.query_level(*videos, one, valid)
+      else:
+        batch = batches.video_level(*videos, queries, valid)
+      out.append(np.asarray(jax.device_get(self._rank(self.variables, batch)))[valid])
+    ranked = np.concatenate(out)
+    return ranked.reshape(len(rows), num, *ranked.shape[-2:])
+
+  def _nms(self, moments: np.ndarray, top_n: int) -> np.ndarray:
+    return metrics.nms(moments[np.isfinite(moments[:, 2])], self.config.eval.nms_threshold,
+                       top_n)
+
+  def _merge(self, rows: np.ndarray, moments: np.ndarray, top_n: int) -> list[Moment]:
+    """Ranked (video row, moment) pairs -> the top_n after NMS within each video."""
+    order = np.argsort(-moments[:, 2], kind="stable")
+    kept: dict[int, list[np.ndarray]] = {}
+    out = []
+    for i in order:
+      row, moment = int(rows[i]), moments[i]
+      if not np.isfinite(moment[2]):
+        break
+      same = kept.setdefault(row, [])
+      if same and metrics.temporal_iou(np.array(same)[:, :2], moment[:2]).max() > \
+          self.config.eval.nms_threshold:
+        continue
+      same.append(moment)
+      out.append(Moment(self._collection.video_ids[row], float(moment[0]),
+                        float(moment[1]), float(moment[2])))
+      if len(out) == top_n:
+        break
+    return out
+
+  def _require_collection(self) -> _Collection:
+    if self._collection is None:
+      raise RuntimeError("no collection: call encode(features, durations) first")
+    return self._collection

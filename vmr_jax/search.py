@@ -1,0 +1,134 @@
+"""Search the videos of an HDF5 feature file for sentences, with a model export.
+
+    python -m vmr_jax.search --export=WORKDIR/export --features=FILE.hdf5 \
+        --durations=DURATIONS --query="the person opens the door" [--query=...] \
+        [--top_n=10] [--output=FILE.jsonl]
+    python -m vmr_jax.search --export=... --features=... --annotations=SPLIT.json \
+        --annotation_format=activitynet|tacos --evaluate
+
+Features: `f[video_id]` -> `[clips, D]` (TACoS, Charades-STA), or
+`f[video_id][NAME]` with `--feature_dataset=NAME` (ActivityNet's `c3d_features`), as
+the dataset builders read them (`data_pipelines.features`).
+Durations (seconds), one of: `--annotations` (a release split file: ActivityNet
+Captions' `duration`, TACoS' `num_frames / fps`), `--durations` (JSON
+`{video_id: seconds}`), or each video's HDF5 attribute `duration`. The collection is
+the videos of `--annotations` or `--durations`, or else every video of the file.
+`--evaluate` searches every sentence of `--annotations` in the whole collection and
+prints the corpus metrics (`metrics.corpus_metrics`: the right video and moment at
+IoU >= m among the top k). `--output`: one JSON line per sentence, `{"qid", "query",
+"pred": [[video_id, start, end, score], ...]}`, and with `--evaluate` its `vid`,
+`duration` and `relevant_windows` too. No TensorFlow is imported.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Mapping
+
+from absl import app, flags, logging
+import numpy as np
+
+_EXPORT = flags.DEFINE_string("export", None, "A model export (vmr_jax.export).",
+                              required=True)
+_FEATURES = flags.DEFINE_string("features", None, "HDF5 clip features.", required=True)
+_FEATURE_DATASET = flags.DEFINE_string("feature_dataset", None, "The dataset name inside "
+                                       "each video's group (e.g. c3d_features).")
+_ANNOTATIONS = flags.DEFINE_string("annotations", None, "A release split file.")
+_FORMAT = flags.DEFINE_enum("annotation_format", "activitynet", ["activitynet", "tacos"],
+                            "--annotations' format.")
+_DURATIONS = flags.DEFINE_string("durations", None, "JSON {video_id: seconds}.")
+_QUERY = flags.DEFINE_multi_string("query", [], "A sentence (repeat for more).")
+_EVALUATE = flags.DEFINE_bool("evaluate", False, "Search every sentence of "
+                              "--annotations; print the corpus metrics.")
+_TOP_N = flags.DEFINE_integer("top_n", 10, "Moments per sentence.")
+_OUTPUT = flags.DEFINE_string("output", None, "JSON lines of the ranked moments.")
+
+
+def read_collection(path: str, dataset: str | None, durations: Mapping[str, float] | None
+                    ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+  """The features of the videos of `durations` (every video of the file if None) and
+  their durations (else each video's HDF5 attribute `duration`)."""
+  from data_pipelines.features import FeatureFile, problem
+  with FeatureFile(path, dataset) as f:
+    videos = list(durations) if durations is not None else f.video_ids()
+    features, seconds = {}, {}
+    for video in videos:
+      feats = f.read(video)
+      reason = problem(feats)
+      if reason is not None:
+        raise ValueError(f"{path}: video {video!r}: {reason}")
+      features[video] = feats
+      if durations is not None:
+        seconds[video] = float(durations[video])
+      elif f.attribute(video, "duration") is not None:
+        seconds[video] = float(f.attribute(video, "duration"))
+      else:
+        raise ValueError(f"{path}: video {video!r} has no duration attribute; give "
+                         "--durations or --annotations")
+  return features, seconds
+
+
+def read_annotations(path: str, kind: str):
+  """Release split file -> videos (`data_pipelines.annotations.Video`), as the builders
+  read them."""
+  from data_pipelines import annotations
+  read = {"activitynet": annotations.read_activitynet, "tacos": annotations.read_tacos}[kind]
+  return read(path, "search", annotations.BuildReport())
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  logging.set_verbosity(logging.WARNING)
+  from vmr_jax import metrics
+  from vmr_jax.predictor import Predictor
+  videos = read_annotations(_ANNOTATIONS.value, _FORMAT.value) if _ANNOTATIONS.value else None
+  if videos is not None:
+    durations = {v.video_id: v.duration for v in videos}
+  elif _DURATIONS.value:
+    with open(_DURATIONS.value) as f:
+      durations = {k: float(v) for k, v in json.load(f).items()}
+  else:
+    durations = None
+  if _EVALUATE.value:
+    if videos is None:
+      raise app.UsageError("--evaluate needs --annotations")
+    queries = [(v.video_id, v.duration, q) for v in videos for q in v.queries]
+    sentences = [q.sentence for _, _, q in queries]
+  else:
+    sentences, queries = list(_QUERY.value), None
+  if not sentences:
+    raise app.UsageError("give --query='a sentence' (or --evaluate with --annotations)")
+
+  predictor = Predictor.load(_EXPORT.value)
+  predictor.encode(*read_collection(_FEATURES.value, _FEATURE_DATASET.value, durations))
+  ranked = []
+  for begin in range(0, len(sentences), predictor.config.eval.batch_size):
+    ranked += predictor.search(sentences[begin:begin + predictor.config.eval.batch_size],
+                               _TOP_N.value)
+  records = [{"qid": i, "query": s, "pred": [[m.video_id, m.start, m.end, m.score]
+                                             for m in moments]}
+             for i, (s, moments) in enumerate(zip(sentences, ranked))]
+  if queries is not None:
+    for record, (video, duration, query) in zip(records, queries):
+      record.update(vid=video, duration=duration, relevant_windows=[[query.start, query.end]])
+    thresholds = predictor.config.eval.iou_thresholds or (0.5, 0.7)
+    ks = sorted({1, 5, 10, _TOP_N.value} & set(range(1, _TOP_N.value + 1)))
+    result = metrics.corpus_metrics(
+        [r["pred"] for r in records], [r["vid"] for r in records],
+        np.array([r["relevant_windows"][0] for r in records]), ks, thresholds)
+    print(f"{len(records)} queries, {len(predictor.video_ids)} videos")
+    for name, value in result.items():
+      print(f"{name:24s} {100 * value:6.2f}")
+  else:
+    for record in records:
+      print(record["query"])
+      for video, start, end, score in record["pred"]:
+        print(f"  {video:24s} {start:8.2f} - {end:8.2f} s   score {score:.3f}")
+  if _OUTPUT.value:
+    with open(_OUTPUT.value, "w") as f:
+      f.writelines(json.dumps(r) + "\n" for r in records)
+
+
+if __name__ == "__main__":
+  app.run(main)
