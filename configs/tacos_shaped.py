@@ -33,8 +33,8 @@ import os
 import ml_collections
 
 MODELS = ("clear", "cmhn", "fian", "fvmr", "hscnet")
-STEPS = {"clear": 600, "cmhn": 2000, "fian": 800, "fvmr": 600, "hscnet": 700}
-EVAL_EVERY = {"clear": 150, "cmhn": 400, "fian": 200, "fvmr": 150, "hscnet": 175}
+STEPS = {"clear": 600, "cmhn": 400, "fian": 800, "fvmr": 600, "hscnet": 350}
+EVAL_EVERY = {"clear": 150, "cmhn": 200, "fian": 200, "fvmr": 150, "hscnet": 175}
 
 
 def get_config(model: str = "cmhn"):

@@ -81,8 +81,8 @@ def test_memory_bench_without_tensorflow():
 def test_corpus_search_bench_agrees_with_numpy():
   """`--task=corpus`'s methods find the same top-k scores (a 40-bit code spans two
   uint32 words; 3,000 moments)."""
-  from vmr_jax import bench
-  results = bench.corpus_comparison(moments=3000, per_video=50, bits=40, dim=16,
+  from vmr_jax import corpus_speed
+  results = corpus_speed.corpus_comparison(moments=3000, per_video=50, bits=40, dim=16,
                                     queries=5, k=20, steps=1)
   assert set(results) == {"cmhn", "fvmr"}
   for model, row in results.items():

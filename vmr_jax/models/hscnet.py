@@ -7,6 +7,14 @@ batch's `[B, Q, L]` word layout is the word-to-sentence index: word (q, l) belon
 sentence q, and the paragraph's words are the Q * L slots of valid words
 (`query_valid`, and the text encoder's word mask).
 
+What a paragraph is (`data.paragraphs`): the synthetic set's videos' sentences in
+time order ("time"), or a release's own descriptions ("release": TACoS lists each
+annotator's description of a video in turn). On TACoS-shaped data (docs/results.md,
+`configs/tacos_shaped.py:hscnet`, 350 steps) the release's paragraphs reached
+validation R@1,IoU=0.5 16.86 (mIoU 24.44; test 15.07) against 7.71 (mIoU 15.13)
+for runs of 9 time-ordered sentences mixing several descriptions: the paragraph
+context helps when the paragraph is one description, as the paper's are.
+
 Feature encoder (Sec. 3.2): video = projection to D + sinusoidal clip positions +
 `video_layers` self-attention layers; text = the configured word vectors (GloVe in
 the paper) projected to D + position encodings + `text_layers` self-attention layers
