@@ -66,8 +66,7 @@ def write(directory: str, config: ml_collections.ConfigDict, variables: dict,
                               "empty or new directory")
       shutil.rmtree(directory)
     os.makedirs(directory)
-    with open(os.path.join(directory, "config.json"), "w") as f:
-      f.write(config.to_json_best_effort(indent=1, sort_keys=True))
+    write_config(os.path.join(directory, "config.json"), config)
     with open(os.path.join(directory, "export.json"), "w") as f:
       json.dump({"format": FORMAT, "model": config.model, "step": int(step),
                  "feature_dim": int(feature_dim),
@@ -97,8 +96,7 @@ def load(directory: str) -> Exported:
   if manifest.get("format") != FORMAT:
     raise ValueError(f"{manifest_path}: format {manifest.get('format')!r}, this vmr_jax "
                      f"reads format {FORMAT}")
-  with open(os.path.join(directory, "config.json")) as f:
-    config = ml_collections.ConfigDict(_tuples(json.load(f)))
+  config = read_config(os.path.join(directory, "config.json"))
   with open(os.path.join(directory, "vocab.txt")) as f:
     words = [line.rstrip("\n") for line in f]
   config.text.vectors = "export"
@@ -114,6 +112,19 @@ def load(directory: str) -> Exported:
   variables = jax.tree.map(np.asarray, dict(restored))
   return Exported(config, spec, model, variables, words, manifest["feature_dim"],
                   manifest["step"])
+
+
+def write_config(path: str, config: ml_collections.ConfigDict) -> None:
+  """A run's config as JSON (`WORKDIR/config.json`, an export's), which
+  `read_config` reads back."""
+  with open(path, "w") as f:
+    f.write(config.to_json_best_effort(indent=1, sort_keys=True))
+
+
+def read_config(path: str) -> ml_collections.ConfigDict:
+  """The config `write_config` wrote, JSON lists back as tuples."""
+  with open(path) as f:
+    return ml_collections.ConfigDict(_tuples(json.load(f)))
 
 
 def multihost_barrier(name: str) -> None:

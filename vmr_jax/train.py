@@ -180,8 +180,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   pipeline, spec, model, mesh, state = run.pipeline, run.spec, run.model, run.mesh, run.state
   if jax.process_index() == 0:
     os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-      f.write(config.to_json_best_effort(indent=1, sort_keys=True))
+    export.write_config(os.path.join(workdir, "config.json"), config)
   batch_size = sharding.check_batch_size(config.train.batch_size, mesh)
   ckpt = checkpoints.Checkpoints(workdir, config.train.keep_checkpoints,
                                  config.eval.best_metric)
