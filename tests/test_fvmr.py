@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from vmr_jax import registry
+from vmr_jax import registry, train
 from vmr_jax.layers import moment_map
 from vmr_jax.models import fvmr
 from vmr_jax.random_batch import random_batch
@@ -111,7 +111,7 @@ def model_and_batch():
   batch = random_batch(config, 12, 30, np.random.default_rng(0))
   batch["query_valid"][1, 2] = False
   batch["epoch"][:] = [0, 5]
-  variables = model.module.init(jax.random.PRNGKey(0), batch)
+  variables = train.init_variables(model, batch, config)  # jitted: eager init is slow
   return config, model, jax.tree.map(jnp.asarray, batch), variables
 
 
@@ -156,7 +156,8 @@ def numpy_loss(outputs, batch, config):
 def test_loss_matches_eq_8_to_10_with_the_warm_up(model_and_batch, reading):
   config, model, batch, variables = model_and_batch
   config.fvmr.distill_loss = reading
-  outputs, _ = model.module.apply(variables, batch, train=True, mutable=["batch_stats"])
+  outputs, _ = jax.jit(lambda v, b: model.module.apply(v, b, train=True, mutable=[
+      "batch_stats"]))(variables, batch)
   total, terms = fvmr.loss(outputs, batch, config)
   want = numpy_loss(jax.tree.map(np.asarray, outputs), jax.tree.map(np.asarray, batch),
                     config)
@@ -173,7 +174,7 @@ def test_distillation_sends_no_gradient_to_the_teacher(model_and_batch):
                                     mutable=["batch_stats"])
     return fvmr.loss(outputs, batch, config)[1]["distill"]
 
-  grads = jax.grad(distill)(variables["params"])
+  grads = jax.jit(jax.grad(distill))(variables["params"])
   for name in TEACHER_ONLY:
     assert all(not np.any(g) for g in jax.tree.leaves(grads[name])), name
   for name in ("phi_s", "phi_m", "map_conv_0", "text_encoder"):
@@ -182,13 +183,14 @@ def test_distillation_sends_no_gradient_to_the_teacher(model_and_batch):
 
 def test_inference_uses_p_alone(model_and_batch):
   config, model, batch, variables = model_and_batch
-  outputs = model.module.apply(variables, batch)
+  apply = jax.jit(model.module.apply)
+  outputs = apply(variables, batch)
   assert set(outputs) == {"p_logits", "moment_embeddings", "query_embeddings"}  # no teacher
   np.testing.assert_allclose(outputs["p_logits"], np.einsum(
       "bmd,bqd->bqm", outputs["moment_embeddings"], outputs["query_embeddings"]),
       rtol=1e-5, atol=1e-5)
   trees_removed = {k: v for k, v in batch.items() if k not in fvmr.TREE_KEYS}
-  np.testing.assert_array_equal(model.module.apply(variables, trees_removed)["p_logits"],
+  np.testing.assert_array_equal(apply(variables, trees_removed)["p_logits"],
                                 outputs["p_logits"])
   ranked = np.asarray(fvmr.decode(outputs, batch, config))
   best = np.asarray(outputs["p_logits"]).argmax(-1)

@@ -1,5 +1,6 @@
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import pytest
 
@@ -113,11 +114,18 @@ def test_alignment_targets_and_nll_match_numpy():
   assert float(got) == pytest.approx(np.mean(want), rel=1e-5)
 
 
-def test_decode_clips_to_the_video():
-  outputs = {"spans": jnp.array([[[-0.2, 0.5], [0.4, 1.3]]])}
-  batch = {"duration": jnp.array([10.0])}
-  got = np.asarray(hscnet.decode(outputs, batch, None))
-  np.testing.assert_allclose(got, [[[[0.0, 5.0, 1.0]], [[4.0, 10.0, 1.0]]]], atol=1e-6)
+def test_decode_clips_to_the_video_and_scores_by_the_alignment():
+  """Spans clipped to the video, in seconds; the score is the mean cosine (A times
+  tau) over the clips a span covers (padded clip 9 of video 0 is none of them)."""
+  outputs = {"spans": jnp.array([[[-0.2, 0.5], [0.4, 1.3]]]),
+             "sentence_alignment": jnp.arange(20.0).reshape(1, 2, 10)}
+  batch = {"duration": jnp.array([10.0]), "video_mask": jnp.arange(10)[None] < 9}
+  config = ml_collections.ConfigDict({"hscnet": {"tau": 0.1}})
+  got = np.asarray(hscnet.decode(outputs, batch, config))
+  # 9 valid clips of 1/9: [0, 0.5] covers clips 0-4, [0.4, 1] clips 3-8.
+  want = [[[[0.0, 5.0, 0.1 * np.mean([0, 1, 2, 3, 4])]],
+           [[4.0, 10.0, 0.1 * np.mean([13, 14, 15, 16, 17, 18])]]]]
+  np.testing.assert_allclose(got, want, atol=1e-5)
 
 
 def test_one_batch_overfits(model_and_params):

@@ -8,12 +8,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from vmr_jax import evaluate, precision, registry, sharding, train
+from vmr_jax import evaluate, precision, sharding, train
 from vmr_jax.layers import moment_map
 from vmr_jax.layers.attention import MultiHeadAttention, masked_softmax, sinusoidal_encoding
 from vmr_jax.layers.rnn import BiRNN
 
-from tests.conftest import FEATURE_DIM, VOCAB, small_model_config, small_padded_batch
+from tests.conftest import small_model, small_model_config, small_padded_batch
 
 MODELS = ["clear", "cmhn", "fian", "fvmr", "hscnet"]
 
@@ -118,10 +118,8 @@ def test_one_bfloat16_train_step_of_every_model(name):
   moments stay float32 and finite."""
   config = small_model_config(name)
   batch = jax.tree.map(jnp.asarray, small_padded_batch(config))
-  spec = registry.get(name)
-  model = spec.create(config, registry.DataInfo(FEATURE_DIM, [f"w{i}" for i in range(VOCAB)],
-                                                None))
-  state, lr_fn = train.initial_state(model, train.init_variables(model, batch, config), config)
+  spec, model, variables = small_model(config, batch)
+  state, lr_fn = train.initial_state(model, variables, config)
   results = {}
   for dtype in ("float32", "bfloat16"):
     config.train.compute_dtype = dtype

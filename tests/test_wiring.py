@@ -11,35 +11,33 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from vmr_jax import registry
+from vmr_jax import sharding
 from vmr_jax.layers.attention import TransformerLayer
 
-from tests.conftest import (FEATURE_DIM, PADDED_CLIPS, VOCAB, small_model_config,
+from tests.conftest import (PADDED_CLIPS, VOCAB, small_model, small_model_config,
                             small_padded_batch)
 
 MODELS = ["clear", "cmhn", "fian", "fvmr", "hscnet"]
 TOKEN_KEYS = ("query_tokens", "verb_tokens", "noun_tokens")
 
 
-def build(config, batch):
-  spec = registry.get(config.model)
-  model = spec.create(config, registry.DataInfo(FEATURE_DIM, [f"w{i}" for i in range(VOCAB)],
-                                                None))
-  variables = model.module.init(jax.random.PRNGKey(0), batch)
-  return spec, model, variables
+def loss_and_moments(config, batch):
+  """The loss and the decoded moments of the real queries, in one jitted program. The
+  loss is the training one (the small configs have no dropout) except for CMHN, whose
+  RReLU draws random slopes in training by the shape of its input."""
+  spec, model, variables = small_model(config, batch)
 
+  @jax.jit
+  def forward(variables, batch):
+    outputs, _ = model.module.apply(variables, batch, train=config.model != "cmhn",
+                                    mutable=["batch_stats"])
+    ranked = spec.decode(model.module.apply(variables, batch), batch, config)
+    return spec.loss(outputs, batch, config)[0], ranked
 
-def loss_and_moments(config, spec, model, variables, batch):
-  """The loss and the decoded moments of the real queries. The loss is the training
-  one (the small configs have no dropout) except for CMHN, whose RReLU draws random
-  slopes in training by the shape of its input."""
-  outputs, _ = model.module.apply(variables, batch, train=config.model != "cmhn",
-                                  mutable=["batch_stats"])
-  loss = float(spec.loss(outputs, batch, config)[0])
-  ranked = np.asarray(spec.decode(model.module.apply(variables, batch), batch, config))
-  if "query_valid" in batch:
-    return loss, ranked[batch["query_valid"] & batch["example_valid"][:, None]]
-  return loss, ranked[batch["example_valid"]]
+  def run(batch):
+    loss, ranked = forward(variables, sharding.numeric(batch))
+    return float(loss), np.asarray(ranked)[real_queries(batch)]
+  return run
 
 
 def real_queries(batch):
@@ -74,9 +72,9 @@ def scramble_padding(batch, seed=7):
 def test_what_padding_holds_changes_nothing(name):
   config = small_model_config(name)
   batch = small_padded_batch(config)
-  spec, model, variables = build(config, batch)
-  loss, moments = loss_and_moments(config, spec, model, variables, batch)
-  loss2, moments2 = loss_and_moments(config, spec, model, variables, scramble_padding(batch))
+  run = loss_and_moments(config, batch)
+  loss, moments = run(batch)
+  loss2, moments2 = run(scramble_padding(batch))
   assert loss2 == pytest.approx(loss, rel=1e-5)
   np.testing.assert_allclose(moments2, moments, rtol=1e-5, atol=1e-5)
 
@@ -95,8 +93,8 @@ def test_more_padded_slots_change_nothing(name):
   them.)"""
   config = small_model_config(name)
   batch = small_padded_batch(config)
-  spec, model, variables = build(config, batch)
-  loss, moments = loss_and_moments(config, spec, model, variables, batch)
+  run = loss_and_moments(config, batch)
+  loss, moments = run(batch)
   padded = {k: np.array(v) for k, v in batch.items()}
   for key in ("query_tokens", "query_mask"):
     padded[key] = grow(grow(padded[key], 2, 2), 1, 2)
@@ -107,7 +105,7 @@ def test_more_padded_slots_change_nothing(name):
   if name == "hscnet":
     for key in ("video_feats", "video_mask"):
       padded[key] = grow(padded[key], 1, 3)
-  loss2, moments2 = loss_and_moments(config, spec, model, variables, padded)
+  loss2, moments2 = run(padded)
   assert loss2 == pytest.approx(loss, rel=1e-5)
   np.testing.assert_allclose(moments2, moments, rtol=1e-4, atol=1e-4)
 
@@ -117,11 +115,12 @@ def test_hscnet_grounds_a_sentence_in_its_paragraph():
   unchanged): the sentence and paragraph levels reach the final decoder."""
   config = small_model_config("hscnet")
   batch = small_padded_batch(config)
-  spec, model, variables = build(config, batch)
-  spans = np.asarray(model.module.apply(variables, batch)["spans"])
+  _, model, variables = small_model(config, batch)
+  apply = jax.jit(model.module.apply)
+  spans = np.asarray(apply(variables, sharding.numeric(batch))["spans"])
   alone = dict(batch, query_valid=np.array(batch["query_valid"]))
   alone["query_valid"][0, 1] = False
-  spans_alone = np.asarray(model.module.apply(variables, alone)["spans"])
+  spans_alone = np.asarray(apply(variables, sharding.numeric(alone))["spans"])
   assert np.abs(spans_alone[0, 0] - spans[0, 0]).max() > 1e-3
   np.testing.assert_allclose(spans_alone[2], spans[2], rtol=1e-6)  # other paragraphs
 
@@ -132,9 +131,9 @@ def test_fian_iterative_branches_are_eq_9_and_eq_10():
   the two branches differ, so swapping them changes the scores."""
   config = small_model_config("fian")
   batch = jax.tree.map(jnp.asarray, small_padded_batch(config))
-  _, model, variables = build(config, batch)
-  outputs, state = model.module.apply(variables, batch, capture_intermediates=True,
-                                      mutable=["intermediates"])
+  _, model, variables = small_model(config, batch)
+  outputs, state = jax.jit(lambda v, b: model.module.apply(
+      v, b, capture_intermediates=True, mutable=["intermediates"]))(variables, batch)
   seen = state["intermediates"]
   words, video = seen["text_encoder"]["__call__"][0][0], seen["video_gru"]["__call__"][0][0]
   word_mask, clip_mask = batch["query_mask"], batch["video_mask"]
@@ -156,5 +155,5 @@ def test_fian_iterative_branches_are_eq_9_and_eq_10():
   assert np.abs(np.asarray(v1 - v2)).max() > 1e-3
   swapped = dict(params, qv_query=params["vq_query"], vq_query=params["qv_query"],
                  qv_video=params["vq_video"], vq_video=params["qv_video"])
-  logits = model.module.apply({"params": swapped}, batch)["logits"]
+  logits = jax.jit(model.module.apply)({"params": swapped}, batch)["logits"]
   assert np.abs(np.asarray(logits - outputs["logits"])).max() > 1e-4

@@ -27,6 +27,7 @@ from typing import Mapping
 
 from absl import app, flags, logging
 import numpy as np
+from tqdm import tqdm
 
 _EXPORT = flags.DEFINE_string("export", None, "A model export (vmr_jax.export).",
                               required=True)
@@ -102,10 +103,10 @@ def main(argv):
 
   predictor = Predictor.load(_EXPORT.value)
   predictor.encode(*read_collection(_FEATURES.value, _FEATURE_DATASET.value, durations))
-  ranked = []
-  for begin in range(0, len(sentences), predictor.config.eval.batch_size):
-    ranked += predictor.search(sentences[begin:begin + predictor.config.eval.batch_size],
-                               _TOP_N.value)
+  ranked, size = [], predictor.config.eval.batch_size
+  for begin in tqdm(range(0, len(sentences), size), desc="search", unit="batch",
+                    leave=False, disable=len(sentences) <= size):
+    ranked += predictor.search(sentences[begin:begin + size], _TOP_N.value)
   records = [{"qid": i, "query": s, "pred": [[m.video_id, m.start, m.end, m.score]
                                              for m in moments]}
              for i, (s, moments) in enumerate(zip(sentences, ranked))]

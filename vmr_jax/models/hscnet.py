@@ -309,12 +309,16 @@ def loss(outputs, batch, config):
 
 
 def decode(outputs, batch, config):
-  """`[B, Q, 1, 3]`: each sentence's final span in seconds, clipped to the video, with
-  score 1."""
-  del config
-  spans = jnp.clip(outputs["spans"], 0.0, 1.0)
-  times = jnp.sort(spans, axis=-1) * batch["duration"][:, None, None]
-  return jnp.concatenate([times, jnp.ones_like(times[..., :1])], -1)[:, :, None]
+  """`[B, Q, 1, 3]`: each sentence's final span in seconds, clipped to the video,
+  scored by the sentence's mean cosine similarity to the clips the span covers (its
+  Eq. 5 alignment A times tau). One span per sentence needs no score within a video;
+  this one ranks the spans of different videos for corpus search (`vmr_jax.Predictor`)."""
+  spans = jnp.sort(jnp.clip(outputs["spans"], 0.0, 1.0), axis=-1)
+  inside = clips_in_spans(spans, batch["video_mask"])  # [B, Q, T]
+  cosine = jnp.where(inside, outputs["sentence_alignment"], 0.0) * config.hscnet.tau
+  score = cosine.sum(-1) / jnp.maximum(inside.sum(-1), 1)
+  times = spans * batch["duration"][:, None, None]
+  return jnp.concatenate([times, score[..., None]], -1)[:, :, None]
 
 
 def create(config, info: registry.DataInfo) -> registry.Model:

@@ -208,5 +208,9 @@ class HSCNet(nn.Module):
     return sum(terms.values()), terms
 
   def decode(self, outputs, batch):
-    times = outputs["spans"].clamp(0, 1).sort(-1).values * batch["duration"][:, None, None]
-    return torch.cat([times, torch.ones_like(times[..., :1])], -1)[:, :, None]
+    spans = outputs["spans"].clamp(0, 1).sort(-1).values
+    inside = clips_in_spans(spans, batch["video_mask"])
+    cosine = outputs["sentence_alignment"].masked_fill(~inside, 0.0) * self.cfg.tau
+    score = cosine.sum(-1) / inside.sum(-1).clamp(min=1)
+    times = spans * batch["duration"][:, None, None]
+    return torch.cat([times, score[..., None]], -1)[:, :, None]
