@@ -4,7 +4,6 @@ and its terms, every parameter's gradient and the decoded moments agree within 1
 (float32). Run them with `pytest -k twin`."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 

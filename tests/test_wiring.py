@@ -14,8 +14,7 @@ import pytest
 from vmr_jax import sharding
 from vmr_jax.layers.attention import TransformerLayer
 
-from tests.conftest import (PADDED_CLIPS, VOCAB, small_model, small_model_config,
-                            small_padded_batch)
+from tests.conftest import VOCAB, small_model, small_model_config, small_padded_batch
 
 MODELS = ["clear", "cmhn", "fian", "fvmr", "hscnet"]
 TOKEN_KEYS = ("query_tokens", "verb_tokens", "noun_tokens")
