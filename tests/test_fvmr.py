@@ -7,11 +7,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from vmr_jax import registry, train
+from vmr_jax import registry
 from vmr_jax.layers import moment_map
 from vmr_jax.models import fvmr
 from vmr_jax.random_batch import random_batch
-from tests.conftest import overfit_one_batch, tiny_fvmr_config
+from tests.conftest import (FEATURE_DIM, VOCAB, overfit_one_batch, small_model,
+                            small_model_config, tiny_fvmr_config)
 
 TEACHER_ONLY = ("phi_u", "fuse_conv", "fuse_gated_conv", "node_gru", "semantic_attention")
 
@@ -98,20 +99,13 @@ def test_semantic_guided_attention_matches_eq_3_to_5():
 
 @pytest.fixture(scope="module")
 def model_and_batch():
-  """A small FVMR (sparse 32-clip map) with its variables and a random training batch."""
-  from configs import fvmr_synthetic
-  config = fvmr_synthetic.get_config()
-  config.data.num_clips, config.fvmr.scale_layers = 32, (16, 8)
-  config.train.batch_size, config.data.max_queries = 2, 3
-  config.text.vectors = "random"
-  config.text.glove_dim = 8
-  for field in ("video_dim", "dim", "mlp_hidden", "fuse_hidden", "node_hidden"):
-    config.fvmr[field] = 8
-  model = fvmr.create(config, registry.DataInfo(12, [f"w{i}" for i in range(30)], None))
-  batch = random_batch(config, 12, 30, np.random.default_rng(0))
+  """A small FVMR (sparse 32-clip map) with its variables and a random training batch
+  whose example 0 is still in the distillation warm-up."""
+  config = small_model_config("fvmr")
+  batch = random_batch(config, FEATURE_DIM, VOCAB, np.random.default_rng(0))
   batch["query_valid"][1, 2] = False
-  batch["epoch"][:] = [0, 5]
-  variables = train.init_variables(model, batch, config)  # jitted: eager init is slow
+  batch["epoch"][:] = [0, 5, 5, 5]
+  _, model, variables = small_model(config, batch)
   return config, model, jax.tree.map(jnp.asarray, batch), variables
 
 

@@ -14,6 +14,7 @@ Conventions (the same everywhere in vmr_jax):
 
 from __future__ import annotations
 
+import re
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -95,6 +96,19 @@ def grounding_metrics(predictions: Sequence[np.ndarray], gts: np.ndarray,
       out[metric_name(n, m)] = float(np.mean((top[:, :n] >= m).any(axis=1)))
   out["mIoU"] = float(np.mean(top[:, 0]))
   return out
+
+
+def per_query(predictions: Sequence[np.ndarray], gts: np.ndarray, metric: str) -> np.ndarray:
+  """`[Q]` each query's share of `metric` (`grounding_metrics`' mean over queries):
+  1.0 or 0.0 for a hit at `"R@n,IoU=m"`, the top-1 IoU for `"mIoU"`."""
+  gts = np.asarray(gts, dtype=np.float64).reshape(-1, 2)
+  if metric == "mIoU":
+    return _top_ious(predictions, gts, 1)[:, 0]
+  match = re.fullmatch(r"R@(\d+),IoU=([0-9.]+)", metric)
+  if match is None:
+    raise ValueError(f"metric {metric!r}: R@n,IoU=m (e.g. R@1,IoU=0.5) or mIoU")
+  n, m = int(match[1]), float(match[2])
+  return (_top_ious(predictions, gts, n) >= m).any(axis=1).astype(np.float64)
 
 
 def metric_name(n: int, iou_threshold: float) -> str:

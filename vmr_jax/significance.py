@@ -1,0 +1,118 @@
+"""How far apart evaluations are, given that a split's queries come in videos.
+
+    python -m vmr_jax.significance A/eval/test_predictions.jsonl \
+        [B/eval/test_predictions.jsonl] [--metric=R@1,IoU=0.5]
+
+A split's queries are not independent draws: those of one video share its features
+(and, on the generated data of `data_pipelines.tacos_shaped`, its noise), so a model
+that misreads a video misses many of its queries at once. The spread of a recall over
+splits like this one is set by the number of videos (25 in TACoS's test split) more
+than by the number of queries (4,001). So each figure here carries the
+cluster-robust standard error of a ratio estimator, clustered by video: with v_q a
+query's value (1 or 0 for a hit at R@n,IoU=m; the top-1 IoU for mIoU), s_i the sum of
+v over video i's n_i queries, k videos and N = sum n_i queries,
+
+    R = sum s_i / N,    SE(R)^2 = k / (k - 1) x sum_i (s_i - R n_i)^2 / N^2,
+
+beside the sqrt(variance / N) that independent queries would give (binomial for a
+recall). Given two prediction files of the same queries (two runs, two checkpoints),
+it prints their difference A - B with the same standard error of the per-query
+differences (paired: the two runs' misses on a hard video cancel). These errors
+measure the noise of the test sample, not of training: two seeds of one config can
+differ by more (docs/results.md, "JAX and its PyTorch twin"), so a claim about a
+model needs both.
+
+The files are `--mode=eval`'s `<split>_predictions.jsonl` (`vmr_jax.evaluate.write`:
+one line per query with "video", "query_index", "gt" and the ranked "pred").
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Mapping, Sequence
+
+from absl import app, flags
+import numpy as np
+
+from vmr_jax import metrics
+
+_METRIC = flags.DEFINE_string("metric", "R@1,IoU=0.5", "R@n,IoU=m or mIoU.")
+
+
+def read_records(path: str) -> dict[tuple[str, int], dict]:
+  """A predictions jsonl -> its records keyed by (video, query_index)."""
+  records = {}
+  with open(path) as f:
+    for line in f:
+      if line.strip():
+        record = json.loads(line)
+        records[(record["video"], int(record["query_index"]))] = record
+  if not records:
+    raise ValueError(f"{path}: no prediction records")
+  return records
+
+
+def query_values(records: Sequence[Mapping], metric: str) -> np.ndarray:
+  """`[Q]` each record's value of `metric` (`metrics.per_query`)."""
+  return metrics.per_query([np.asarray(r["pred"]).reshape(-1, 3) for r in records],
+                           np.array([r["gt"] for r in records]), metric)
+
+
+def clustered_mean(values: np.ndarray, videos: Sequence[str]) -> tuple[float, float]:
+  """The mean of `values [Q]` and its standard error clustered by `videos [Q]`."""
+  values = np.asarray(values, np.float64)
+  _, cluster = np.unique(np.asarray(videos), return_inverse=True)
+  k = cluster.max() + 1
+  if k < 2:
+    raise ValueError("a clustered standard error needs queries of at least 2 videos")
+  sums = np.bincount(cluster, values, minlength=k)
+  counts = np.bincount(cluster, minlength=k)
+  mean = sums.sum() / counts.sum()
+  return float(mean), float(np.sqrt(k / (k - 1) * np.sum((sums - mean * counts) ** 2))
+                            / counts.sum())
+
+
+def compare(a: Mapping[tuple[str, int], Mapping], b: Mapping[tuple[str, int], Mapping] | None,
+            metric: str) -> dict[str, float]:
+  """`metric` of records `a` (and `b`, which must hold the same queries) with its
+  standard errors, and the paired difference a - b. Fractions, not percent."""
+  keys = sorted(a)
+  videos = [video for video, _ in keys]
+  values_a = query_values([a[k] for k in keys], metric)
+  out = dict(zip(("a", "a_se"), clustered_mean(values_a, videos)),
+             queries=len(keys), videos=len(set(videos)))
+  out["a_se_independent"] = float(np.std(values_a) / np.sqrt(len(keys)))
+  if b is not None:
+    if set(b) != set(a):
+      raise ValueError(f"the two files hold different queries ({len(set(a) - set(b))} only "
+                       f"in the first, {len(set(b) - set(a))} only in the second)")
+    values_b = query_values([b[k] for k in keys], metric)
+    out.update(zip(("b", "b_se"), clustered_mean(values_b, videos)))
+    out.update(zip(("difference", "difference_se"), clustered_mean(values_a - values_b, videos)))
+  return out
+
+
+def report(result: Mapping[str, float], metric: str, names: Sequence[str]) -> str:
+  """Lines of `compare`'s result in percent."""
+  pct = lambda x: f"{100 * x:.2f}"
+  lines = [f"{names[0]}: {metric} {pct(result['a'])} +- {pct(result['a_se'])} "
+           f"({result['videos']} videos, {result['queries']} queries; "
+           f"+- {pct(result['a_se_independent'])} if the queries were independent)"]
+  if "b" in result:
+    lines.append(f"{names[1]}: {metric} {pct(result['b'])} +- {pct(result['b_se'])}")
+    lines.append(f"difference (first - second, paired by video): "
+                 f"{100 * result['difference']:+.2f} +- {pct(result['difference_se'])}")
+  return "\n".join(lines)
+
+
+def main(argv):
+  paths = argv[1:]
+  if len(paths) not in (1, 2):
+    raise app.UsageError("one or two predictions jsonl files")
+  records = [read_records(p) for p in paths]
+  result = compare(records[0], records[1] if len(records) == 2 else None, _METRIC.value)
+  print(report(result, _METRIC.value, paths))
+
+
+if __name__ == "__main__":
+  app.run(main)
