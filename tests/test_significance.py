@@ -1,5 +1,5 @@
-"""`vmr_jax.significance` against direct computations, and the bag-of-words baseline
-(`data_pipelines.bow_baseline`) on batches where the answer is known."""
+"""`vmr_jax.significance` against direct computations, and the bag-of-words baseline's
+method (`data_pipelines.word_regression`) on batches where the answer is known."""
 
 import json
 import subprocess
@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from data_pipelines import bow_baseline
+from data_pipelines import word_regression
 from vmr_jax import evaluate, metrics, significance
 from tests.conftest import REPO
 
@@ -108,11 +108,14 @@ def baseline_batches(rng, videos, clips=16, dim=32, vocab=6):
 
 def test_baseline_finds_the_spans_of_the_words_it_was_fitted_on():
   rng = np.random.default_rng(0)
-  w = bow_baseline.fit(baseline_batches(rng, 12), vocab_size=6, ridge=1.0)
+  train = baseline_batches(rng, 12)
+  w = word_regression.fit(train, vocab_size=6, ridge=1.0)
+  offset, scores = word_regression.choose_offset(train, w)
+  assert set(scores) == set(word_regression.OFFSETS) and scores[offset] == max(scores.values())
   test = baseline_batches(rng, 4)
-  found = bow_baseline.rank(test, w, offset=0.5, top_n=5)
+  found = word_regression.rank(test, w, offset=0.5, top_n=5)
   assert len(found) == 8 and all(len(r["pred"]) <= 5 for r in found)
   result = evaluate.metrics_of_records(found, (1,), (0.7,))
   assert result["R@1,IoU=0.7"] == 1.0, [(r["gt"], r["pred"][0]) for r in found]
-  shuffled = bow_baseline.rank(test, w[:, ::-1], offset=0.5, top_n=1)  # words swapped
+  shuffled = word_regression.rank(test, w[:, ::-1], offset=0.5, top_n=1)  # words swapped
   assert evaluate.metrics_of_records(shuffled, (1,), (0.7,))["R@1,IoU=0.7"] < 0.5
