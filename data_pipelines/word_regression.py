@@ -3,7 +3,8 @@ a ridge regression from clip features to words, fitted on the training split.
 
 1. Fit (training split): ridge regression W `[D, V]` from a clip's features to the
    words of the sentences whose spans cover it: target row t = sum over queries q of
-   c_qt x bag-of-words(q) / |words(q)|, c_qt the fraction of clip t inside q's span.
+   c_qt x bag-of-words(q) / |words(q)|, c_qt the fraction of clip t inside q's span
+   (`tacos_shaped.coverage`, as the generator computes it).
 2. Score (any split): a query's clip relevance r_t = mean over its words w of
    (x_t W)_w, standardized within the video (z_t); the span (i, j) of the clip grid
    scores sum_{t=i..j} (z_t - c), the most relevant stretch of clips. The offset c is
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from data_pipelines import tacos_shaped
 from vmr_jax import evaluate
 from vmr_jax.layers.moment_map import dense_spans
 
@@ -31,20 +33,13 @@ def bags(tokens: np.ndarray, mask: np.ndarray, vocab_size: int) -> np.ndarray:
   return out / np.maximum(out.sum(1, keepdims=True), 1.0)
 
 
-def clip_coverage(gt: np.ndarray, duration: float, clips: int) -> np.ndarray:
-  """`[Q, 2]` seconds -> `[Q, clips]` fraction of each clip inside each span."""
-  edges = np.linspace(0.0, duration, clips + 1)
-  inter = np.minimum(gt[:, 1:], edges[None, 1:]) - np.maximum(gt[:, :1], edges[None, :-1])
-  return np.clip(inter, 0.0, None) / (duration / clips)
-
-
 def fit(batches, vocab_size: int, ridge: float) -> np.ndarray:
   """The ridge regression `[D, V]` of clip word targets on clip features."""
   x = np.concatenate([b["video_feats"][0] for b in batches]).astype(np.float64)
   y = []
   for b in batches:
     valid = b["query_valid"][0]
-    y.append(clip_coverage(b["gt_times"][0][valid], float(b["duration"][0]),
+    y.append(tacos_shaped.coverage(b["gt_times"][0][valid], float(b["duration"][0]),
                            b["video_feats"].shape[1]).T
              @ bags(b["query_tokens"][0][valid], b["query_mask"][0][valid], vocab_size))
   y = np.concatenate(y).astype(np.float64)
