@@ -9,8 +9,8 @@
 from configs import cmhn_common
 
 
-def get_config():
-  config = cmhn_common.get_config()
+def get_config(reading: str = "paper"):
+  config = cmhn_common.get_config(reading)
   config.data.name = "activitynet_captions"
   config.data.num_clips = 64
   config.data.max_queries = 8
@@ -23,6 +23,11 @@ def get_config():
                          64)
   config.cmhn.strides = (1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 3, 3, 4, 4, 5, 6, 7, 8)
   config.train.learning_rate = 1e-3
+  if reading == "released":  # activitynet_captions.py: 7 levels of kernel 7, lr 1.3e-3
+    config.cmhn.tcn_channels = (448, 416, 384, 352, 320, 288, 256)
+    config.cmhn.tcn_kernel = 7
+    config.train.learning_rate = 1.3e-3
+    config.eval.best_metric = "R@1,IoU=0.7"
   config.train.batch_size = 32
   config.train.num_steps = 20000
   config.train.eval_every = 1000

@@ -8,13 +8,14 @@ The paper's BERT is replaced by the synthetic corpus's GloVe-format vectors with
 BiGRU head (a BERT-base forward pass alone would take minutes per epoch on a CPU);
 `--config.text.encoder=bert --config.text.bert_dir=...` runs the paper's encoder.
 Smaller widths and code length than the paper's for the same reason.
+`--config=configs/cmhn_synthetic.py:released` trains the authors' code's reading.
 """
 
 from configs import cmhn_common, default
 
 
-def get_config():
-  config = cmhn_common.get_config()
+def get_config(reading: str = "paper"):
+  config = cmhn_common.get_config(reading)
   default.use_synthetic(config)
   config.data.max_queries = 8
   config.data.eval_max_queries = 8  # the synthetic videos have at most 5 sentences
@@ -25,4 +26,6 @@ def get_config():
   config.cmhn.code_bits = 32
   config.cmhn.kernels = tuple(range(1, 13))  # every size up to 12 of the 32 clips
   config.cmhn.strides = (1,) * 12
+  config.cmhn.tcn_channels = (128, 64)  # the released reading's, shrunk like `hidden`
+  config.cmhn.query_hidden = (64, 64)
   return config

@@ -43,8 +43,14 @@ def get_config() -> ml_collections.ConfigDict:
       "batch_size": 32,
       "val_split": "val",  # evaluated during training, picks the best checkpoint
       "test_split": "test",  # evaluated with the best checkpoint at the end
-      "top_k": 50,  # moments per query kept before NMS
-      "nms_threshold": 0.5,
+      # The protocol (vmr_jax.evaluate): 2D-TAN's, every candidate ranked, greedy
+      # NMS down the ranking keeping max(recall_at), R@n,IoU=m and mIoU.
+      "top_k": 0,  # moments per query kept on device before NMS; 0 = every candidate
+      "tie_order": "index",  # equal scores: index (lower candidate first) | 2dtan
+      "nms_threshold": 0.5,  # suppressed when IoU > this
+      # >= 0: CMHN's released protocol, R@n at IoU m after NMS at m - nms_offset
+      # (0.05); negative = off (NMS at nms_threshold for every m).
+      "nms_offset": -1.0,
       "recall_at": (1, 5),
       "iou_thresholds": (),  # () = the dataset's (from its build metadata)
       "best_metric": "R@1,IoU=0.5",

@@ -8,10 +8,10 @@
 from configs import fvmr_common
 
 
-def get_config():
-  config = fvmr_common.get_config()
+def get_config(frame_layer: str = "paper"):
+  config = fvmr_common.get_config(frame_layer)
   config.data.name = "activitynet_captions"
-  config.data.num_clips = 64
+  fvmr_common.set_map_clips(config, 64)
   config.data.eval_max_queries = 32
   config.fvmr.scale_layers = (16, 8, 8)
   config.eval.batch_size = 16

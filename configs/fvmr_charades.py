@@ -10,11 +10,11 @@ the papers' tables do. A batch is 16 videos x 2 queries (32 pairs). As for TACoS
 from configs import fvmr_common
 
 
-def get_config():
-  config = fvmr_common.get_config()
+def get_config(frame_layer: str = "paper"):
+  config = fvmr_common.get_config(frame_layer)
   config.data.name = "charades_sta"
   config.data.builder_config = "c3d"
-  config.data.num_clips = 16
+  fvmr_common.set_map_clips(config, 16)
   config.data.max_queries = 2
   config.data.eval_max_queries = 16
   config.fvmr.scale_layers = (16,)

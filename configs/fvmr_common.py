@@ -21,7 +21,9 @@ import ml_collections
 from configs import default
 
 
-def get_config():
+def get_config(frame_layer: str = "paper"):
+  """`frame_layer`: "paper" or "2dtan" (2D-TAN's released frame layer,
+  `vmr_jax.models.fvmr`); the dataset configs size the map with `set_map_clips`."""
   config = default.get_config()
   config.model = "fvmr"
   config.data.batch_kind = "video"
@@ -37,6 +39,8 @@ def get_config():
   config.text.head_layers = 2
   config.text.head_hidden = 256
   config.fvmr = ml_collections.ConfigDict({
+      "frame_layer": frame_layer,  # paper: FC + ReLU | 2dtan: L2 norm, FC + ReLU, avg pool
+      "frame_pool": 2,  # 2D-TAN's pool: 256 input clips -> a 128-clip map on TACoS
       "video_dim": 512,  # D_v: the clip FC and the map convolutions
       "scale_layers": (16, 8, 8, 8),  # 2D-TAN's pooling schedule (dataset configs)
       "map_kernels": (5, 3),
@@ -58,4 +62,12 @@ def get_config():
   config.train.learning_rate = 2e-4
   config.eval.batch_size = 4
   config.eval.nms_threshold = 0.5
+  config.eval.tie_order = "2dtan"  # 2D-TAN's map ranking (vmr_jax.metrics.map_order)
   return config
+
+
+def set_map_clips(config, clips: int) -> None:
+  """A `clips`-clip 2D map: `data.num_clips` = `clips`, or `frame_pool` times that with
+  the "2dtan" frame layer (2D-TAN's NUM_SAMPLE_CLIPS = 2 x its map size)."""
+  pool = config.fvmr.frame_pool if config.fvmr.frame_layer == "2dtan" else 1
+  config.data.num_clips = clips * pool

@@ -15,12 +15,12 @@ pair. The synthetic videos have at most 5 sentences, so a video is one example.
 from configs import default, fvmr_common
 
 
-def get_config():
-  config = fvmr_common.get_config()
+def get_config(frame_layer: str = "paper"):
+  config = fvmr_common.get_config(frame_layer)
   default.use_synthetic(config)
   config.data.srl_file = (
       config.data.get_ref("data_dir") + "/downloads/synthetic_release/default/srl.jsonl")
-  config.data.num_clips = 16
+  fvmr_common.set_map_clips(config, 16)
   config.data.max_queries = 5
   config.data.eval_max_queries = 5
   config.text.head_layers = 1

@@ -12,10 +12,10 @@ SRL predictions file of the dataset's sentences:
 from configs import fvmr_common
 
 
-def get_config():
-  config = fvmr_common.get_config()
+def get_config(frame_layer: str = "paper"):
+  config = fvmr_common.get_config(frame_layer)
   config.data.name = "tacos"
-  config.data.num_clips = 128
+  fvmr_common.set_map_clips(config, 128)
   config.data.eval_max_queries = 64
   config.fvmr.scale_layers = (16, 8, 8, 8)
   config.train.num_steps = 30000

@@ -272,7 +272,8 @@ FEATURE_DIM, VOCAB = 12, 40
 # Small configs of every model on random batches (the twin and wiring tests).
 SHRINK = {  # small widths per model; dropout off (the twins' randomness differs)
     "cmhn": {"cmhn.hidden": 16, "cmhn.code_bits": 8, "cmhn.kernels": (1, 2, 3, 5, 8),
-             "cmhn.strides": (1, 1, 2, 2, 3), "text.head_hidden": 6, "data.num_clips": 16},
+             "cmhn.strides": (1, 1, 2, 2, 3), "cmhn.tcn_channels": (12, 16),
+             "cmhn.query_hidden": (10, 8), "text.head_hidden": 6, "data.num_clips": 16},
     "clear": {"clear.hidden": 16, "clear.dim": 8, "clear.fine_hidden": 8,
               "text.head_hidden": 6, "data.num_clips": 12},
     "fvmr": {"fvmr.video_dim": 8, "fvmr.dim": 8, "fvmr.mlp_hidden": 8, "fvmr.fuse_hidden": 4,
@@ -287,10 +288,11 @@ SHRINK = {  # small widths per model; dropout off (the twins' randomness differs
 PADDED_CLIPS = ("cmhn", "hscnet")  # models whose videos may be shorter than the grid
 
 
-def small_model_config(model: str):
-  """configs/<model>_synthetic.py with random word vectors and tiny widths."""
+def small_model_config(model: str, *args):
+  """configs/<model>_synthetic.py (`get_config(*args)`) with random word vectors and
+  tiny widths."""
   import importlib
-  config = importlib.import_module(f"configs.{model}_synthetic").get_config()
+  config = importlib.import_module(f"configs.{model}_synthetic").get_config(*args)
   config.text.vectors, config.text.glove_dim = "random", 6
   config.train.batch_size = 4
   config.eval.top_k = 6

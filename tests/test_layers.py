@@ -3,8 +3,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from vmr_jax.layers.bitcn import BiTCN
-from vmr_jax.layers.hashing import hamming_distance, sign_ste
+from vmr_jax.layers.bitcn import BiTCN, ResidualTCN
+from vmr_jax.layers.hashing import hamming_distance, sign_ste, smooth_sign
 from vmr_jax.layers.losses import l1_giou_loss, similarity_preserving, temporal_giou
 from vmr_jax.layers.mlp import MLP, RReLU
 
@@ -39,6 +39,28 @@ def test_bitcn_ignores_padded_clips():
   y2 = model.apply(params, x.at[:, 15].add(100.0), mask)
   np.testing.assert_array_equal(y, y2)
   assert (np.asarray(y)[0, 12:] == 0).all()
+
+
+def test_residual_tcn_is_not_causal_and_masks_padding():
+  """The released TCN: level e has two dilation-2^(e-1) convolutions, so kernel 3 over
+  2 levels reaches 2 (1 + 2) = 6 clips each side; a padded video equals itself alone."""
+  model = ResidualTCN((8, 6), kernel_size=3)
+  x = jax.random.normal(jax.random.PRNGKey(0), (1, 40, 4))
+  mask = jnp.ones((1, 40), bool)
+  params = model.init(jax.random.PRNGKey(1), x, mask)
+  reach = np.nonzero(output_change(model, params, x, mask, clip=20) > 0)[0]  # N(0, 0.01) weights
+  assert reach.min() == 14 and reach.max() == 26
+  short = jnp.arange(40)[None] < 25
+  np.testing.assert_allclose(model.apply(params, x.at[:, 25:].set(9.0), short)[0, :25],
+                             model.apply(params, x[:, :25], mask[:, :25])[0], atol=1e-6)
+
+
+def test_smooth_sign_is_an_odd_stand_in_for_sign():
+  x = jnp.array([-4.0, -1.0, -0.3, 0.3, 1.0, 4.0])
+  y = np.asarray(smooth_sign(x))
+  np.testing.assert_allclose(y[[1, 4]], [-1.0, 1.0], atol=1e-4)  # f(+-1) = +-1
+  np.testing.assert_allclose(y, -y[::-1], atol=1e-5)
+  assert (np.sign(y) == np.sign(np.asarray(x))).all()
 
 
 def test_sign_ste_forward_and_gradient():

@@ -34,9 +34,11 @@ def jax_run(config, model, variables, batch, train):
   return loss, terms, grads, updates.get("batch_stats", {}), ranked, outputs
 
 
-def torch_run(twin, batch, train):
+def torch_run(twin, batch, train, double=False):
   twin.train(train)
   tensors = torch_equivalents.to_torch(batch)
+  if double:
+    tensors = {k: v.double() if v.is_floating_point() else v for k, v in tensors.items()}
   loss, terms = twin.loss(twin(tensors), tensors)
   loss.backward()
   twin.eval()
@@ -52,15 +54,19 @@ def valid_rows(batch, ranked):
   return ranked[batch["example_valid"]]
 
 
-def check_twin(config, batch, train=False):
+def check_twin(config, batch, train=False, double=False):
+  """`double`: the twin in float64, for a twin whose float32 rounding alone exceeds
+  the tolerances (the JAX side stays float32)."""
   _, model, variables = small_model(config, batch)
   variables = jax.tree.map(lambda x: x + 0.05 * jax.random.normal(jax.random.PRNGKey(1),
                                                                   x.shape), variables)
   twin = torch_equivalents.create(config, FEATURE_DIM, VOCAB)
   convert.load_flax(twin, variables)
+  if double:
+    twin.double()
   loss, terms, grads, stats, ranked, outputs = jax_run(config, model, variables, batch,
                                                        train)
-  t_loss, t_terms, t_ranked = torch_run(twin, batch, train)
+  t_loss, t_terms, t_ranked = torch_run(twin, batch, train, double)
 
   assert t_loss.item() == pytest.approx(float(loss), rel=1e-4, abs=1e-4)
   for name, value in terms.items():
@@ -108,6 +114,16 @@ def test_cmhn_twin(reduction, code_scale):
   check_twin(config, small_padded_batch(config))
 
 
+def test_cmhn_released_twin():
+  """The released reading against a twin written from the authors' code, run one
+  video at a time on its own clips (so the padded video checks our masking too)."""
+  config = small_model_config("cmhn", "released")
+  config.cmhn.tcn_kernel = 5  # padding 2 and 4 per side: a mask bug would leak
+  # Float64 twin: the summed loss (~2,700 here) leaves the float32 twin's query-side
+  # gradients 4e-4 from its own float64 run, while ours stay within 1e-6 of it.
+  check_twin(config, small_padded_batch(config), double=True)
+
+
 @pytest.mark.parametrize("search", ["exhaustive", "pruned"])
 def test_clear_twin(search):
   config = small_model_config("clear")
@@ -117,6 +133,30 @@ def test_clear_twin(search):
   if search == "pruned":  # both buckets of the search: whole-map and gathered nodes
     large = clear.search_layout(12, config.clear.tree_layers).large[np.asarray(outputs["node"])]
     assert large.any() and not large.all()
+
+
+def test_clear_twin_tree_walk_and_nodes_on_random_similarities():
+  """The twin's Algorithm 1 and node tables against the model's on every kind of node
+  (the padded batch above reaches only a few of them)."""
+  from vmr_jax.torch_equivalents import clear as torch_clear
+  rng = np.random.default_rng(0)
+  similarity = rng.normal(size=(500, 2 * 4 - 1)).astype(np.float32)
+  reached = set()
+  for mu, rho in [(0.015, 0.02), (-0.3, 0.3)]:  # the second reaches the between nodes
+    want = np.asarray(clear.tree_search(similarity, 4, mu, rho))
+    got = [torch_clear.walk_tree(torch.as_tensor(s), 4, mu, rho) for s in similarity]
+    np.testing.assert_array_equal(got, want)
+    reached |= set(want.tolist())
+  assert set(range(9)) <= reached  # every node but the deepest between
+  nodes = clear.tree_nodes(12, 4)
+  for k, cells in enumerate(torch_clear.node_cells(12, 4)):
+    assert sorted(cells) == np.flatnonzero(nodes[k]).tolist()
+
+
+def test_fvmr_twin_with_2dtan_frame_layer():
+  config = small_model_config("fvmr", "2dtan")
+  config.fvmr.scale_layers = (8, 4)  # the 32 clips make a 16-clip map
+  check_twin(config, small_padded_batch(config), train=True)
 
 
 def test_fvmr_twin_in_training_mode():

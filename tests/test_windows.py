@@ -67,6 +67,14 @@ def test_window_conv_output_n_is_the_convolution_of_span_n():
     np.testing.assert_allclose(got[:, n], want, rtol=1e-5, atol=1e-5)
 
 
+def test_no_tail_windows_are_the_strided_convolutions_own():
+  """CMHN's released candidates: size 4 at stride 3 over 12 clips ends at 4, 7, 10
+  (its `ticks`: range(4, 13, 3)), with no window aligned to the end."""
+  np.testing.assert_array_equal(windows.window_spans(12, (4,), (3,), tail=False),
+                                [[0, 4], [3, 7], [6, 10]])
+  assert windows.window_spans(12, (4,), (3,))[-1].tolist() == [8, 12]
+
+
 def test_bad_windows_are_errors():
   with pytest.raises(ValueError, match="does not fit"):
     windows.window_spans(8, (4, 9), (1, 1))

@@ -306,8 +306,10 @@ def bench_retrieval(config) -> None:
   videos, total = (int(v) for v in _GALLERY.value)
   per_video = np.full(videos, total // videos)
   per_video[:total % videos] += 1
-  spans = moment_map.sparse_spans(config.data.num_clips, config.fvmr.scale_layers)
-  cells, dim, k = len(spans), config.fvmr.dim, config.eval.top_k
+  length = fvmr.map_clips(config)
+  spans = moment_map.sparse_spans(length, config.fvmr.scale_layers)
+  cells, dim = len(spans), config.fvmr.dim
+  k = config.eval.top_k if 0 < config.eval.top_k < cells else cells  # 0: every cell
   rng = np.random.default_rng(0)
   gallery = rng.normal(size=(videos, cells, dim)).astype(np.float32)  # phi_m(m_i)
   queries = rng.normal(size=(videos, per_video.max(), dim)).astype(np.float32)  # phi_s(s)
@@ -321,7 +323,7 @@ def bench_retrieval(config) -> None:
 
   units = spans.astype(np.float32) + np.array([0, 1], np.float32)
   torch_times = torch.from_numpy(units)[None] * torch.from_numpy(
-      duration / config.data.num_clips)[:, None, None]  # [V, M, 2]
+      duration / length)[:, None, None]  # [V, M, 2]
 
   def torch_step(gallery, queries):
     with torch.no_grad():

@@ -88,13 +88,14 @@ def evaluate_torch(twin, run, config, split: str) -> dict[str, float]:
   from vmr_jax import evaluate, torch_equivalents
   twin.eval()
   records = []
+  thresholds = tuple(config.eval.iou_thresholds or run.pipeline.metadata["iou_thresholds"])
   with torch.no_grad():
     for batch in run.pipeline.eval_iterator(split, config.eval.batch_size):
       tensors = torch_equivalents.to_torch(batch)
       ranked = twin.decode(twin(tensors), tensors).numpy()
       records += evaluate.prediction_records(batch, ranked, config.eval.nms_threshold,
-                                             max(config.eval.recall_at))
-  thresholds = tuple(config.eval.iou_thresholds or run.pipeline.metadata["iou_thresholds"])
+                                             max(config.eval.recall_at),
+                                             **evaluate.protocol_options(config, thresholds))
   return evaluate.metrics_of_records(records, tuple(config.eval.recall_at), thresholds)
 
 

@@ -2,17 +2,31 @@
 
 Each process reads its share of the split (`Pipeline.eval_iterator`), every process
 runs the same number of batches (the last ones padded and masked), and the model's
-`decode` runs jit-compiled over the `data`-sharded mesh. Each valid query's top
-moments (rows with a finite score: a model may rank fewer than K) go through NMS
-(`eval.nms_threshold`) and are kept up to max(`recall_at`). A model's `eval_stats`
+`decode` runs jit-compiled over the `data`-sharded mesh. A model's `eval_stats`
 (`registry.ModelSpec`) are averaged over the valid queries and reported with the
 metrics.
 Metrics are combined over processes by their query counts, so every query counts
 exactly once whatever the number of devices or hosts.
 
+The protocol is the field's (2D-TAN's `lib/core/eval.py` and
+`moment_localization/train.py:get_proposal_results`):
+- every candidate of a query is ranked by score (`eval.top_k = 0`; a positive top_k
+  keeps only that many on device, which can leave fewer than max(`recall_at`)
+  moments after NMS); rows with a non-finite score are no moments;
+- `eval.tie_order`: "index" ranks equal scores by candidate index (`jax.lax.top_k`);
+  "2dtan" reorders them as 2D-TAN's argsort of its raveled `[T, T]` map does
+  (`metrics.map_order`, T = the map's clips: `map_clips`);
+- greedy NMS down the whole ranking (`metrics.nms`: suppressed when IoU >
+  `eval.nms_threshold`), keeping up to max(`recall_at`) moments;
+- R@n,IoU=m (a hit at IoU >= m) and mIoU of the top-1 (`metrics.grounding_metrics`).
+With `eval.nms_offset` >= 0 (CMHN's released `utils/tools.py` `Evaluate.start`:
+0.05), R@n at each IoU threshold m uses its own NMS at threshold m - nms_offset
+(the records' `pred_at`), mIoU the top-1; `pred` keeps the fixed-threshold NMS.
+
 With a `workdir`, writes `workdir/eval/<split>_metrics.json`,
 `workdir/eval/<split>_predictions.jsonl` (one line per query: video, query_index,
-sentence, duration, gt [s, e], pred [[s, e, score], ...], times in seconds), sorted
+sentence, duration, gt [s, e], pred [[s, e, score], ...], times in seconds, and
+with `eval.nms_offset` pred_at {"m": [[s, e, score], ...]}), sorted
 by video and query index, and the same predictions in the field's form
 (Moment-DETR's standalone_eval, Lighthouse) as
 `workdir/eval/<split>_submission.jsonl` (`field_record`).
@@ -44,6 +58,7 @@ class Evaluator:
                             or pipeline.metadata["iou_thresholds"])
     self.recall_at = tuple(config.eval.recall_at)
     self.batch_size = sharding.check_batch_size(config.eval.batch_size, mesh)
+    self.protocol = protocol_options(config, self.thresholds)
 
     self.predict = jax.jit(make_predict_fn(model, spec, config),
                            in_shardings=(sharding.replicated(mesh), sharding.data_sharded(mesh)),
@@ -65,7 +80,8 @@ class Evaluator:
       ranked, stats = sharding.global_to_host(
           self.predict(variables, sharding.host_to_global(batch, self.mesh)))
       records += prediction_records(batch, np.asarray(ranked)[rows],
-                                    self.config.eval.nms_threshold, max(self.recall_at))
+                                    self.config.eval.nms_threshold, max(self.recall_at),
+                                    **self.protocol)
       valid = query_validity(batch)
       for name, values in stats.items():
         values = np.asarray(values)[rows].reshape(valid.shape)
@@ -111,37 +127,108 @@ def query_validity(batch: Mapping[str, np.ndarray]) -> np.ndarray:
   return batch["example_valid"][:, None]
 
 
+TIE_ORDERS = ("index", "2dtan")
+
+
+def map_clips(config) -> int:
+  """The clips T of the model's 2D map (`metrics.map_order`): `data.num_clips`, or
+  FVMR's pooled map size (`vmr_jax.models.fvmr.map_clips`)."""
+  if config.model == "fvmr":
+    from vmr_jax.models import fvmr  # pylint: disable=import-outside-toplevel
+    return fvmr.map_clips(config)
+  return config.data.num_clips
+
+
+def protocol_options(config, thresholds: Sequence[float]) -> dict[str, Any]:
+  """`prediction_records`' protocol keywords from `config.eval` (absent fields, as in
+  older exported configs: "index" order, no NMS offset)."""
+  return {"tie_order": config.eval.get("tie_order", "index"),
+          "num_clips": map_clips(config),
+          "nms_offset": config.eval.get("nms_offset", None),
+          "thresholds": tuple(float(m) for m in thresholds)}
+
+
+def offset_on(nms_offset: float | None) -> bool:
+  """Whether `eval.nms_offset` selects the per-threshold NMS (None or < 0: off)."""
+  return nms_offset is not None and nms_offset >= 0
+
+
+def threshold_key(m: float) -> str:
+  """The key of IoU threshold `m` in a record's `pred_at`, e.g. "0.5"."""
+  return f"{m:g}"
+
+
 def prediction_records(batch: Mapping[str, np.ndarray], ranked: np.ndarray,
-                       nms_threshold: float, top_n: int) -> list[dict[str, Any]]:
-  """One record per valid query of a host batch; `ranked [B, (Q,) K, 3]` (rows with a
-  non-finite score are not moments)."""
+                       nms_threshold: float, top_n: int, *, tie_order: str = "index",
+                       num_clips: int | None = None, nms_offset: float | None = None,
+                       thresholds: Sequence[float] = ()) -> list[dict[str, Any]]:
+  """One record per valid query of a host batch; `ranked [B, (Q,) K, 3]` best first
+  (rows with a non-finite score are not moments).
+
+  `pred`: NMS at `nms_threshold` down the whole ranking, up to `top_n` moments.
+  `tie_order` "2dtan" first reorders each query's moments as 2D-TAN's argsort of its
+  `num_clips`-clip map (`metrics.map_order`). With `nms_offset` >= 0 also
+  `pred_at[threshold_key(m)]` for each m in `thresholds`: NMS at m - nms_offset.
+  """
+  if tie_order not in TIE_ORDERS:
+    raise ValueError(f"eval.tie_order is one of {TIE_ORDERS}, got {tie_order!r}")
+  if tie_order == "2dtan" and not num_clips:
+    raise ValueError("tie_order 2dtan needs the map's num_clips")
+  per_threshold = offset_on(nms_offset)
+  if per_threshold and not len(thresholds):
+    raise ValueError("eval.nms_offset needs the IoU thresholds")
   valid = query_validity(batch)
   if "query_valid" not in batch:  # query-level: add the Q axis
     batch = {k: v[:, None] if k in PER_QUERY_KEYS else v for k, v in batch.items()}
     ranked = ranked[:, None]
+  rows = lambda kept: [[float(x) for x in row] for row in kept]
   records = []
   for b, q in zip(*np.nonzero(valid)):
     moments = ranked[b, q]
-    kept = metrics.nms(moments[np.isfinite(moments[:, 2])], nms_threshold, top_n)
-    records.append({
+    moments = moments[np.isfinite(moments[:, 2])]
+    duration = float(batch["duration"][b])
+    if tie_order == "2dtan":
+      moments = metrics.map_order(moments, duration, num_clips)
+    sort = tie_order == "index"  # map_order's rows are ranked already
+    record = {
         "video": batch["video_id"][b].decode(),
         "query_index": int(batch["query_index"][b, q]),
         "sentence": batch["sentence"][b, q].decode(),
-        "duration": float(batch["duration"][b]),
+        "duration": duration,
         "gt": [float(t) for t in batch["gt_times"][b, q]],
-        "pred": [[float(x) for x in row] for row in kept],
-    })
+        "pred": rows(metrics.nms(moments, nms_threshold, top_n, sort=sort)),
+    }
+    if per_threshold:
+      record["pred_at"] = {
+          threshold_key(m): rows(metrics.nms(moments, m - nms_offset, top_n, sort=sort))
+          for m in thresholds}
+    records.append(record)
   return records
 
 
 def metrics_of_records(records: Sequence[Mapping[str, Any]], recall_at: Sequence[int],
                        thresholds: Sequence[float]) -> dict[str, float]:
-  """R@n,IoU=m and mIoU of prediction records, plus `num_queries`."""
+  """R@n,IoU=m and mIoU of prediction records, plus `num_queries`. Records with
+  `pred_at` (`eval.nms_offset`) take R@n at m from `pred_at[m]`, mIoU from the
+  top-1 of `pred`."""
   if not records:
     return {"num_queries": 0}
-  result = metrics.grounding_metrics([np.asarray(r["pred"]).reshape(-1, 3) for r in records],
-                                     np.array([r["gt"] for r in records]), recall_at,
-                                     thresholds)
+  as_array = lambda pred: np.asarray(pred, dtype=np.float64).reshape(-1, 3)
+  gts = np.array([r["gt"] for r in records])
+  predictions = [as_array(r["pred"]) for r in records]
+  if not any("pred_at" in r for r in records):
+    result = metrics.grounding_metrics(predictions, gts, recall_at, thresholds)
+    return {**result, "num_queries": len(records)}
+  at = {}
+  for m in thresholds:
+    key = threshold_key(m)
+    if any(key not in r.get("pred_at", {}) for r in records):
+      raise ValueError(f"records without pred_at[{key!r}] (evaluated at other thresholds)")
+    at.update(metrics.grounding_metrics([as_array(r["pred_at"][key]) for r in records],
+                                        gts, recall_at, (m,)))
+  result = {metrics.metric_name(n, m): at[metrics.metric_name(n, m)]
+            for n in recall_at for m in thresholds}
+  result["mIoU"] = metrics.grounding_metrics(predictions, gts, (1,), ())["mIoU"]
   return {**result, "num_queries": len(records)}
 
 

@@ -10,6 +10,14 @@ Conventions (the same everywhere in vmr_jax):
   (2D-TAN's evaluation code compares with a strict `>`; the two differ only when an
   IoU equals a threshold exactly.)
 - mIoU is the mean over queries of the IoU of the top-1 prediction.
+
+The evaluation protocol (`vmr_jax.evaluate`, 2D-TAN's `lib/core/eval.py` and
+`moment_localization/train.py:get_proposal_results`): every candidate of a query is
+ranked by score (`eval.top_k = 0`), greedy NMS (`nms`, suppression when IoU > the
+threshold) walks the whole ranking keeping up to max(n) moments, then R@n and mIoU.
+Equal scores are ordered as 2D-TAN's argsort of its raveled score map does with
+`map_order` (`eval.tie_order = "2dtan"`). CMHN's released protocol
+(`eval.nms_offset`) runs NMS once per IoU threshold m, at m - offset, for R@n at m.
 """
 
 from __future__ import annotations
@@ -43,21 +51,24 @@ def pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
   return temporal_iou(np.asarray(a)[:, None, :2], np.asarray(b)[None, :, :2])
 
 
-def nms(moments: np.ndarray, threshold: float, top_k: int | None = None) -> np.ndarray:
-  """Greedy non-maximum suppression over ranked moments.
+def nms(moments: np.ndarray, threshold: float, top_k: int | None = None, *,
+        sort: bool = True) -> np.ndarray:
+  """Greedy non-maximum suppression over ranked moments (2D-TAN's `nms`: a walk
+  down the whole ranking).
 
   Args:
     moments: `[N, 3]` rows of `(start, end, score)`, in any order.
     threshold: a moment is suppressed when its IoU with an already kept, higher
-      scored moment is strictly greater than this.
+      ranked moment is strictly greater than this.
     top_k: stop after keeping this many (None: keep all survivors).
+    sort: rank by descending score first (ties keep the input order); False: the
+      rows are already ranked, best first (e.g. by `map_order`).
 
   Returns:
-    `[K, 3]` kept moments by descending score. Ties in score keep the input order.
+    `[K, 3]` kept moments, best first.
   """
   moments = np.asarray(moments, dtype=np.float64).reshape(-1, 3)
-  order = np.argsort(-moments[:, 2], kind="stable")
-  ranked = moments[order]
+  ranked = moments[np.argsort(-moments[:, 2], kind="stable")] if sort else moments
   keep: list[int] = []
   suppressed = np.zeros(len(ranked), dtype=bool)
   for i in range(len(ranked)):
@@ -69,6 +80,54 @@ def nms(moments: np.ndarray, threshold: float, top_k: int | None = None) -> np.n
     ious = temporal_iou(ranked[i, :2], ranked[i + 1:, :2])
     suppressed[i + 1:] |= ious > threshold
   return ranked[keep]
+
+
+def map_order(moments: np.ndarray, duration: float, num_clips: int) -> np.ndarray:
+  """Ranked 2D-map moments `[N, 3]` reordered exactly as 2D-TAN's evaluation ranks
+  its score map, equal scores included.
+
+  2D-TAN (`get_proposal_results`) ravels the dense `[T, T]` map (score x mask: 0 off
+  the map's cells and below the diagonal) row-major, index `i * T + j` for the span
+  of start clip i and end clip j inclusive, takes `np.argsort(map.ravel())[::-1]`
+  (numpy's default, unstable kind, reversed: ties do not simply keep index order,
+  e.g. an all-equal map comes out by descending index) and drops the entries with
+  i > j. Here the same float32 map is built from the moments and sorted the same way;
+  positions holding no moment are then dropped.
+
+  Those positions are 2D-TAN's off-cells (score 0). They rank below every cell with a
+  positive (sigmoid) score, and they are never reached: every 1-clip cell (i, i) is
+  a cell (2D-TAN's first scale; a dense map), a kept moment K suppresses a 1-clip cell
+  c only when IoU(c, K) = 1/|K| > t (c inside K, |K| in clips), i.e. fewer than 1/t
+  of them, so after n - 1 kept moments a 1-clip cell survives NMS at threshold t
+  whenever T >= (n - 1)/t (R@5, 128 clips: t >= 0.03125; 64 clips: t >= 0.0625).
+  The order is exact when every cell is given (`eval.top_k = 0`); after a top-k cut
+  the missing cells count as 0, which can change how numpy breaks ties.
+
+  Args:
+    moments: `[N, 3]` (start, end, score), finite, each a distinct span (i, j) of a
+      `num_clips`-clip map of a video of `duration` s: [i D/T, (j + 1) D/T).
+  Returns:
+    `[N, 3]` the same rows in 2D-TAN's order (descending score).
+  """
+  moments = np.asarray(moments, dtype=np.float64).reshape(-1, 3)
+  if not len(moments):
+    return moments
+  clips = moments[:, :2] * (num_clips / duration)
+  index = np.rint(clips).astype(np.int64)
+  start, end = index[:, 0], index[:, 1] - 1
+  if (np.abs(clips - index).max() > 1e-3 or start.min() < 0
+      or end.max() >= num_clips or (start > end).any()):
+    raise ValueError(f"moments are not spans of a {num_clips}-clip map of a "
+                     f"{duration} s video (tie_order 2dtan needs 2D-map cells)")
+  flat = start * num_clips + end
+  if len(np.unique(flat)) != len(flat):
+    raise ValueError("two moments share a map cell")
+  grid = np.zeros(num_clips * num_clips, np.float32)
+  grid[flat] = moments[:, 2]
+  order = np.argsort(grid)[::-1]
+  rank = np.empty(len(order), np.int64)
+  rank[order] = np.arange(len(order))
+  return moments[np.argsort(rank[flat])]
 
 
 def grounding_metrics(predictions: Sequence[np.ndarray], gts: np.ndarray,

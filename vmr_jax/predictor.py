@@ -187,12 +187,13 @@ class Predictor:
 
   def search(self, sentences: Sequence[str], top_n: int = 10) -> list[list[Moment]]:
     """Per sentence, its `top_n` moments over the whole collection, best first
-    (fewer where NMS leaves fewer of the candidates ranked, `eval.top_k` a video or,
+    (fewer where NMS leaves fewer of the candidates ranked, `eval.top_k` a video (0: all) or,
     with a `Retrieval`, max(eval.top_k, top_n) in all)."""
     collection = self._require_collection()
     queries = self.sentence_encoder(sentences)
     if self.spec.retrieval is not None:
-      k = max(self.config.eval.top_k, top_n)
+      k = max(self.config.eval.top_k if self.config.eval.top_k > 0  # 0: a video's all
+              else collection.times.shape[1], top_n)
       best, index = self.corpus_top_k(k)(collection.entries, collection.valid,
                                          self._query_entries(queries))
       best, index = np.asarray(best), np.asarray(index)
@@ -254,7 +255,8 @@ class Predictor:
                                 (entries, valid))
       scores = retrieval.score(one, query_entries, config)[:, 0].astype(jnp.float32)
       scores = jnp.where(valid, scores, -jnp.inf)  # [S, N]
-      return jax.lax.top_k(scores, min(config.eval.top_k, scores.shape[-1]))
+      k = config.eval.top_k if 0 < config.eval.top_k < scores.shape[-1] else scores.shape[-1]
+      return jax.lax.top_k(scores, k)  # eval.top_k = 0: every candidate
 
     self._moments = jax.jit(moments, in_shardings=(replicated, data),
                             out_shardings=data)

@@ -1,4 +1,5 @@
-"""Binary codes: sign with a straight-through gradient, and Hamming distances."""
+"""Binary codes: sign with a straight-through gradient, the smooth surrogate of sgn of
+CMHN's released code, and Hamming distances."""
 
 from __future__ import annotations
 
@@ -14,6 +15,18 @@ def sign(x: jnp.ndarray) -> jnp.ndarray:
 def sign_ste(x: jnp.ndarray) -> jnp.ndarray:
   """`sign(x)` forward; the identity's gradient backward (straight-through)."""
   return x + jax.lax.stop_gradient(sign(x) - x)
+
+
+# The released code's constants: smooth_sign(+-1) = +-1 to 5 digits.
+SMOOTH_SIGN_A, SMOOTH_SIGN_B = 3.92155, 1.59362
+
+
+def smooth_sign(x: jnp.ndarray) -> jnp.ndarray:
+  """CMHN's released `hash_function` after its normalization: a differentiable
+  stand-in for sgn(x), f(x) = log(1 + a x^2) / (b x + 1e-7), odd in x (up to the
+  1e-7), f(+-1) = +-1, |f| largest (1.11) at |x| ~ 2 and falling slowly past it. The
+  release applies it to codes scaled to norm sqrt(L), whose entries lie near +-1."""
+  return jnp.log1p(SMOOTH_SIGN_A * x * x) / (SMOOTH_SIGN_B * x + 1e-7)
 
 
 def hamming_distance(a: jnp.ndarray, b: jnp.ndarray) -> jnp.ndarray:

@@ -47,11 +47,26 @@ root and left nodes hold almost every span, so the pruned search saves little
 The fine MLP's first layer, W^T (q (.) c), is computed as c^T (diag(q) W): one
 matmul per video over [N, d] x [d, Q h] with no [Q, N, d] product in memory.
 
-Choices the paper leaves open, and differences from the authors' code
-(Huyp777/CSUN: GloVe + LSTM queries, a sparse 2D-TAN map, a rescaled BCE), are
-written above and in `configs/clear_common.py`: widths, the moment MLP (2 layers,
-ReLU between, linear output: inner products and the fusion may be signed), the
-normalization of Gamma_1, and the reading of Algorithm 1 in `tree_search`.
+Choices the paper leaves open are written above and in `configs/clear_common.py`:
+widths, the moment MLP (2 layers, ReLU between, linear output: inner products and the
+fusion may be signed), the normalization of Gamma_1, and the reading of Algorithm 1
+in `tree_search`.
+
+Differences from the authors' code (github.com/Huyp777/CSUN, README "CLEAR"; it does
+not run end to end as released), none of them built yet (a released reading is
+planned as for CMHN):
+- its fine map is 2D-TAN's sparse cell set with row 0 and column L - 1 removed and
+  column L - 1's features zeroed (2,471 of 2,548 cells on TACoS, 1,043 of 1,104 on
+  ActivityNet); here the dense L(L+1)/2 map;
+- its fine scorer is 2D-TAN's predictor, 8 kernel-5 map convolutions with a growing
+  mask over normalize(q (.) conv1x1(map)); here an MLP on each candidate alone;
+- its anchors are 80 (TACoS) / 64 (ActivityNet) spans (0, j) and (i, L - 1) from a
+  Linear over CMHN-style convolution candidates; here Eq. 2's 2P - 1 anchors;
+- its inference scales a cell or row by 10 on thresholds mu = 0.015, alpha = 0.02;
+  here the tree walk read from Algorithm 1;
+- its queries are GloVe + LSTM, its fine BCE targets rescaled to (0.5, 1) (here
+  `iou_low`, `iou_high` = (0, 1), the paper's raw IoU), and on TACoS lr 1.3e-3 with
+  MultiStepLR milestones 7, 11, 14 over 16 epochs, batch 32, trained on train + val.
 """
 
 from __future__ import annotations

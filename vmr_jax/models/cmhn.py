@@ -36,8 +36,37 @@ codes, the candidates ranked by it with no NMS (the configs' `eval.nms_threshold
 for all its queries. Ties in D (integers) are broken by the real-valued inner
 product of H_C and H_Q.
 
-Choices the paper leaves open, and differences from the authors' code (Huyp777/CMHN),
-each a config option where cheap:
+Two readings (`cmhn.reading`):
+- "paper" (above): an input Dense, `BiTCN`, the candidate convolutions (tail windows
+  included), the MLPs of Eq. 3-4 and H = their outputs; Gamma_1..3.
+- "released", the authors' code (github.com/Huyp777/CMHN, `tacos.py`,
+  `activitynet_captions.py`, `tcn.py`): clip features (each L2-normalized: the
+  `cmhn.normalize_clips` option, which the release config sets) -> `ResidualTCN`
+  (`cmhn.tcn_channels`, kernel `tcn_kernel`, dropout) -> one convolution per
+  candidate size, no tail windows, named `conv1d_<i>` -> RReLU, Linear(L), RReLU,
+  Linear(L) (`model_v`); the sentence vector -> Linear(512), RReLU, Linear(256),
+  RReLU, Linear(L) (`model_s`, widths `query_hidden`); both sides' codes are
+  H = smooth_sign(sqrt(L) h / ||h||) (`layers.hashing.smooth_sign`), the release's
+  `hash_function`; the loss is its `loss1 + loss2` = Gamma_1 + Gamma_2 summed, with no
+  balance term (the release config: beta 0, reduction "sum"); ranking by the
+  Hamming distance of sgn(h) as in the paper reading.
+  Differences from the release, with the reason they are left:
+  - its query side is a frozen, precomputed BERT-large sentence vector (1024-d);
+    here `config.text` (the release config freezes the encoder, `text.trainable`);
+  - it reads 1 clip per second, each the mean of the C3D features of that second,
+    variable length; here the dataset's fixed `data.num_clips` per video (resampled
+    or padded), and candidate sizes in clips (the release's TACoS sizes 1..23 are
+    seconds), so the configs keep their own size schedules;
+  - a sentence annotated more than once in a video is trained towards the max IoU
+    over its annotations; here every annotation is its own query;
+  - one video per step, over half the training videos per epoch (shuffled); here
+    `train.batch_size` videos per step over the whole split;
+  - sgn(0) = 0 in torch's evaluation, +1 here (a code entry is exactly 0 with
+    probability 0); equal Hamming distances are ordered by the cosine (below), the
+    release by `torch.topk`'s unspecified order;
+  - its R@5 applies NMS at threshold m - 0.05 for IoU m: `eval.nms_offset`.
+
+Choices the paper leaves open, each a config option where cheap:
 - `final_activation`: Eq. 3-4 apply RReLU at every layer ("rrelu", the paper); "tanh"
   keeps codes in (-1, 1); "none" is the released code's linear last layer.
 - `code_scale`: "none" (Eq. 3-4); "l2" scales every code to norm sqrt(L), as the
@@ -51,10 +80,10 @@ each a config option where cheap:
   (`configs/tacos_shaped.py`).
 - `similarity_codes`: "continuous" uses H in Gamma_1 (the paper); "binary" uses
   sgn_ste(H), training the Hamming ranking itself.
-- `causal`: the released code's TCN is causal; the paper's Bi-TCN is not (default).
-- The Bi-TCN width, MLP widths and dropout are not given in the paper (the
-  configs: the released code's width 256, no dropout). The released code has no
-  balance term and evaluates with an NMS; here the paper's Gamma_3 and ranking.
+- `causal`: the paper's Bi-TCN is not causal (default) and neither is the released
+  code's TCN (its chomp is commented out); True is a plain causal TCN.
+- The Bi-TCN width, MLP widths and dropout are not given in the paper (the paper
+  configs: the released code's width 256, no dropout).
 """
 
 from __future__ import annotations
@@ -65,12 +94,12 @@ import numpy as np
 
 from vmr_jax import registry
 from vmr_jax.layers import windows
-from vmr_jax.layers.bitcn import BiTCN
+from vmr_jax.layers.bitcn import BiTCN, ResidualTCN
 from vmr_jax.layers.attention import l2_normalize
 from vmr_jax.layers.hashing import (hamming_distance, pack_signs, packed_hamming_distance,
-                                    sign, sign_ste)
+                                    sign, sign_ste, smooth_sign)
 from vmr_jax.layers.losses import masked_average, similarity_preserving
-from vmr_jax.layers.mlp import MLP
+from vmr_jax.layers.mlp import MLP, RReLU
 from vmr_jax.models import common
 
 
@@ -81,10 +110,18 @@ def candidate_kernels(cfg) -> tuple[tuple[int, ...], tuple[int, ...]]:
 
 
 def candidate_spans(num_clips: int, cfg) -> np.ndarray:
-  """`[N, 2]` clip spans [start, end) in the order the convolutions emit them."""
-  return windows.window_spans(num_clips, *candidate_kernels(cfg))
+  """`[N, 2]` clip spans [start, end) in the order the convolutions emit them (the
+  released reading has no tail windows)."""
+  return windows.window_spans(num_clips, *candidate_kernels(cfg),
+                              tail=reading(cfg) == "paper")
 
 
+READINGS = ("paper", "released")
+
+
+def reading(cfg) -> str:
+  """`cmhn.reading`; "paper" for configs written before it existed (older exports)."""
+  return cfg.get("reading", "paper")
 LOSS_REDUCTIONS = ("sum", "mean")
 CODE_SCALES = ("none", "l2")
 
@@ -95,6 +132,8 @@ class CMHN(common.TextVideoModule):
   @nn.compact
   def __call__(self, batch, *, train: bool = False):
     cfg = self.config
+    if reading(cfg) == "released":
+      return self.released(batch, train=train)
     feats, mask = batch["video_feats"], batch["video_mask"]
     x = nn.Dense(cfg.hidden, name="input")(feats)
     x = BiTCN(cfg.hidden, cfg.tcn_layers, cfg.tcn_kernel, cfg.causal, cfg.dropout,
@@ -110,6 +149,48 @@ class CMHN(common.TextVideoModule):
       moment_codes, query_codes = (np.sqrt(cfg.code_bits) * l2_normalize(h)
                                    for h in (moment_codes, query_codes))
     return {"moment_codes": moment_codes, "query_codes": query_codes}
+
+  def released(self, batch, *, train: bool):
+    """The released code's `VideoModule` (`model_v`) and `SentenceModule` (`model_s`)
+    and its `hash_function` (module docstring)."""
+    cfg = self.config
+    feats, mask = batch["video_feats"], batch["video_mask"]
+    if cfg.normalize_clips:
+      feats = l2_normalize(feats)
+    video = _ReleasedVideo(cfg, name="model_v")(feats, mask, train=train)
+    _, sentence = self.encode_text(batch, train=train)
+    query = _ReleasedSentence(cfg, name="model_s")(sentence, train=train)
+    hashed = lambda h: smooth_sign(np.sqrt(cfg.code_bits) * l2_normalize(h))
+    return {"moment_codes": hashed(video), "query_codes": hashed(query)}
+
+
+class _ReleasedVideo(nn.Module):
+  """`[B, T, D]` clips, `[B, T]` mask -> `[B, N, L]` candidate codes before hashing."""
+  config: object
+
+  @nn.compact
+  def __call__(self, feats, mask, *, train: bool):
+    cfg = self.config
+    x = ResidualTCN(cfg.tcn_channels, cfg.tcn_kernel, cfg.dropout, name="tcn")(
+        feats, mask, train=train)
+    x = windows.window_conv(x, cfg.hidden, *candidate_kernels(cfg), "conv1d", tail=False,
+                            index_names=True)
+    x = nn.Dense(cfg.code_bits, name="net_1")(RReLU()(x, train=train))
+    return nn.Dense(cfg.code_bits, name="net_3")(RReLU()(x, train=train))
+
+
+class _ReleasedSentence(nn.Module):
+  """`[B, Q, D]` sentence vectors -> `[B, Q, L]` codes before hashing."""
+  config: object
+
+  @nn.compact
+  def __call__(self, x, *, train: bool):
+    widths = (*self.config.query_hidden, self.config.code_bits)
+    for i, width in enumerate(widths):
+      x = nn.Dense(width, name=f"net_{2 * i}")(x)
+      if i < len(widths) - 1:
+        x = RReLU()(x, train=train)
+    return x
 
 
 def _candidates(batch, config):
@@ -141,9 +222,11 @@ def loss(outputs, batch, config):
     gamma1 = gamma1 / (cfg.code_bits ** 2 * count(pair_mask))
     gamma2 = [g / (cfg.code_bits * n) for g, n in zip(gamma2, codes)]
     gamma3 = [g / (cfg.code_bits * n ** 2) for g, n in zip(gamma3, codes)]
-  terms = {"gamma1": gamma1, "gamma2": sum(gamma2), "gamma3": sum(gamma3)}
+  terms = {"gamma1": gamma1, "gamma2": sum(gamma2)}
+  if cfg.beta:  # the released reading has no balance term
+    terms["gamma3"] = sum(gamma3)
   terms = {k: masked_average(v, batch["example_valid"]) for k, v in terms.items()}
-  total = terms["gamma1"] + cfg.alpha * terms["gamma2"] + cfg.beta * terms["gamma3"]
+  total = terms["gamma1"] + cfg.alpha * terms["gamma2"] + cfg.beta * terms.get("gamma3", 0.0)
   return total, terms
 
 
@@ -189,6 +272,8 @@ def retrieval_score(moment_words, query_words, config):
 
 def create(config, info: registry.DataInfo) -> registry.Model:
   cfg = config.cmhn
+  if reading(cfg) not in READINGS:
+    raise ValueError(f"cmhn.reading must be one of {READINGS}, got {reading(cfg)!r}")
   if cfg.loss_reduction not in LOSS_REDUCTIONS:
     raise ValueError(f"cmhn.loss_reduction must be one of {LOSS_REDUCTIONS}, got "
                      f"{cfg.loss_reduction!r}")

@@ -46,8 +46,15 @@ def pairwise_iou(a: jnp.ndarray, b: jnp.ndarray) -> jnp.ndarray:
 
 
 def top_moments(scores: jnp.ndarray, times: jnp.ndarray, k: int) -> jnp.ndarray:
-  """`scores [B, Q, N]`, candidate `times [B, N, 2]` -> `[B, Q, k, 3]` best first."""
-  k = min(k, scores.shape[-1])
+  """`scores [B, Q, N]`, candidate `times [B, N, 2]` -> `[B, Q, k, 3]` best first.
+
+  `k <= 0` or `k >= N` (`eval.top_k = 0`, the default): all N candidates, sorted, as
+  2D-TAN's evaluation ranks every cell of its map before NMS. Equal scores keep the
+  lower candidate index first (`jax.lax.top_k`); `eval.tie_order = "2dtan"` reorders
+  them on the host (`vmr_jax.metrics.map_order`).
+  """
+  n = scores.shape[-1]
+  k = n if k <= 0 else min(k, n)
   best, index = jax.lax.top_k(scores, k)
   picked = jnp.take_along_axis(times[:, None], index[..., None], axis=2)
   return jnp.concatenate([picked, best[..., None]], axis=-1)

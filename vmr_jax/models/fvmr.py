@@ -2,11 +2,19 @@
 ICCV 2021; paper 002).
 
 Video encoder (Sec. 3.1, 4.1 "Implementation details"; 2D-TAN's proposal map):
-clip features `[B, L, F]` -> FC to D_v with ReLU (2D-TAN's frame layer) -> 2D-TAN's
+clip features `[B, L, F]` -> the frame layer (`fvmr.frame_layer`) -> 2D-TAN's
 sparse max-pool map (`moment_map.sparse_max_pool_map`, the schedule
 `fvmr.scale_layers`) on the (start, end) grid -> per kernel of `map_kernels` (5, 3)
 a masked map convolution (`moment_map.MapConv`), BatchNorm over the map's cells of
 the batch's real videos, Tanh -> m_i `[B, M, D_v]` for the M cells (Eq. 1).
+Frame layers: "paper", FC to D_v with ReLU on the L clips (the map has L clips);
+"2dtan", the layer of 2D-TAN's released code (github.com/microsoft/2D-TAN,
+`FrameAvgPool` on `NORMALIZE: True` features), on which FVMR builds: each clip
+L2-normalized, FC (a 1x1 convolution) with ReLU, then an average pool of
+`fvmr.frame_pool` clips at that stride, so `data.num_clips` = 256 input clips make a
+128-clip map on TACoS (`map_clips`). 2D-TAN normalizes its frame features before
+averaging them to the 256 clips; here the clips are normalized after the input
+pipeline's resampling (the same for features already at 256 clips).
 Text encoder: GloVe 300-d and a 2-layer BiLSTM (`config.text`, head "bilstm"; 256
 per direction, so D_s = 512 as the paper's widths require); s = w_1 + w_L (Eq. 2).
 Fine-grained semantic extractor (Sec. 3.2, the teacher; training only): the query's
@@ -69,7 +77,7 @@ import numpy as np
 
 from vmr_jax import registry
 from vmr_jax.layers import moment_map
-from vmr_jax.layers.attention import masked_mean, masked_softmax
+from vmr_jax.layers.attention import l2_normalize, masked_mean, masked_softmax
 from vmr_jax.layers.losses import DISTILLATIONS, distillation, masked_average, scaled_iou_bce
 from vmr_jax.layers.mlp import MLP
 from vmr_jax.layers.rnn import BiRNN
@@ -127,6 +135,22 @@ def first_plus_last(words: jnp.ndarray, mask: jnp.ndarray) -> jnp.ndarray:
   return words[..., 0, :] + jnp.take_along_axis(words, last, axis=-2)[..., 0, :]
 
 
+FRAME_LAYERS = ("paper", "2dtan")
+
+
+def frame_layer(cfg) -> str:
+  """`fvmr.frame_layer`; "paper" for configs written before it existed (older exports)."""
+  return cfg.get("frame_layer", "paper")
+
+
+def map_clips(config) -> int:
+  """The 2D map's clips: `data.num_clips`, or that over `fvmr.frame_pool` with the
+  "2dtan" frame layer."""
+  if frame_layer(config.fvmr) == "2dtan":
+    return config.data.num_clips // config.fvmr.frame_pool
+  return config.data.num_clips
+
+
 class FVMR(common.TextVideoModule):
   """batch -> {"p_logits": [B, Q, M], the common space's "moment_embeddings"
   phi_m(m) [B, M, D] and "query_embeddings" phi_s(s) [B, Q, D]}, plus the teacher's "q_logits" [B, Q, M] in
@@ -135,12 +159,16 @@ class FVMR(common.TextVideoModule):
   @nn.compact
   def __call__(self, batch, *, train: bool = False):
     cfg = self.config
-    spans = moment_map.sparse_spans(batch["video_feats"].shape[1], cfg.scale_layers)
-    neighbours = lambda kernel: moment_map.cell_neighbours(batch["video_feats"].shape[1],
-                                                           spans, kernel)
     phi = lambda name: MLP((cfg.mlp_hidden, cfg.dim), activation="relu",
                            last_activation="none", name=name)
-    clips = nn.relu(nn.Dense(cfg.video_dim, name="clip_fc")(batch["video_feats"]))
+    feats = batch["video_feats"]
+    if frame_layer(cfg) == "2dtan":
+      feats = l2_normalize(feats)
+    clips = nn.relu(nn.Dense(cfg.video_dim, name="clip_fc")(feats))
+    if frame_layer(cfg) == "2dtan":
+      clips = nn.avg_pool(clips, (cfg.frame_pool,), (cfg.frame_pool,))
+    spans = moment_map.sparse_spans(clips.shape[1], cfg.scale_layers)
+    neighbours = lambda kernel: moment_map.cell_neighbours(clips.shape[1], spans, kernel)
     cells = moment_map.sparse_max_pool_map(clips, cfg.scale_layers)  # [B, M, D_v]
     real = jnp.broadcast_to(batch["example_valid"][:, None, None], cells.shape[:2] + (1,))
     for i, kernel in enumerate(cfg.map_kernels):
@@ -192,9 +220,11 @@ class FVMR(common.TextVideoModule):
 
 
 def _candidates(batch, config):
-  """`[B, M, 2]` cell times in seconds."""
-  spans = moment_map.sparse_spans(config.data.num_clips, config.fvmr.scale_layers)
-  return common.inclusive_spans_to_times(spans, batch)
+  """`[B, M, 2]` cell times in seconds: cell (i, j) of a map of L clips covers
+  [i T/L, (j + 1) T/L) of a video of duration T (every video is resampled)."""
+  length = map_clips(config)
+  spans = moment_map.sparse_spans(length, config.fvmr.scale_layers) + np.array([0, 1])
+  return jnp.asarray(spans, jnp.float32)[None] * (batch["duration"] / length)[:, None, None]
 
 
 def loss(outputs, batch, config):
@@ -243,7 +273,13 @@ def create(config, info: registry.DataInfo) -> registry.Model:
   if len(cfg.fuse_kernels) != 2:
     raise ValueError(f"fvmr.fuse_kernels: (convolution, gated convolution) kernels, got "
                      f"{cfg.fuse_kernels}")
-  moment_map.sparse_spans(config.data.num_clips, cfg.scale_layers)  # checks the schedule
+  if frame_layer(cfg) not in FRAME_LAYERS:
+    raise ValueError(f"fvmr.frame_layer must be one of {FRAME_LAYERS}, got "
+                     f"{frame_layer(cfg)!r}")
+  if frame_layer(cfg) == "2dtan" and config.data.num_clips % cfg.frame_pool:
+    raise ValueError(f"the 2dtan frame layer pools {cfg.frame_pool} clips: "
+                     f"data.num_clips = {config.data.num_clips} is not a multiple")
+  moment_map.sparse_spans(map_clips(config), cfg.scale_layers)  # checks the schedule
   if cfg.distill_loss not in DISTILLATIONS:
     raise ValueError(f"fvmr.distill_loss must be one of {DISTILLATIONS}, got "
                      f"{cfg.distill_loss!r}")

@@ -33,7 +33,10 @@ def create(config, feature_dim: int, vocab_size: int, word_dim: int | None = Non
     import ml_collections
     config = ml_collections.ConfigDict(config.to_dict())
     config.text.glove_dim = word_dim
-  module = importlib.import_module(f"{__name__}.{config.model}")
+  name = config.model
+  if name == "cmhn" and config.cmhn.get("reading", "paper") == "released":
+    name = "cmhn_released"  # written from the authors' code
+  module = importlib.import_module(f"{__name__}.{name}")
   return getattr(module, _MODELS[config.model])(config, feature_dim, vocab_size)
 
 

@@ -1,11 +1,16 @@
-"""CMHN in eager PyTorch: the twin of `vmr_jax.models.cmhn` (GloVe text encoder)."""
+"""CMHN in eager PyTorch: the twin of `vmr_jax.models.cmhn` (GloVe text encoder), the
+paper's reading (`cmhn.reading = "paper"`; the released one's twin is `cmhn_released`).
+
+Candidates (Eq. 2): one convolution per window size `cmhn.kernels` at its stride
+`cmhn.strides`, each size followed by its tail window (`common.window_spans`), laid
+out here without the Flax model's helpers.
+"""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from vmr_jax.models import cmhn as flax_cmhn
 from vmr_jax.torch_equivalents import common
 
 
@@ -21,8 +26,11 @@ class CMHN(nn.Module):
     self.input = nn.Linear(feature_dim, cfg.hidden)
     self.bitcn = common.BiTCN(cfg.hidden, cfg.hidden, cfg.tcn_layers, cfg.tcn_kernel,
                               cfg.causal, cfg.dropout)
-    self.kernels = flax_cmhn.candidate_kernels(cfg)
-    self.spans = flax_cmhn.candidate_spans(config.data.num_clips, cfg)
+    if len(cfg.kernels) != len(cfg.strides):
+      raise ValueError(f"{len(cfg.kernels)} cmhn.kernels but {len(cfg.strides)} strides")
+    self.kernels = (tuple(int(k) for k in cfg.kernels), tuple(int(s) for s in cfg.strides))
+    # The paper's reading: every size has its tail window (`common.window_conv` adds it).
+    self.spans = common.window_spans(config.data.num_clips, *self.kernels, tail=True)
     common.add_window_convs(self, "candidates", cfg.hidden, cfg.hidden, *self.kernels)
     self.moment_mlp = common.MLP(cfg.hidden, (cfg.hidden, cfg.code_bits),
                                  last_activation=cfg.final_activation)

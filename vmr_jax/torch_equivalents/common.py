@@ -6,6 +6,10 @@ Every twin names its submodules and parameters as the Flax block names its param
 `vmr_jax.torch_equivalents.convert` can copy a Flax variable tree into it by path.
 Shapes follow the Flax side (`[B, T, D]`, channels last); each block computes the
 same function as its Flax twin in float32, masks and padding included.
+
+Nothing here calls the Flax side's helpers: the window layout, the span orders and the
+constants are written again from their definitions, so that a bug in a Flax helper
+shows up as a twin mismatch instead of being shared by both.
 """
 
 from __future__ import annotations
@@ -17,8 +21,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from vmr_jax.layers import mlp as flax_mlp
-from vmr_jax.layers import windows
+# RReLU's slopes in training: PyTorch's defaults (the Flax `layers.mlp` uses the same).
+RRELU_LOWER, RRELU_UPPER = 1 / 8, 1 / 3
 
 
 def l2_normalize(x):
@@ -90,8 +94,10 @@ def inclusive_spans_to_times(spans: np.ndarray, batch):
 
 
 def top_moments(scores, times, k: int):
-  """`scores [B, Q, N]`, `times [B, N, 2]` -> `[B, Q, k, 3]` best first."""
-  best, index = torch.topk(scores, min(k, scores.shape[-1]), dim=-1)
+  """`scores [B, Q, N]`, `times [B, N, 2]` -> `[B, Q, k, 3]` best first; `k <= 0`
+  (or k > N): all N candidates."""
+  n = scores.shape[-1]
+  best, index = torch.topk(scores, n if k <= 0 else min(k, n), dim=-1)
   picked = torch.gather(times[:, None].expand(-1, scores.shape[1], -1, -1), 2,
                         index[..., None].expand(-1, -1, -1, 2))
   return torch.cat([picked, best[..., None]], dim=-1)
@@ -115,7 +121,7 @@ class MLP(nn.Module):
     for i, name in enumerate(self.activations):
       x = getattr(self, f"dense_{i}")(x)
       if name == "rrelu":
-        x = F.rrelu(x, flax_mlp.RRELU_LOWER, flax_mlp.RRELU_UPPER, self.training)
+        x = F.rrelu(x, RRELU_LOWER, RRELU_UPPER, self.training)
       elif name == "relu":
         x = torch.relu(x)
       elif name == "tanh":
@@ -147,6 +153,32 @@ class BiTCN(nn.Module):
     return (x * keep).transpose(1, 2)
 
 
+def window_has_tail(num_clips: int, window: int, stride: int) -> bool:
+  """Whether size `window` at `stride` gets a window aligned to the end: the strided
+  windows 0, s, 2s, ... stop short of clip T when (T - w) is not a multiple of s, and
+  one more window [T - w, T) covers the clips they skip."""
+  if not 1 <= window <= num_clips:
+    raise ValueError(f"window {window} does not fit in {num_clips} clips")
+  if stride < 1:
+    raise ValueError(f"window stride must be >= 1, got {stride}")
+  return (num_clips - window) % stride != 0
+
+
+def window_spans(num_clips: int, sizes, strides, tail: bool = True) -> np.ndarray:
+  """`[N, 2]` clip spans [start, end) of the sliding windows, in the order
+  `window_conv` emits them: size by size (in the given order), each size's strided
+  windows by start, then its tail window (`window_has_tail`; none if not `tail`)."""
+  if len(sizes) != len(strides):
+    raise ValueError(f"{len(sizes)} window sizes but {len(strides)} strides")
+  spans = []
+  for w, s in zip(sizes, strides):
+    count = (num_clips - w) // s + 1 if w <= num_clips else 0  # a VALID conv's outputs
+    spans += [(i * s, i * s + w) for i in range(count)]
+    if tail and window_has_tail(num_clips, w, s):
+      spans.append((num_clips - w, num_clips))
+  return np.array(spans, dtype=np.int32).reshape(-1, 2)
+
+
 def add_window_convs(parent: nn.Module, prefix: str, inputs: int, features: int, sizes,
                      strides) -> None:
   """Registers `vmr_jax.layers.windows.window_conv`'s convolutions `<prefix>_<w>` on
@@ -156,14 +188,15 @@ def add_window_convs(parent: nn.Module, prefix: str, inputs: int, features: int,
 
 
 def window_conv(parent: nn.Module, x, prefix: str, sizes, strides):
-  """`vmr_jax.layers.windows.window_conv`: `[B, T, D]` -> `[B, N, features]`."""
+  """`vmr_jax.layers.windows.window_conv`: `[B, T, D]` -> `[B, N, features]`, output n
+  the convolution of `window_spans(T, sizes, strides)[n]` (a tail window reuses its
+  size's kernel)."""
   num_clips, x = x.shape[1], x.transpose(1, 2)
   outputs = []
   for w, s in zip(sizes, strides):
     conv = getattr(parent, f"{prefix}_{w}")
-    regular = conv(x)
-    outputs.append(regular)
-    if len(windows.window_starts(num_clips, w, s)) > regular.shape[2]:
+    outputs.append(conv(x))
+    if window_has_tail(num_clips, w, s):
       outputs.append(conv(x[:, :, num_clips - w:]))
   return torch.cat(outputs, dim=2).transpose(1, 2)
 

@@ -8,10 +8,14 @@ torch module `a.b`. Leaves are converted by the torch module that holds them:
 | --- | --- | --- |
 | `Linear` | kernel `[in, out]`, bias | weight = kernel^T |
 | `Conv1d` / `Conv2d` | kernel `[w, in, out]` / `[kh, kw, in, out]`, bias | channels first |
+| `weight_norm(Conv1d)` | weight_v `[w, in, out]`, weight_g `[out]`, bias | weight_v channels first, weight_g `[out, 1, 1]` |
 | `LayerNorm` | scale, bias | weight = scale |
 | `Embedding` | embedding `[V, d]` | weight |
 | `LSTM` / `GRU` | `forward_<k>` / `backward_<k>` cells | `vmr_jax.layers.rnn.params_to_torch` |
 | any other | a parameter or buffer of the same name | as is |
+
+A Flax name `<name>_<i>` whose twin holds an `nn.Sequential` or `nn.ModuleList`
+`<name>` is its entry `<name>.<i>` (the released code's `net[1]`, `network[0]`).
 
 `load_flax(twin, variables)` copies `{"params": ..., "batch_stats": ...}` into the
 twin and fails unless every trainable torch parameter received a value.
@@ -33,6 +37,7 @@ from torch import nn
 from vmr_jax.layers import rnn as flax_rnn
 
 _TRANSPOSES = {nn.Linear: (1, 0), nn.Conv1d: (2, 1, 0), nn.Conv2d: (3, 2, 0, 1)}
+_CONTAINERS = (nn.Sequential, nn.ModuleList)
 
 
 def load_flax(twin: nn.Module, variables: Mapping[str, Any]) -> None:
@@ -72,12 +77,16 @@ def _tensor(twin: nn.Module, name: str) -> torch.Tensor:
   return getattr(twin.get_submodule(module_name) if module_name else twin, leaf)
 
 
-def _child(module: nn.Module, key: str, path: str):
+def _child(module: nn.Module, key: str, path: str) -> tuple[Any, str]:
+  """The twin's tensor or submodule for Flax key `key`, and its torch name."""
   child = getattr(module, key, None)
-  if child is None:
-    raise ValueError(f"Flax variable {path}{key} has no place in the twin "
-                     f"{type(module).__name__}")
-  return child
+  if child is not None:
+    return child, key
+  container, _, index = key.rpartition("_")
+  if index.isdigit() and isinstance(getattr(module, container, None), _CONTAINERS):
+    return getattr(module, container)[int(index)], f"{container}.{index}"
+  raise ValueError(f"Flax variable {path}{key} has no place in the twin "
+                   f"{type(module).__name__}")
 
 
 def _torch_tensors(module: nn.Module, tree: Mapping[str, Any], prefix: str
@@ -85,12 +94,16 @@ def _torch_tensors(module: nn.Module, tree: Mapping[str, Any], prefix: str
   """`{torch tensor name: value}` of a Flax subtree at torch `module`."""
   out = {}
   for key, value in tree.items():
-    child = _child(module, key, prefix.replace(".", "/"))
-    name = f"{prefix}{key}"
+    child, torch_key = _child(module, key, prefix.replace(".", "/"))
+    name = f"{prefix}{torch_key}"
     if isinstance(child, nn.RNNBase):
       state = flax_rnn.params_to_torch(value, _cell(child), child.num_layers,
                                        child.bidirectional)
       out.update({f"{name}.{k}": v for k, v in state.items()})
+    elif isinstance(child, nn.Conv1d) and hasattr(child, "weight_g"):
+      out[f"{name}.weight_v"] = np.transpose(np.asarray(value["weight_v"]), (2, 1, 0))
+      out[f"{name}.weight_g"] = np.asarray(value["weight_g"]).reshape(-1, 1, 1)
+      out[f"{name}.bias"] = np.asarray(value["bias"])
     elif type(child) in _TRANSPOSES:
       out[f"{name}.weight"] = np.transpose(np.asarray(value["kernel"]), _TRANSPOSES[type(child)])
       if "bias" in value:
@@ -110,12 +123,16 @@ def _flax_tree(module: nn.Module, like: Mapping[str, Any], prefix: str, read) ->
   """The inverse of `_torch_tensors`, reading tensors with `read(name)`."""
   out = {}
   for key, value in like.items():
-    child = _child(module, key, prefix.replace(".", "/"))
-    name = f"{prefix}{key}"
+    child, torch_key = _child(module, key, prefix.replace(".", "/"))
+    name = f"{prefix}{torch_key}"
     if isinstance(child, nn.RNNBase):
       state = {k: read(f"{name}.{k}") for k, _ in child.named_parameters()}
       out[key] = flax_rnn.params_from_torch(state, _cell(child), child.num_layers,
                                             child.bidirectional)
+    elif isinstance(child, nn.Conv1d) and hasattr(child, "weight_g"):
+      out[key] = {"weight_v": np.transpose(read(f"{name}.weight_v"), (2, 1, 0)),
+                  "weight_g": read(f"{name}.weight_g").reshape(-1),
+                  "bias": read(f"{name}.bias")}
     elif type(child) in _TRANSPOSES:
       inverse = np.argsort(_TRANSPOSES[type(child)])
       out[key] = {"kernel": np.transpose(read(f"{name}.weight"), inverse)}

@@ -1,5 +1,9 @@
 """FIAN in eager PyTorch: the twin of `vmr_jax.models.fian` (GloVe + BiGRU queries),
-on query-level batches."""
+on query-level batches.
+
+The window layout (Sec. 3.4) is written here from the paper's definition, not taken
+from the Flax model: a twin sharing a helper with its model would share its bugs.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,16 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from vmr_jax.layers import windows
-from vmr_jax.models import fian as flax_fian
 from vmr_jax.torch_equivalents import common
 
 ENCODERS = ("qv_query", "qv_video", "vq_video", "vq_query")
+
+
+def window_layout(cfg) -> tuple[tuple[int, ...], tuple[int, ...]]:
+  """The window sizes `cfg.windows` and their strides: "stride size as 0.125 of kernel
+  size" (Sec. 3.4), round(w * `cfg.stride_ratio`) clips, at least one."""
+  sizes = tuple(int(w) for w in cfg.windows)
+  return sizes, tuple(max(1, int(round(w * cfg.stride_ratio))) for w in sizes)
 
 
 class FIAN(nn.Module):
@@ -34,7 +43,7 @@ class FIAN(nn.Module):
     self.filter = nn.Linear(2 * d, 2 * d)
     self.integration_norm = common.layer_norm(2 * d)
     self.fused_gru = common.rnn("gru", 2 * d, d // 2)
-    self.windows = flax_fian.window_layout(cfg)
+    self.windows = window_layout(cfg)
     common.add_window_convs(self, "score", d, 1, *self.windows)
     common.add_window_convs(self, "offset", d, 2, *self.windows)
 
@@ -59,7 +68,7 @@ class FIAN(nn.Module):
             "offsets": common.window_conv(self, fused, "offset", *self.windows)}
 
   def candidates(self, batch):
-    spans = windows.window_spans(self.num_clips, *self.windows)
+    spans = common.window_spans(self.num_clips, *self.windows)
     times, valid = common.clip_spans_to_times(spans, batch["video_mask"], batch["duration"])
     return times, valid, common.clip_seconds(batch["video_mask"], batch["duration"])
 

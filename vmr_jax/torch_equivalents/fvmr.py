@@ -1,53 +1,65 @@
 """FVMR in eager PyTorch: the twin of `vmr_jax.models.fvmr` (GloVe + BiLSTM queries,
-the node BiGRU teacher, the sparse 2D-TAN map convolved on its cells)."""
+the node BiGRU teacher, the sparse 2D-TAN map built and convolved on the dense grid, as 2D-TAN does)."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from vmr_jax.layers import moment_map
-from vmr_jax.models import fvmr as flax_fvmr
 from vmr_jax.torch_equivalents import common
 from vmr_jax.text.words import PAD_ID
 import torch.nn.functional as F
 
 
-def sparse_max_pool_map(x, scale_layers):
-  """`moment_map.sparse_max_pool_map`: `[B, L, D]` -> `[B, M, D]`."""
-  cells = []
-  for kernel, stride in moment_map.sparse_schedule(x.shape[1], scale_layers):
-    count = (x.shape[1] - kernel) // stride + 1
-    views = [x[:, k:k + stride * (count - 1) + 1:stride] for k in range(kernel)]
-    x = views[0]
-    for view in views[1:]:
-      x = torch.maximum(x, view)
-    cells.append(x)
-  return torch.cat(cells, dim=1)
+def sparse_map(x, scale_layers):
+  """2D-TAN's `SparsePropMaxPool` (github.com/microsoft/2D-TAN, written from its
+  algorithm, not from `vmr_jax.layers.moment_map`): clips `[B, T, D]` -> the dense
+  map `[B, T, T, D]` and its cell mask `[T, T]`. Scale 0 pools (1, 1) then (2, 1)
+  per layer, every later scale (3, 2) then (2, 1); layer i of a scale at total
+  stride s and offset a puts pooled clip n at cell (n s, n s + a + i s); a scale adds
+  s (layers + 1) to the offset."""
+  b, t, d = x.shape
+  grid, mask = x.new_zeros(b, t, t, d), torch.zeros(t, t, dtype=torch.bool)
+  offset, stride, h = 0, 1, x
+  for scale, layers in enumerate(scale_layers):
+    for i in range(layers):
+      kernel, step = ((1, 1) if scale == 0 else (3, 2)) if i == 0 else (2, 1)
+      h = F.max_pool1d(h.transpose(1, 2), kernel, step).transpose(1, 2)
+      stride *= step
+      starts = torch.arange(h.shape[1]) * stride
+      ends = starts + offset + i * stride
+      grid[:, starts, ends], mask[starts, ends] = h, True
+    offset += stride * (layers + 1)
+  return grid, mask
 
 
 class MapConv(nn.Module):
-  """`moment_map.MapConv` on the cells: `[N, M, D]` -> `[N, M, features]`; params in
-  Flax's layout (`kernel [k, k, D, features]`, `bias`)."""
+  """2D-TAN's masked map convolution on the dense (start, end) grid: the cells
+  `[N, M, D]` at `cells` (`[M, 2]` grid positions) placed on a zero grid, a
+  `kernel`-square convolution padded to keep the size, read back at the cells; with
+  `normalize`, divided by the number of cells in each window (2D-TAN's
+  `masked_weight`). Params in Flax's layout (`kernel [k, k, D, features]`, `bias`)."""
 
-  def __init__(self, inputs: int, features: int, kernel: int, neighbours, normalize=True):
+  def __init__(self, inputs: int, features: int, kernel: int, cells, num_clips: int,
+               normalize=True):
     super().__init__()
     self.kernel = nn.Parameter(torch.randn(kernel, kernel, inputs, features)
                                / (kernel * kernel * inputs) ** 0.5)
     self.bias = nn.Parameter(torch.zeros(features))
-    self.neighbours = torch.as_tensor(neighbours, dtype=torch.long)
-    counts = (self.neighbours < len(neighbours)).sum(-1).clamp(min=1)
-    self.scale = 1.0 / counts.float() if normalize else None
+    self.cells, self.num_clips, self.normalize = cells, num_clips, normalize
+    mask = torch.zeros(1, 1, num_clips, num_clips)
+    mask[0, 0, cells[:, 0], cells[:, 1]] = 1.0
+    counts = F.conv2d(mask, torch.ones(1, 1, kernel, kernel), padding=kernel // 2)
+    self.scale = 1.0 / counts[0, 0, cells[:, 0], cells[:, 1]]
 
   def forward(self, cells):
-    padded = torch.cat([cells, torch.zeros_like(cells[:, :1])], dim=1)
-    kernel = self.kernel.reshape(-1, *self.kernel.shape[2:])
-    out = self.bias
-    for position in range(kernel.shape[0]):
-      column = self.neighbours[:, position]
-      if (column < len(self.neighbours)).any():
-        out = out + padded[:, column] @ kernel[position]
-    return out if self.scale is None else out * self.scale[:, None]
+    n, _, d = cells.shape
+    grid = cells.new_zeros(n, d, self.num_clips, self.num_clips)
+    grid[:, :, self.cells[:, 0], self.cells[:, 1]] = cells.transpose(1, 2)
+    out = F.conv2d(grid, self.kernel.permute(3, 2, 0, 1), self.bias,
+                   padding=self.kernel.shape[0] // 2)
+    out = out[:, :, self.cells[:, 0], self.cells[:, 1]].transpose(1, 2)
+    return out * self.scale.to(out.dtype)[:, None] if self.normalize else out
 
 
 class MaskedBatchNorm(nn.Module):
@@ -122,13 +134,14 @@ class FVMR(nn.Module):
   def __init__(self, config, feature_dim: int, vocab_size: int):
     super().__init__()
     cfg = self.cfg = config.fvmr
-    self.config, self.num_clips = config, config.data.num_clips
-    self.spans = moment_map.sparse_spans(self.num_clips, cfg.scale_layers)
-    neighbours = lambda k: moment_map.cell_neighbours(self.num_clips, self.spans, k)
+    pool = cfg.frame_pool if cfg.frame_layer == "2dtan" else 1
+    self.config, self.num_clips = config, config.data.num_clips // pool
+    _, mask = sparse_map(torch.zeros(1, self.num_clips, 1), cfg.scale_layers)
+    self.spans = torch.nonzero(mask)  # [M, 2] the cells, row-major
+    map_conv = lambda *args, **kwargs: MapConv(*args, self.spans, self.num_clips, **kwargs)
     self.clip_fc = nn.Linear(feature_dim, cfg.video_dim)
     for i, kernel in enumerate(cfg.map_kernels):
-      self.add_module(f"map_conv_{i}", MapConv(cfg.video_dim, cfg.video_dim, kernel,
-                                               neighbours(kernel)))
+      self.add_module(f"map_conv_{i}", map_conv(cfg.video_dim, cfg.video_dim, kernel))
       self.add_module(f"map_norm_{i}", MaskedBatchNorm(cfg.video_dim, cfg.bn_momentum))
     phi = lambda inputs: common.MLP(inputs, (cfg.mlp_hidden, cfg.dim), "relu", "none")
     self.text_encoder = common.text_encoder(config, vocab_size)
@@ -136,16 +149,20 @@ class FVMR(nn.Module):
     self.phi_u = phi(2 * cfg.node_hidden)
     self.node_gru = common.rnn("gru", config.text.glove_dim, cfg.node_hidden)
     self.semantic_attention = SemanticGuidedAttention(2 * cfg.node_hidden)
-    self.fuse_conv = MapConv(cfg.dim, cfg.fuse_hidden, cfg.fuse_kernels[0],
-                             neighbours(cfg.fuse_kernels[0]), normalize=False)
-    self.fuse_gated_conv = MapConv(cfg.fuse_hidden, 2, cfg.fuse_kernels[1],
-                                   neighbours(cfg.fuse_kernels[1]), normalize=False)
+    self.fuse_conv = map_conv(cfg.dim, cfg.fuse_hidden, cfg.fuse_kernels[0], normalize=False)
+    self.fuse_gated_conv = map_conv(cfg.fuse_hidden, 2, cfg.fuse_kernels[1], normalize=False)
 
   def forward(self, batch):
     """-> {"p_logits" [B, Q, M]}, and the teacher's "q_logits" in training."""
     cfg = self.cfg
-    cells = sparse_max_pool_map(torch.relu(self.clip_fc(batch["video_feats"])),
-                                cfg.scale_layers)
+    feats = batch["video_feats"]
+    if cfg.frame_layer == "2dtan":  # 2D-TAN's FrameAvgPool on normalized features
+      feats = F.normalize(feats, dim=-1)
+    clips = torch.relu(self.clip_fc(feats))
+    if cfg.frame_layer == "2dtan":
+      clips = F.avg_pool1d(clips.transpose(1, 2), cfg.frame_pool, cfg.frame_pool).transpose(1, 2)
+    grid, _ = sparse_map(clips, cfg.scale_layers)
+    cells = grid[:, self.spans[:, 0], self.spans[:, 1]]  # [B, M, D_v]
     real = batch["example_valid"][:, None, None]
     for i in range(len(cfg.map_kernels)):
       cells = getattr(self, f"map_conv_{i}")(cells)
@@ -178,7 +195,9 @@ class FVMR(nn.Module):
         verbs[..., 0] != PAD_ID, nouns[..., 0] != PAD_ID, batch["role_edges"])
 
   def candidates(self, batch):
-    return common.inclusive_spans_to_times(self.spans, batch)
+    """Cell (i, j) of the L-clip map: [i T/L, (j + 1) T/L) seconds."""
+    spans = self.spans.to(batch["duration"].dtype) + torch.tensor([0.0, 1.0])
+    return spans[None] * (batch["duration"] / self.num_clips)[:, None, None]
 
   def loss(self, outputs, batch):
     cfg = self.cfg
