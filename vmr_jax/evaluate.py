@@ -153,11 +153,6 @@ def offset_on(nms_offset: float | None) -> bool:
   return nms_offset is not None and nms_offset >= 0
 
 
-def threshold_key(m: float) -> str:
-  """The key of IoU threshold `m` in a record's `pred_at`, e.g. "0.5"."""
-  return f"{m:g}"
-
-
 def prediction_records(batch: Mapping[str, np.ndarray], ranked: np.ndarray,
                        nms_threshold: float, top_n: int, *, tie_order: str = "index",
                        num_clips: int | None = None, nms_offset: float | None = None,
@@ -168,7 +163,7 @@ def prediction_records(batch: Mapping[str, np.ndarray], ranked: np.ndarray,
   `pred`: NMS at `nms_threshold` down the whole ranking, up to `top_n` moments.
   `tie_order` "2dtan" first reorders each query's moments as 2D-TAN's argsort of its
   `num_clips`-clip map (`metrics.map_order`). With `nms_offset` >= 0 also
-  `pred_at[threshold_key(m)]` for each m in `thresholds`: NMS at m - nms_offset.
+  `pred_at[metrics.threshold_key(m)]` for each m in `thresholds`: NMS at m - nms_offset.
   """
   if tie_order not in TIE_ORDERS:
     raise ValueError(f"eval.tie_order is one of {TIE_ORDERS}, got {tie_order!r}")
@@ -200,7 +195,8 @@ def prediction_records(batch: Mapping[str, np.ndarray], ranked: np.ndarray,
     }
     if per_threshold:
       record["pred_at"] = {
-          threshold_key(m): rows(metrics.nms(moments, m - nms_offset, top_n, sort=sort))
+          metrics.threshold_key(m):
+              rows(metrics.nms(moments, m - nms_offset, top_n, sort=sort))
           for m in thresholds}
     records.append(record)
   return records
@@ -221,7 +217,7 @@ def metrics_of_records(records: Sequence[Mapping[str, Any]], recall_at: Sequence
     return {**result, "num_queries": len(records)}
   at = {}
   for m in thresholds:
-    key = threshold_key(m)
+    key = metrics.threshold_key(m)
     if any(key not in r.get("pred_at", {}) for r in records):
       raise ValueError(f"records without pred_at[{key!r}] (evaluated at other thresholds)")
     at.update(metrics.grounding_metrics([as_array(r["pred_at"][key]) for r in records],

@@ -163,15 +163,27 @@ def per_query(predictions: Sequence[np.ndarray], gts: np.ndarray, metric: str) -
   gts = np.asarray(gts, dtype=np.float64).reshape(-1, 2)
   if metric == "mIoU":
     return _top_ious(predictions, gts, 1)[:, 0]
-  match = re.fullmatch(r"R@(\d+),IoU=([0-9.]+)", metric)
-  if match is None:
+  recall = parse_recall(metric)
+  if recall is None:
     raise ValueError(f"metric {metric!r}: R@n,IoU=m (e.g. R@1,IoU=0.5) or mIoU")
-  n, m = int(match[1]), float(match[2])
+  n, m = recall
   return (_top_ious(predictions, gts, n) >= m).any(axis=1).astype(np.float64)
 
 
 def metric_name(n: int, iou_threshold: float) -> str:
-  return f"R@{n},IoU={iou_threshold:g}"
+  return f"R@{n},IoU={threshold_key(iou_threshold)}"
+
+
+def threshold_key(iou_threshold: float) -> str:
+  """An IoU threshold as metric names write it, e.g. "0.5" (also the key of a
+  prediction record's `pred_at`, `vmr_jax.evaluate`)."""
+  return f"{iou_threshold:g}"
+
+
+def parse_recall(metric: str) -> tuple[int, float] | None:
+  """`"R@n,IoU=m"` -> (n, m); None for any other name (e.g. "mIoU")."""
+  match = re.fullmatch(r"R@(\d+),IoU=([0-9.]+)", metric)
+  return None if match is None else (int(match[1]), float(match[2]))
 
 
 def grid_moments(num_clips: int, duration: float) -> np.ndarray:

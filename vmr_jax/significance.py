@@ -53,8 +53,13 @@ def read_records(path: str) -> dict[tuple[str, int], dict]:
 
 
 def query_values(records: Sequence[Mapping], metric: str) -> np.ndarray:
-  """`[Q]` each record's value of `metric` (`metrics.per_query`)."""
-  return metrics.per_query([np.asarray(r["pred"]).reshape(-1, 3) for r in records],
+  """`[Q]` each record's value of `metric` (`metrics.per_query`): R@n at IoU m from
+  a record's `pred_at[m]` where it has one (`eval.nms_offset`, as
+  `evaluate.metrics_of_records` scores it), everything else from `pred`."""
+  recall = metrics.parse_recall(metric)
+  key = None if recall is None else metrics.threshold_key(recall[1])
+  preds = [r["pred_at"][key] if key and "pred_at" in r else r["pred"] for r in records]
+  return metrics.per_query([np.asarray(p).reshape(-1, 3) for p in preds],
                            np.array([r["gt"] for r in records]), metric)
 
 

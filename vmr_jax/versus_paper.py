@@ -8,8 +8,8 @@ picks another), `W/eval/<split>_metrics.json` (which metrics the run measured) a
 `W/eval/<split>_predictions.jsonl` (`--mode=eval`'s per-query records). For each
 metric of the paper's row that the run measured it prints ours with its standard
 error clustered by video (`vmr_jax.significance`: the per-query values of
-`metrics.per_query`, R@n at IoU m from a record's `pred_at[m]` where the run wrote
-one, `eval.nms_offset`), the paper's figure and whether that figure lies within
+`significance.query_values`, which reads `pred_at` where the run wrote it,
+`eval.nms_offset`), the paper's figure and whether that figure lies within
 +-1.96 SE of ours; the paper's metrics the run lacks are listed as not measured.
 The SE is that of the test sample only: a second training seed can move a figure by
 more (docs/results.md), so "no" says the paper's figure is far from this run, not
@@ -21,12 +21,11 @@ from __future__ import annotations
 import glob
 import json
 import os
-import re
 from typing import Mapping
 
 from absl import app, flags
 
-from vmr_jax import evaluate, metrics, paper_rows, significance
+from vmr_jax import metrics, paper_rows, significance
 from vmr_jax.export import read_config
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "The run's workdir.")
@@ -35,7 +34,6 @@ _PAPER = flags.DEFINE_string("paper", None,
                              "MODEL/DATASET[/FEATURES] paper row (default: the run's config).")
 
 Z = 1.96
-_RECALL = re.compile(r"R@(\d+),IoU=([0-9.]+)")
 
 
 def _require(path: str) -> str:
@@ -64,16 +62,6 @@ def _predictions(workdir: str, split: str) -> dict:
   return records
 
 
-def _records_for(records: list[Mapping], metric: str) -> list[Mapping]:
-  """R@n,IoU=m ranks `pred_at[m]` where the records carry it (`eval.nms_offset`,
-  as `evaluate.metrics_of_records` does); everything else `pred`."""
-  match = _RECALL.fullmatch(metric)
-  if match is None or not any("pred_at" in r for r in records):
-    return records
-  key = evaluate.threshold_key(float(match[2]))
-  return [{**r, "pred": r["pred_at"][key]} for r in records]
-
-
 def compare(workdir: str, split: str = "test",
             row: paper_rows.PaperRow | Mapping[str, float] | None = None) -> list[dict]:
   """One dict per metric of the paper row, in the row's order: "metric", "paper"
@@ -86,7 +74,7 @@ def compare(workdir: str, split: str = "test",
   metrics_path = _require(os.path.join(workdir, "eval", f"{split}_metrics.json"))
   with open(metrics_path) as f:
     reported = json.load(f)
-  measured = {k for k in reported if k == "mIoU" or _RECALL.fullmatch(k)}
+  measured = {k for k in reported if k == "mIoU" or metrics.parse_recall(k)}
   records = _predictions(workdir, split)
   keys = sorted(records)
   videos = [video for video, _ in keys]
@@ -96,7 +84,7 @@ def compare(workdir: str, split: str = "test",
     if metric not in measured:
       out.append({"metric": metric, "paper": float(paper), "status": "not measured"})
       continue
-    per_query = significance.query_values(_records_for(ordered, metric), metric)
+    per_query = significance.query_values(ordered, metric)
     mean, se = significance.clustered_mean(per_query, videos)
     ours, se = 100 * mean, 100 * se
     out.append({"metric": metric, "paper": float(paper), "status": "compared",
