@@ -67,3 +67,53 @@ def test_sparse_max_pool_map_equals_brute_force_max():
 def test_sparse_schedule_that_pools_past_the_clips_is_an_error():
   with pytest.raises(ValueError, match="pool past the 16 clips"):
     moment_map.sparse_spans(16, [16, 8])
+
+
+def _dense_grown_stack(grid, valid, kernels, biases, pad):
+  """2D-TAN's predictor as its release computes it: the first convolution padded by
+  `pad`, the rest unpadded, each ReLU'd and multiplied by 1 / (mask count in its
+  window), the mask growing to where that count is positive."""
+  x = jnp.asarray(grid)[None]  # [1, L, L, D]
+  mask = jnp.asarray(valid, jnp.float32)[None, :, :, None]
+  for layer, (kernel, bias) in enumerate(zip(kernels, biases)):
+    padding = [(pad, pad)] * 2 if layer == 0 else [(0, 0)] * 2
+    conv = lambda v, w: jax.lax.conv_general_dilated(
+        v, w, (1, 1), padding, dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        precision=jax.lax.Precision.HIGHEST)
+    count = conv(mask, jnp.ones(kernel.shape[:2] + (1, 1)))
+    weight = jnp.where(count > 0, 1.0 / jnp.maximum(count, 1), 0.0)
+    x = jax.nn.relu(conv(x, kernel) + bias) * weight
+    mask = (count > 0).astype(jnp.float32)
+  return np.asarray(x[0])
+
+
+def test_grown_layout_map_conv_equals_the_dense_growing_mask_stack():
+  rng = np.random.default_rng(0)
+  clips, kernel, layers, dim = 16, 3, 3, 4
+  spans = moment_map.sparse_spans(clips, (8, 4))
+  valid = np.zeros((clips, clips), bool)
+  valid[spans[:, 0], spans[:, 1]] = True
+  valid[0, 1:] = False  # CLEAR's release: row 0 counted nowhere, but it has features
+  inputs = np.full((clips, clips), len(spans))  # every other position: one shared row
+  inputs[spans[:, 0], spans[:, 1]] = np.arange(len(spans))
+  rows = rng.normal(size=(len(spans) + 1, dim)).astype(np.float32)
+  grid = rows[inputs]
+  outputs = np.argwhere(valid)
+  kernels = [rng.normal(size=(kernel, kernel, dim, dim)).astype(np.float32)
+             for _ in range(layers)]
+  biases = [rng.normal(size=dim).astype(np.float32) for _ in range(layers)]
+  want = _dense_grown_stack(grid, valid, kernels, biases, pad=layers)[
+      outputs[:, 0], outputs[:, 1]]
+  x = jnp.asarray(rows)[None]
+  for (neighbours, counts), k, b in zip(
+      moment_map.grown_layout(clips, inputs, valid, outputs, kernel, layers), kernels, biases):
+    conv = moment_map.MapConv(dim, kernel)
+    x = jax.nn.relu(conv.apply({"params": {"kernel": k, "bias": b}}, x, neighbours, counts))
+  np.testing.assert_allclose(np.asarray(x[0]), want, rtol=1e-4, atol=1e-5)
+  # One fixed mask (MapConv on the cells alone at every layer) computes another function.
+  cells = jnp.asarray(rows[inputs[outputs[:, 0], outputs[:, 1]]])[None]
+  neighbours = moment_map.cell_neighbours(clips, outputs, kernel)
+  for k, b in zip(kernels, biases):
+    cells = jax.nn.relu(moment_map.MapConv(dim, kernel).apply(
+        {"params": {"kernel": k, "bias": b}}, cells, neighbours))
+  assert np.abs(np.asarray(cells[0]) - want).max() > 0.1

@@ -11,7 +11,9 @@ A sparse map (2D-TAN, Zhang et al. AAAI 2020) holds only the spans its pooling
 schedule reaches (`sparse_spans`, `sparse_max_pool_map`): all short spans, and longer
 ones at coarser start/length steps. 2D-TAN convolves the map on its (start, end)
 grid, masked to the cells; `MapConv` computes the same convolution on the cells
-alone, through each cell's window neighbours (`cell_neighbours`).
+alone, through each cell's window neighbours (`cell_neighbours`). 2D-TAN's released
+predictor instead grows its mask after every convolution; `grown_layout` gives
+`MapConv` the tables of that stack, computed at the positions its outputs need.
 """
 
 from __future__ import annotations
@@ -150,8 +152,12 @@ class MapConv(nn.Module):
   normalize: bool = True
 
   @nn.compact
-  def __call__(self, cells: jnp.ndarray, neighbours: np.ndarray) -> jnp.ndarray:
+  def __call__(self, cells: jnp.ndarray, neighbours: np.ndarray,
+               counts: np.ndarray | None = None) -> jnp.ndarray:
+    """`neighbours [M_out, k * k]` index `cells`' M rows (M: none); `counts [M_out]`,
+    the divisor of `normalize` (default: each window's neighbours)."""
     k, dim = self.kernel_size, cells.shape[-1]
+    empty = cells.shape[1]
     kernel = self.param("kernel", nn.initializers.lecun_normal(), (k, k, dim, self.features))
     bias = self.param("bias", nn.initializers.zeros, (self.features,))
     padded = jnp.concatenate([cells, jnp.zeros_like(cells[:, :1])], axis=1)  # [N, M + 1, D]
@@ -165,10 +171,64 @@ class MapConv(nn.Module):
       out = bias.astype(jnp.float32)
       for position in range(k * k):
         column = neighbours[:, position]
-        if (column < len(neighbours)).any():  # some cell has a neighbour here
+        if (column < empty).any():  # some cell has a neighbour here
           out = out + jnp.matmul(padded[:, column], kernel[position],
                                  preferred_element_type=jnp.float32)
     if self.normalize:
-      counts = (neighbours < len(neighbours)).sum(-1)
+      counts = (neighbours < empty).sum(-1) if counts is None else np.asarray(counts)
       out = out / counts[:, None].astype(out.dtype)
     return out.astype(cells.dtype)
+
+
+def grown_layout(num_clips: int, inputs: np.ndarray, valid: np.ndarray,
+                 outputs: np.ndarray, kernel_size: int, num_layers: int):
+  """The tables of 2D-TAN's map predictor (`MapConv` stack) on a growing mask.
+
+  2D-TAN (github.com/microsoft/2D-TAN `MapConv`, and CLEAR's release) pads the first
+  of `num_layers` kernel-k convolutions by R = (k - 1) num_layers / 2 and no other,
+  so the grid keeps its L x L size at the end, and divides each ReLU'd output by the
+  number of mask positions in its window, where the mask grows after every layer:
+  S_0 = `valid`, S_l = the positions whose window meets S_(l-1); values outside S_l
+  are 0. Only the positions the `outputs` need are computed: T_n = `outputs`,
+  T_(l-1) = S_(l-1) within reach of T_l.
+
+  Args:
+    inputs: `[L, L]` int, the row of the first layer's input holding each grid
+      position (-1: zero), e.g. a cell's row, or one shared row for every
+      off-cell position of an unmasked map.
+    valid: `[L, L]` bool, S_0, the positions the first layer counts.
+    outputs: `[M, 2]` (start, end) positions of the last layer's output.
+  Returns:
+    per layer l = 1..n, (`neighbours [|T_l|, k * k]` into layer l's input rows, the
+    count of S_(l-1) in each window `[|T_l|]`); the last layer's rows are `outputs`.
+  """
+  reach = kernel_size // 2
+  pad = reach * num_layers
+  size = num_clips + 2 * pad
+
+  def window(grid, fill):  # [size, size] -> [size, size, k, k]
+    return np.lib.stride_tricks.sliding_window_view(
+        np.pad(grid, reach, constant_values=fill), (kernel_size, kernel_size))
+
+  outputs = np.asarray(outputs) + pad
+  grown = [np.pad(np.asarray(valid, bool), pad)]  # S_0 .. S_n
+  for _ in range(num_layers):
+    grown.append(window(grown[-1], False).any((-2, -1)))
+  last = np.zeros((size, size), bool)
+  last[outputs[:, 0], outputs[:, 1]] = True
+  wanted = [last]  # T_n, then down to T_1
+  for layer in range(num_layers - 1, 0, -1):
+    wanted.append(window(wanted[-1], False).any((-2, -1)) & grown[layer])
+  wanted = wanted[::-1]
+  rows = np.pad(np.asarray(inputs), pad, constant_values=-1)  # layer 1's input rows
+  layers = []
+  for layer in range(1, num_layers + 1):
+    starts, ends = outputs.T if layer == num_layers else np.nonzero(wanted[layer - 1])
+    empty = rows.max() + 1
+    neighbours = window(np.where(rows >= 0, rows, empty), empty)[starts, ends]
+    counts = window(grown[layer - 1], False)[starts, ends].sum((-2, -1))
+    layers.append((neighbours.reshape(len(starts), -1).astype(np.int32),
+                   counts.astype(np.int32)))
+    rows = np.full((size, size), -1)
+    rows[starts, ends] = np.arange(len(starts))
+  return layers
