@@ -11,7 +11,10 @@ import ml_collections
 from configs import default
 
 
-def get_config():
+def get_config(reading: str = "paper"):
+  """`reading`: "paper" (the paper's text) or "released" (the authors' code,
+  `vmr_jax.models.clear_released`, TACoS's sizes); a dataset config may then change
+  the sizes."""
   config = default.get_config()
   config.model = "clear"
   config.data.batch_kind = "video"
@@ -36,7 +39,55 @@ def get_config():
       "iou_high": 1.0,  # (0, 1): the paper's raw IoU
       "dropout": 0.0,
   })
+  if reading == "released":
+    released(config)
+  elif reading != "paper":
+    raise ValueError(f"CLEAR's reading is paper or released, got {reading!r}")
   config.train.optimizer = "adam"
   config.eval.iou_thresholds = (0.3, 0.5, 0.7)  # the paper's Table I/II columns
   config.eval.tie_order = "2dtan"  # 2D-TAN's map ranking (vmr_jax.metrics.map_order)
   return config
+
+
+def released(config):
+  """The authors' code's settings (CSUN_T, TACoS): one (video, sentence) pair per
+  example, frozen GloVe words under the model's own LSTMs, 256 clips."""
+  config.data.batch_kind = "query"
+  config.data.num_clips = 256  # num_pre_clips; the fine map pools them to 128
+  config.text.encoder = "glove"
+  config.text.head = ""
+  config.text.trainable = False  # torch.nn.Embedding.from_pretrained
+  config.clear = ml_collections.ConfigDict({
+      "reading": "released",
+      # fine: fineGraind/pool.py, getmap.py, encode.py, predictor.py, fineloss.py
+      "frame_dim": 512,  # fp's 1x1 convolution, the query FC and the map's 1x1 conv
+      "frame_pool": 2,  # fp's average pool (kernel = stride)
+      "scale_layers": (16, 8, 8, 8),  # 2D-TAN's pooling counts, the diagonal included
+      "query_hidden": 512,
+      "query_layers": 3,
+      "predictor_hidden": 512,
+      "predictor_kernel": 5,
+      "predictor_layers": 8,
+      "iou_low": 0.5,  # fineloss: min_iou, max_iou
+      "iou_high": 1.0,
+      # coarse: coarse/video.py, sentence.py, coarseModule.py
+      "tcn_channels": (2048, 1024, 512, 256),
+      "tcn_kernel": 3,
+      "dropout": 0.3,
+      "coarse_kernels": (1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 13, 16, 19, 23),
+      "coarse_strides": (1,) * 13 + (2,),
+      "coarse_dim": 128,  # LEN_FEATURE_B
+      "sentence_hidden": 1024,
+      "sentence_layers": 3,
+      "sentence_fc": 256,
+      "coarse_scale": 256.0,  # batches.sim * 256
+      # utils/inference.py: e = (c[-1] - c[31]) / c[31]; mu <= e <= alpha (here rho)
+      "rule_anchor": 31,
+      "mu": 0.015,
+      "rho": 0.02,
+  })
+  config.train.batch_size = 32
+  config.train.learning_rate = 1.3e-3
+  config.train.schedule = "multistep"  # MultiStepLR, gamma 0.1
+  config.eval.batch_size = 32
+  config.eval.nms_threshold = 0.5

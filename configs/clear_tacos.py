@@ -1,4 +1,5 @@
-"""CLEAR on TACoS (paper 000: C3D 4096-d, P = 4, Adam, batch 16, lr 1e-3, rho 0.02).
+"""CLEAR on TACoS (paper 000: C3D 4096-d, P = 4, Adam, batch 16, lr 1e-3, rho 0.02);
+`configs/clear_tacos.py:released`, the authors' code (CSUN_T).
 
 L = 128 units: the fine map has 8,256 candidates per query, so a video's queries are
 evaluated 16 at a time.
@@ -12,9 +13,15 @@ evaluated 16 at a time.
 from configs import clear_common
 
 
-def get_config():
-  config = clear_common.get_config()
+def get_config(reading: str = "paper"):
+  config = clear_common.get_config(reading)
   config.data.name = "tacos"
+  if reading == "released":
+    # CSUN_T: 16 epochs, milestones 7, 11, 14; 9,790 train pairs = 306 steps an epoch.
+    config.train.num_steps = 16 * 306
+    config.train.decay_steps = (7 * 306, 11 * 306, 14 * 306)
+    config.train.eval_every = config.train.checkpoint_every = 306
+    return config
   config.data.num_clips = 128
   config.data.max_queries = 16
   config.clear.tree_layers = 4

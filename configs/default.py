@@ -26,8 +26,10 @@ def get_config() -> ml_collections.ConfigDict:
       "num_steps": 1000,
       "optimizer": "adam",  # adam | adamw | sgd
       "learning_rate": 1e-4,
-      "schedule": "constant",  # constant | cosine | warmup_cosine
+      "schedule": "constant",  # constant | cosine | warmup_cosine | multistep
       "warmup_steps": 0,
+      "decay_steps": (),  # multistep: the learning rate times decay_factor at each
+      "decay_factor": 0.1,
       "weight_decay": 0.0,
       "grad_clip_norm": 0.0,  # 0: no clipping
       # Activations' dtype: float32 | bfloat16 (vmr_jax.precision); params, optimizer

@@ -181,6 +181,21 @@ def tiny_clear_config(data_dir, release):
   return config
 
 
+def tiny_clear_released_config(data_dir, release):
+  """configs/clear_synthetic.py:released shrunk to the tiny dataset: 16 clips pooled
+  to an 8-clip map."""
+  from configs import clear_synthetic
+  config = shrink_to_tiny(clear_synthetic.get_config("released"), data_dir, release)
+  config.clear.update(
+      frame_dim=8, scale_layers=(4, 2), query_hidden=8, query_layers=2,
+      predictor_hidden=8, predictor_layers=2, tcn_channels=(8,), coarse_dim=8,
+      sentence_hidden=8, sentence_layers=2, sentence_fc=8, coarse_kernels=(1, 2, 4, 8),
+      coarse_strides=(1, 1, 2, 4), rule_anchor=3)
+  config.train.decay_steps = (8,)
+  config.eval.top_k = 10
+  return config
+
+
 @pytest.fixture
 def clear_config(tiny_data_dir, tiny_release):
   return tiny_clear_config(tiny_data_dir, tiny_release)
@@ -309,7 +324,7 @@ def small_model(config, batch):
   once and the session's compilation cache serves every later call; flax's eager
   `init` would instead dispatch (and compile) every op of the model one by one."""
   from vmr_jax import registry, train
-  spec = registry.get(config.model)
+  spec = registry.for_config(config)
   model = spec.create(config, registry.DataInfo(FEATURE_DIM, [f"w{i}" for i in range(VOCAB)],
                                                 None))
   return spec, model, train.init_variables(model, batch, config)

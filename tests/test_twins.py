@@ -25,12 +25,12 @@ def jax_run(config, model, variables, batch, train):
   def loss_fn(params):
     outputs, updates = model.module.apply({**variables, "params": params}, batch,
                                           train=train, mutable=["batch_stats"])
-    loss, terms = registry.get(config.model).loss(outputs, batch, config)
+    loss, terms = registry.for_config(config).loss(outputs, batch, config)
     return loss, (terms, updates)
   (loss, (terms, updates)), grads = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))(
       variables["params"])
   outputs = jax.jit(model.module.apply)({**variables, **updates}, batch)
-  ranked = registry.get(config.model).decode(outputs, batch, config)
+  ranked = registry.for_config(config).decode(outputs, batch, config)
   return loss, terms, grads, updates.get("batch_stats", {}), ranked, outputs
 
 
@@ -122,6 +122,56 @@ def test_cmhn_released_twin():
   # Float64 twin: the summed loss (~2,700 here) leaves the float32 twin's query-side
   # gradients 4e-4 from its own float64 run, while ours stay within 1e-6 of it.
   check_twin(config, small_padded_batch(config), double=True)
+
+
+def small_clear_released_config():
+  """The released reading at widths a CPU test affords: 32 clips pooled to a 16-clip
+  map of 2D-TAN pooling counts (7, 4), 24 anchors, 85 window positions."""
+  config = small_model_config("clear", "released")
+  config.clear.update(
+      frame_dim=8, query_hidden=6, predictor_hidden=8, predictor_layers=2,
+      tcn_channels=(12, 8), coarse_dim=8, sentence_hidden=6, sentence_fc=8, query_layers=2,
+      sentence_layers=2, dropout=0.0, coarse_kernels=(1, 2, 4, 8),
+      coarse_strides=(1, 1, 2, 4), rule_anchor=3, scale_layers=(8, 4))
+  config.data.num_clips = 32
+  return config
+
+
+def test_clear_released_twin():
+  """The released reading against a twin written from the authors' code (CSUN_T).
+  Evaluation mode: RReLU draws its training slopes from each framework's own random
+  stream (the Flax model's from the "dropout" rng, which `jax_run` does not pass), so
+  only its mean slope can agree; with dropout 0 nothing else depends on the mode."""
+  config = small_clear_released_config()
+  batch = small_padded_batch(config)
+  assert batch["video_mask"].all()  # the release's videos are never padded
+  check_twin(config, batch)
+
+
+@pytest.mark.parametrize("branch", ["scale", "both"])
+def test_clear_released_twin_inference_rule(branch):
+  """The rule of `utils/inference.py` on some queries: "scale": mu <= e <= rho for
+  all (row N - 4 scaled by 10, its cells ranked first); "both": rho between the two
+  largest e of the valid queries, so one takes the e > rho branch (the release's
+  scaling of a masked cell: no change) and the others the scaling (here a twin
+  reading e on the batch's first video, as the release does, would scale one less)."""
+  from vmr_jax.models import clear_released
+  config = small_clear_released_config()
+  batch = small_padded_batch(config)
+  config.clear.mu, config.clear.rho = -1e9, 1e9
+  if branch == "both":  # e of the perturbed variables `check_twin` runs on
+    _, model, variables = small_model(config, batch)
+    variables = jax.tree.map(
+        lambda x: x + 0.05 * jax.random.normal(jax.random.PRNGKey(1), x.shape), variables)
+    outputs = jax.jit(model.module.apply)(variables, batch)
+    c = np.einsum("bd,bad->ba", outputs["sentences"], outputs["anchors"])
+    a = config.clear.rule_anchor
+    e = np.sort(((c[:, -1] - c[:, a]) / c[:, a])[batch["example_valid"]])
+    config.clear.rho = float(e[-2] + e[-1]) / 2
+  _, outputs = check_twin(config, batch)
+  applies = np.asarray(clear_released.rule_applies(outputs, config))[batch["example_valid"]]
+  assert applies.any()
+  assert applies.all() == (branch == "scale")
 
 
 @pytest.mark.parametrize("search", ["exhaustive", "pruned"])

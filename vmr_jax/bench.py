@@ -195,7 +195,7 @@ def bench_model(config) -> None:
   if config.text.encoder == "bert":  # no BERT on the PyTorch side
     config.text.head = "bigru"
   config.text.encoder, config.text.vectors, config.text.trainable = "glove", "random", True
-  spec = registry.get(config.model)
+  spec = registry.for_config(config)
   words = [f"w{i}" for i in range(_VOCAB.value)]
   model = spec.create(config, registry.DataInfo(_FEATURE_DIM.value, words, None))
   batch = random_batch(config, _FEATURE_DIM.value, _VOCAB.value, np.random.default_rng(0))

@@ -156,7 +156,7 @@ def step_costs(name: str, config, compute_dtype: str) -> StepCosts:
   config.train.compute_dtype = compute_dtype
   config.text.vectors = "random"
   feature_dim, vocab = dataset_sizes(config)
-  spec = registry.get(config.model)
+  spec = registry.for_config(config)
   model = spec.create(config, registry.DataInfo(feature_dim, [f"w{i}" for i in range(vocab)],
                                                 None))
   batch = {k: jax.ShapeDtypeStruct(v.shape, v.dtype)

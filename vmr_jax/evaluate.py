@@ -132,11 +132,9 @@ TIE_ORDERS = ("index", "2dtan")
 
 def map_clips(config) -> int:
   """The clips T of the model's 2D map (`metrics.map_order`): `data.num_clips`, or
-  FVMR's pooled map size (`vmr_jax.models.fvmr.map_clips`)."""
-  if config.model == "fvmr":
-    from vmr_jax.models import fvmr  # pylint: disable=import-outside-toplevel
-    return fvmr.map_clips(config)
-  return config.data.num_clips
+  the model's own (`ModelSpec.map_clips`, e.g. a pooled frame layer's)."""
+  spec = registry.for_config(config)
+  return spec.map_clips(config) if spec.map_clips else config.data.num_clips
 
 
 def protocol_options(config, thresholds: Sequence[float]) -> dict[str, Any]:

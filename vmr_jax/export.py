@@ -106,7 +106,7 @@ def load(directory: str) -> Exported:
     config.text.bert_dir = os.path.join(directory, "bert")
     config.data.wordpiece_vocab = os.path.join(directory, "bert", "vocab.txt")
   config.data.srl_file = ""  # FVMR's role trees feed its teacher: training only
-  spec = registry.get(config.model)
+  spec = registry.for_config(config)
   model = spec.create(config, registry.DataInfo(manifest["feature_dim"], words, None))
   restored = ocp.StandardCheckpointer().restore(os.path.join(directory, "variables"))
   variables = jax.tree.map(np.asarray, dict(restored))

@@ -88,6 +88,9 @@ class ModelSpec:
     search scored); the evaluator reports their mean over the split's queries.
   retrieval: optional `Retrieval`, for models whose video side can be precomputed;
     without it the predictor runs the whole model on every (video, sentence) pair.
+  map_clips: optional `config -> T`, the clips of the model's 2D map when it is not
+    `data.num_clips` (a pooled frame layer), for 2D-TAN's tie order
+    (`metrics.map_order`).
   """
   create: Callable[[Any, DataInfo], Model]
   loss: Callable[[Any, Mapping[str, jnp.ndarray], Any], tuple[jnp.ndarray, dict]]
@@ -95,6 +98,7 @@ class ModelSpec:
   data: Mapping[str, Any]
   eval_stats: Callable[[Any, Mapping[str, jnp.ndarray], Any], Mapping[str, jnp.ndarray]] | None = None
   retrieval: Retrieval | None = None
+  map_clips: Callable[[Any], int] | None = None
 
 
 _MODULES = {"clear": "vmr_jax.models.clear", "cmhn": "vmr_jax.models.cmhn",
@@ -103,6 +107,18 @@ _MODULES = {"clear": "vmr_jax.models.clear", "cmhn": "vmr_jax.models.cmhn",
 
 
 def get(name: str) -> ModelSpec:
+  """The spec of model `name` (its paper reading, where it has several)."""
+  return _module(name).SPEC
+
+
+def for_config(config) -> ModelSpec:
+  """The spec `config` trains and evaluates: `config.model`'s, in the reading its
+  section names where the model file picks a spec per config (`spec_for`)."""
+  module = _module(config.model)
+  return module.spec_for(config) if hasattr(module, "spec_for") else module.SPEC
+
+
+def _module(name: str):
   if name not in _MODULES:
     raise ValueError(f"unknown model {name!r}; one of {sorted(_MODULES)}")
-  return importlib.import_module(_MODULES[name]).SPEC
+  return importlib.import_module(_MODULES[name])

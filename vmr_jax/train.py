@@ -65,6 +65,9 @@ def create_optimizer(config: ml_collections.ConfigDict, params,
   elif cfg.schedule == "warmup_cosine":
     lr = optax.warmup_cosine_decay_schedule(0.0, cfg.learning_rate, cfg.warmup_steps,
                                             cfg.num_steps)
+  elif cfg.schedule == "multistep":  # torch's MultiStepLR, in steps
+    lr = optax.piecewise_constant_schedule(
+        cfg.learning_rate, {int(step): cfg.decay_factor for step in cfg.decay_steps})
   else:
     raise ValueError(f"unknown train.schedule {cfg.schedule!r}")
   optimizers = {
@@ -151,7 +154,7 @@ def setup(config: ml_collections.ConfigDict) -> Setup:
   from data_pipelines.input_pipeline import Pipeline  # TensorFlow: only with real data
   precision.compute_dtype(config)  # a bad value fails before the data is read
   mesh = sharding.make_mesh()
-  spec = registry.get(config.model)
+  spec = registry.for_config(config)
   data_config = DataConfig.from_config(config.data)
   for field, value in spec.data.items():
     allowed = value if isinstance(value, tuple) else (value,)

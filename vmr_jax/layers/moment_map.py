@@ -232,3 +232,23 @@ def grown_layout(num_clips: int, inputs: np.ndarray, valid: np.ndarray,
     rows = np.full((size, size), -1)
     rows[starts, ends] = np.arange(len(starts))
   return layers
+
+
+class MapPredictor(nn.Module):
+  """2D-TAN's score predictor (github.com/microsoft/2D-TAN `Predictor`, as CLEAR's
+  release has it): `num_layers` kernel-k `MapConv`s, each followed by ReLU and its
+  division by the window's count on the growing mask, then a 1x1 convolution to one
+  logit. `rows [N, R, D]` are the first layer's input rows and `layout` the tables of
+  `grown_layout` (its `inputs` index `rows`) -> logits `[N, M]` at its `outputs`.
+  Params `convs_<i>` and `pred`, the release's names."""
+  features: int
+  kernel_size: int
+
+  @nn.compact
+  def __call__(self, rows: jnp.ndarray, layout) -> jnp.ndarray:
+    x = rows
+    for i, (neighbours, counts) in enumerate(layout):
+      # relu(z) / n = relu(z / n) for the count n >= 1 of every computed position.
+      x = nn.relu(MapConv(self.features, self.kernel_size, name=f"convs_{i}")(
+          x, neighbours, counts))
+    return nn.Dense(1, name="pred")(x)[..., 0]

@@ -52,9 +52,11 @@ widths, the moment MLP (2 layers, ReLU between, linear output: inner products an
 fusion may be signed), the normalization of Gamma_1, and the reading of Algorithm 1
 in `tree_search`.
 
-Differences from the authors' code (github.com/Huyp777/CSUN, README "CLEAR"; it does
-not run end to end as released; read module by module, CSUN_T for TACoS, CSUN_A for
-ActivityNet), none of them built yet (a released reading is planned as for CMHN):
+Two readings (`clear.reading`, `spec_for` picks the spec): "paper", this module, and
+"released", the authors' code (github.com/Huyp777/CSUN, README "CLEAR"; it does not
+run end to end as released; read module by module, CSUN_T for TACoS, CSUN_A for
+ActivityNet), built in `vmr_jax.models.clear_released` with the few points where it
+departs from that code. How the release differs from the paper reading:
 - two networks that share no parameter, trained on the sum of their losses: a fine
   one that ranks the moments, and a coarse one that only enters the ranking through
   the inference rule below. The coarse-to-fine pruned search is not in the code;
@@ -111,7 +113,7 @@ from vmr_jax.layers import moment_map
 from vmr_jax.layers.bitcn import BiTCN
 from vmr_jax.layers.losses import masked_average, scaled_iou_bce, similarity_preserving
 from vmr_jax.layers.mlp import MLP
-from vmr_jax.models import common
+from vmr_jax.models import clear_released, common
 
 SEARCHES = ("pruned", "exhaustive")
 
@@ -428,6 +430,22 @@ def create(config, info: registry.DataInfo) -> registry.Model:
                      f"{config.clear.rho}")
   return common.with_text_encoder(
       config, info, lambda *encoder: CLEAR(config.clear, *encoder))
+
+
+READINGS = ("paper", "released")
+
+
+def reading(cfg) -> str:
+  """`clear.reading`; "paper" for configs written before it existed (older exports)."""
+  return cfg.get("reading", "paper")
+
+
+def spec_for(config) -> registry.ModelSpec:
+  """The paper reading's `SPEC`, or the released code's (`clear_released.SPEC`)."""
+  if reading(config.clear) not in READINGS:
+    raise ValueError(f"clear.reading must be one of {READINGS}, got "
+                     f"{reading(config.clear)!r}")
+  return clear_released.SPEC if reading(config.clear) == "released" else SPEC
 
 
 # Eq. 2 defines the anchors on L units spanning the whole video: every video must be

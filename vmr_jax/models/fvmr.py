@@ -290,4 +290,5 @@ def create(config, info: registry.DataInfo) -> registry.Model:
 SPEC = registry.ModelSpec(
     create=create, loss=loss, decode=decode,
     data={"batch_kind": "video", "short_videos": "stretch"},
-    retrieval=registry.Retrieval(retrieval_moments, retrieval_queries, retrieval_score))
+    retrieval=registry.Retrieval(retrieval_moments, retrieval_queries, retrieval_score),
+    map_clips=map_clips)

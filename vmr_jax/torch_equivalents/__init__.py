@@ -36,6 +36,8 @@ def create(config, feature_dim: int, vocab_size: int, word_dim: int | None = Non
   name = config.model
   if name == "cmhn" and config.cmhn.get("reading", "paper") == "released":
     name = "cmhn_released"  # written from the authors' code
+  if name == "clear" and config.clear.get("reading", "paper") == "released":
+    name = "clear_released"  # written from the authors' code
   module = importlib.import_module(f"{__name__}.{name}")
   return getattr(module, _MODELS[config.model])(config, feature_dim, vocab_size)
 
