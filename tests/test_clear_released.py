@@ -58,6 +58,7 @@ def test_rule_scales_row_l_minus_4_between_mu_and_rho():
     ("data.batch_kind", "video", "batch_kind must be 'query'"),
     ("text.head", "bigru", "text.head must be ''"),
     ("clear.frame_pool", 3, "does not divide"),
+    ("clear.predictor_kernel", 4, "needs an odd clear.predictor_kernel"),
     ("clear.rule_anchor", 80, "is not one of the 80 anchors"),
     ("clear.reading", "code", "clear.reading must be one of"),
 ])

@@ -258,6 +258,9 @@ def create(config, info: registry.DataInfo) -> registry.Model:
   if config.data.num_clips % cfg.frame_pool:
     raise ValueError(f"clear.frame_pool = {cfg.frame_pool} does not divide "
                      f"data.num_clips = {config.data.num_clips}")
+  if cfg.predictor_kernel % 2 != 1:
+    raise ValueError(f"the map predictor needs an odd clear.predictor_kernel, got "
+                     f"{cfg.predictor_kernel}")
   length = map_clips(config)
   if length < 5:
     raise ValueError(f"the released rule scales row L - 4 of the map: L = {length} clips "
