@@ -53,49 +53,16 @@ fusion may be signed), the normalization of Gamma_1, and the reading of Algorith
 in `tree_search`.
 
 Two readings (`clear.reading`, `spec_for` picks the spec): "paper", this module, and
-"released", the authors' code (github.com/Huyp777/CSUN, README "CLEAR"; it does not
-run end to end as released; read module by module, CSUN_T for TACoS, CSUN_A for
-ActivityNet), built in `vmr_jax.models.clear_released` with the few points where it
-departs from that code. How the release differs from the paper reading:
-- two networks that share no parameter, trained on the sum of their losses: a fine
-  one that ranks the moments, and a coarse one that only enters the ranking through
-  the inference rule below. The coarse-to-fine pruned search is not in the code;
-- the fine network is 2D-TAN's: clips L2-normalized and averaged to 256, a 1x1
-  convolution to 512 with ReLU and an average pool of 2 (TACoS; of 4 from 500-d
-  features on ActivityNet), 2D-TAN's sparse max-pool map (128 clips, schedule
-  16, 8, 8, 8; 64 clips, 16, 8, 8), a 3-layer LSTM query (GloVe 300-d, 512, final
-  state, FC 512), normalize(q (.) conv1x1(map)) and 2D-TAN's predictor: 8 kernel-5
-  map convolutions (4 of kernel 9 on ActivityNet), the first padded by 16 and the
-  others not, each ReLU'd and divided by the number of mask positions in its window
-  on a mask that grows by the kernel's reach per layer, then a 1x1 convolution to
-  one logit; here the dense L(L+1)/2 map and an MLP on each candidate alone. The
-  fused map is not masked before the predictor: off-cell positions carry
-  normalize(q (.) bias), while the first layer counts only the mask's cells;
-- its mask is 2D-TAN's sparse cells less row 0 (but (0, 0)) and column L - 1 (but
-  (L - 1, L - 1)), whose features are zeroed (2,471 of 2,548 cells on TACoS, 1,043
-  of 1,104 on ActivityNet); row 0's features still feed the convolutions;
-- the fine loss is BCE on the mask's cells against IoU rescaled to (0.5, 1) (here
-  `iou_low`, `iou_high` = (0, 1), the paper's raw IoU), averaged over cells and batch;
-- the coarse network: a residual weight-normed TCN (CMHN's; 4096 -> 2048, 1024, 512,
-  256, kernel 3 on TACoS; 500 -> 448 ... 256, 7 levels of kernel 7 on ActivityNet)
-  over the 256 clips, CMHN-style convolution candidates (kernels 1 to 23 on TACoS,
-  3,354 positions), a Linear across those positions to 80 (TACoS) / 64
-  (ActivityNet) anchors, an MLP to 128 / 256 real-valued dimensions (no hashing), and
-  a separate 3-layer LSTM (1024) query -> 256 -> 128 / 256. The anchors are the
-  2D-TAN cells (0, j) and (i, L - 1) ((0, L - 1) twice), timed [i T/L, j T/L] (no
-  + 1 on the end, unlike the map's cells); here Eq. 2's 2P - 1 anchors;
-- the coarse loss is sum((s_i . v_(b, a) - 256 IoU_(b, a))^2) over every sentence i
-  and every video b of the batch, each against video b's own sentence's IoU (a
-  batch of 32 shuffled pairs: most of its terms pair a sentence with another video);
-- inference: with c = a sentence's anchor scores, e = (c[-1] - c[31]) / c[31]
-  (TACoS: anchors (L - 1, L - 1) and (0, 63)); e > alpha (0.02 TACoS, 0.05
-  ActivityNet) scales cell (L - 2, L - 1) by 10, a cell the mask zeroes, so nothing
-  changes; mu = 0.015 <= e <= alpha scales row L - 4 (the moments starting at clip
-  L - 4) by 10. c is taken on the batch's first video, not the sentence's own; here
-  the tree walk read from Algorithm 1;
-- the schedule: TACoS lr 1.3e-3, MultiStepLR milestones 7, 11, 14 over 16 epochs;
-  ActivityNet lr 5e-4, milestones 3, 5 over 6 epochs; Adam, batch 32 (video,
-  sentence) pairs, trained on train + val; NMS 0.5 over every cell.
+"released", the authors' code (github.com/Huyp777/CSUN, README "CLEAR"; CSUN_T for
+TACoS, CSUN_A for ActivityNet), in `vmr_jax.models.clear_released`, whose docstring
+describes that code and the few points where it departs from it. What the release
+changes from the paper reading: two parameter-disjoint networks, a fine 2D-TAN one
+(sparse map less row 0 and column L - 1, LSTM query, growing-mask predictor) that
+ranks the moments in place of the dense map and per-candidate MLP, and a coarse
+CMHN-style one with 80 / 64 anchors (0, j) and (i, L - 1) in place of Eq. 2's 2P - 1,
+real-valued codes and no hashing, trained on an all-pairs loss; BCE targets rescaled
+to (0.5, 1); and in place of Algorithm 1's tree walk (not in the code) a rule that
+scales one row of the fine map by 10.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """CLEAR as its authors released it (github.com/Huyp777/CSUN, README "CLEAR"; CSUN_T
-for TACoS, CSUN_A for ActivityNet): `config.clear.reading = "released"`, chosen by
+for TACoS, CSUN_A for ActivityNet; it does not run end to end as released, so it is
+read module by module): `config.clear.reading = "released"`, chosen by
 `vmr_jax.models.clear.spec_for`. The paper's reading and the list of what differs
 are in `vmr_jax.models.clear`.
 
@@ -39,6 +40,8 @@ on the sum of their losses:
   pooled clip L - 4) are scaled by 10; for e > rho the release scales cell
   (L - 2, L - 1), which is not a candidate, so nothing changes. A cell (i, j) covers
   [i T/L, (j + 1) T/L); NMS (`eval.nms_threshold` 0.5) runs over every candidate.
+- schedule (`train/`, the configs): Adam, TACoS lr 1.3e-3 with MultiStepLR milestones
+  7, 11, 14 over 16 epochs, ActivityNet 5e-4 with 3, 5 over 6.
 
 Differences from the release, and why:
 - c is s . v of the sentence's own video; the release reads it on the batch's first
@@ -101,6 +104,13 @@ def fine_layout(num_clips: int, scale_layers: tuple[int, ...], kernel_size: int,
   layers = moment_map.grown_layout(num_clips, inputs, candidates, outputs, kernel_size,
                                    num_layers)
   return FineLayout(feature_cells, outputs.astype(np.int32), tuple(layers))
+
+
+def config_layout(config) -> FineLayout:
+  """`fine_layout` of `config`'s map."""
+  cfg = config.clear
+  return fine_layout(map_clips(config), tuple(cfg.scale_layers), cfg.predictor_kernel,
+                     cfg.predictor_layers)
 
 
 def anchor_spans(num_clips: int, scale_layers) -> np.ndarray:
@@ -181,18 +191,16 @@ class ReleasedCLEAR(common.TextVideoModule):
 
 def _candidate_times(batch, config) -> jnp.ndarray:
   """`[B, C, 2]` seconds: cell (i, j) covers [i T/L, (j + 1) T/L)."""
-  cfg, length = config.clear, map_clips(config)
-  spans = fine_layout(length, tuple(cfg.scale_layers), cfg.predictor_kernel,
-                      cfg.predictor_layers).candidates + np.array([0, 1])
-  return jnp.asarray(spans, jnp.float32)[None] * (batch["duration"] / length)[:, None, None]
+  return common.grid_times(config_layout(config).candidates + np.array([0, 1]),
+                           batch["duration"], map_clips(config))
 
 
 def anchor_iou(batch, config) -> jnp.ndarray:
   """`[B, A]` the coarse targets: each anchor's IoU with the example's moment, the
   anchors timed [i T/L, j T/L] and the union plus 1e-7 (`coarse/utils.iou`)."""
   length = map_clips(config)
-  spans = anchor_spans(length, tuple(config.clear.scale_layers))
-  times = jnp.asarray(spans, jnp.float32)[None] * (batch["duration"] / length)[:, None, None]
+  times = common.grid_times(anchor_spans(length, tuple(config.clear.scale_layers)),
+                            batch["duration"], length)
   gt = batch["gt_times"][:, None]  # [B, 1, 2]
   inter = jnp.maximum(jnp.minimum(times[..., 1], gt[..., 1])
                       - jnp.maximum(times[..., 0], gt[..., 0]), 0.0)
@@ -225,11 +233,7 @@ def rule_applies(outputs, config) -> jnp.ndarray:
 def scores(outputs, config) -> jnp.ndarray:
   """`[B, C]` the candidates' ranking scores: sigmoid(logit), row L - 4 times 10 where
   the rule applies."""
-  cfg = config.clear
-  length = map_clips(config)
-  layout = fine_layout(length, tuple(cfg.scale_layers), cfg.predictor_kernel,
-                       cfg.predictor_layers)
-  in_row = jnp.asarray(layout.candidates[:, 0] == length - 4)
+  in_row = jnp.asarray(config_layout(config).candidates[:, 0] == map_clips(config) - 4)
   p = jax.nn.sigmoid(outputs["fine_logits"].astype(jnp.float32))
   return jnp.where(rule_applies(outputs, config)[:, None] & in_row, 10.0 * p, p)
 

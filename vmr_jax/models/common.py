@@ -40,6 +40,13 @@ def inclusive_spans_to_times(spans, batch) -> jnp.ndarray:
   return times
 
 
+def grid_times(spans, duration: jnp.ndarray, num_clips: int) -> jnp.ndarray:
+  """Clip positions `[N, 2]` of an L-clip grid over the whole video -> seconds
+  `[B, N, 2]`, position p at p T/L of a video of `duration [B]` T (every video
+  resampled to the L clips)."""
+  return jnp.asarray(spans, jnp.float32)[None] * (duration / num_clips)[:, None, None]
+
+
 def pairwise_iou(a: jnp.ndarray, b: jnp.ndarray) -> jnp.ndarray:
   """`[B, N, 2]`, `[B, M, 2]` -> `[B, N, M]` temporal IoU (`vmr_jax.metrics` rules)."""
   return metrics.temporal_iou(a[:, :, None, :], b[:, None, :, :], xp=jnp)

@@ -223,8 +223,8 @@ def _candidates(batch, config):
   """`[B, M, 2]` cell times in seconds: cell (i, j) of a map of L clips covers
   [i T/L, (j + 1) T/L) of a video of duration T (every video is resampled)."""
   length = map_clips(config)
-  spans = moment_map.sparse_spans(length, config.fvmr.scale_layers) + np.array([0, 1])
-  return jnp.asarray(spans, jnp.float32)[None] * (batch["duration"] / length)[:, None, None]
+  return common.grid_times(moment_map.sparse_spans(length, config.fvmr.scale_layers)
+                           + np.array([0, 1]), batch["duration"], length)
 
 
 def loss(outputs, batch, config):
