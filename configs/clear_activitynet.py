@@ -1,9 +1,11 @@
 """CLEAR on ActivityNet Captions (paper 000: C3D-PCA 500-d, P = 2, Adam, batch 32,
-lr 5e-4, rho 0.05); `configs/clear_activitynet.py:released`, the authors' code
-(CSUN_A).
+lr 5e-4, rho 0.05); by default the authors' code (CSUN_A);
+`configs/clear_activitynet.py:paper`, the paper's text.
 
   python -m data_pipelines.build activitynet_captions --manual_dir=DIR --data_dir=OUT
   python -m vmr_jax.main --config=configs/clear_activitynet.py --workdir=W \
+      --config.data.data_dir=OUT --config.text.glove_file=/models/glove.840B.300d.txt
+  python -m vmr_jax.main --config=configs/clear_activitynet.py:paper --workdir=W \
       --config.data.data_dir=OUT --config.text.bert_dir=/models/bert-base-uncased \
       --config.data.wordpiece_vocab=/models/bert-base-uncased/vocab.txt
 """
@@ -11,7 +13,7 @@ lr 5e-4, rho 0.05); `configs/clear_activitynet.py:released`, the authors' code
 from configs import clear_common
 
 
-def get_config(reading: str = "paper"):
+def get_config(reading: str = clear_common.DEFAULT_READING):
   config = clear_common.get_config(reading)
   config.data.name = "activitynet_captions"
   if reading == "released":  # CSUN_A

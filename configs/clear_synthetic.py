@@ -14,7 +14,7 @@ minutes on a CPU. TACoS's tree (P = 4, rho = 0.02) over L = 32 units.
 from configs import clear_common, default
 
 
-def get_config(reading: str = "paper"):
+def get_config(reading: str = clear_common.DEFAULT_READING):
   config = clear_common.get_config(reading)
   default.use_synthetic(config)
   if reading == "released":

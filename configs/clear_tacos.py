@@ -1,19 +1,21 @@
 """CLEAR on TACoS (paper 000: C3D 4096-d, P = 4, Adam, batch 16, lr 1e-3, rho 0.02);
-`configs/clear_tacos.py:released`, the authors' code (CSUN_T).
-
-L = 128 units: the fine map has 8,256 candidates per query, so a video's queries are
-evaluated 16 at a time.
+by default the authors' code (CSUN_T); `configs/clear_tacos.py:paper`, the paper's text.
 
   python -m data_pipelines.build tacos --manual_dir=DIR --data_dir=OUT
   python -m vmr_jax.main --config=configs/clear_tacos.py --workdir=W \
+      --config.data.data_dir=OUT --config.text.glove_file=/models/glove.840B.300d.txt
+  python -m vmr_jax.main --config=configs/clear_tacos.py:paper --workdir=W \
       --config.data.data_dir=OUT --config.text.bert_dir=/models/bert-base-uncased \
       --config.data.wordpiece_vocab=/models/bert-base-uncased/vocab.txt
+
+The paper reading's L = 128 units give a fine map of 8,256 candidates per query, so
+a video's queries are evaluated 16 at a time.
 """
 
 from configs import clear_common
 
 
-def get_config(reading: str = "paper"):
+def get_config(reading: str = clear_common.DEFAULT_READING):
   config = clear_common.get_config(reading)
   config.data.name = "tacos"
   if reading == "released":

@@ -9,7 +9,7 @@
 from configs import cmhn_common
 
 
-def get_config(reading: str = "paper"):
+def get_config(reading: str = cmhn_common.DEFAULT_READING):
   config = cmhn_common.get_config(reading)
   config.data.name = "activitynet_captions"
   config.data.num_clips = 64

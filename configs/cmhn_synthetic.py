@@ -8,13 +8,14 @@ The paper's BERT is replaced by the synthetic corpus's GloVe-format vectors with
 BiGRU head (a BERT-base forward pass alone would take minutes per epoch on a CPU);
 `--config.text.encoder=bert --config.text.bert_dir=...` runs the paper's encoder.
 Smaller widths and code length than the paper's for the same reason.
-`--config=configs/cmhn_synthetic.py:released` trains the authors' code's reading.
+The authors' code's reading (the default); `--config=configs/cmhn_synthetic.py:paper`
+trains the paper's.
 """
 
 from configs import cmhn_common, default
 
 
-def get_config(reading: str = "paper"):
+def get_config(reading: str = cmhn_common.DEFAULT_READING):
   config = cmhn_common.get_config(reading)
   default.use_synthetic(config)
   config.data.max_queries = 8

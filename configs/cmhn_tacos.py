@@ -9,7 +9,7 @@
 from configs import cmhn_common
 
 
-def get_config(reading: str = "paper"):
+def get_config(reading: str = cmhn_common.DEFAULT_READING):
   config = cmhn_common.get_config(reading)
   config.data.name = "tacos"
   config.data.num_clips = 128
@@ -22,8 +22,8 @@ def get_config(reading: str = "paper"):
   config.cmhn.kernels = (1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 20, 24, 32, 40, 48, 64)
   config.cmhn.strides = (1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4, 5, 6, 8)
   config.train.learning_rate = 1e-4
-  # The released reading (`configs/cmhn_tacos.py:released`): tacos.py's TCN, 4096 ->
-  # 2048, 1024, 512, 256, kernel 3 (the default tcn_channels).
+  # The released reading (the default; `:paper` the paper's): tacos.py's TCN, 4096
+  # -> 2048, 1024, 512, 256, kernel 3 (the default tcn_channels).
   config.eval.iou_thresholds = (0.3, 0.5, 0.7)  # the paper's Table IV columns
   config.train.batch_size = 8
   config.train.num_steps = 20000

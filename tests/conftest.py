@@ -129,10 +129,11 @@ def changed_fields(config, base) -> dict:
   return {path: value for path, value in flat(config).items() if old.get(path) != value}
 
 
-def tiny_cmhn_config(data_dir, release):
-  """configs/cmhn_synthetic.py shrunk to the tiny dataset."""
+def tiny_cmhn_config(data_dir, release, *reading):
+  """configs/cmhn_synthetic.py (its default reading, the released code's, or
+  `reading`) shrunk to the tiny dataset."""
   from configs import cmhn_synthetic
-  config = shrink_to_tiny(cmhn_synthetic.get_config(), data_dir, release)
+  config = shrink_to_tiny(cmhn_synthetic.get_config(*reading), data_dir, release)
   config.data.max_queries = 4
   config.data.eval_max_queries = 0  # evaluation chunks like training: Q = 4
   config.text.head_hidden = 8
@@ -140,13 +141,20 @@ def tiny_cmhn_config(data_dir, release):
   config.cmhn.code_bits = 8
   config.cmhn.kernels = (1, 2, 3, 4, 6)
   config.cmhn.strides = (1, 1, 1, 2, 2)
+  config.cmhn.tcn_channels = (16, 16)  # the released reading's residual TCN
+  config.cmhn.query_hidden = (16, 8)
   config.eval.top_k = 10
   return config
 
 
+def tiny_cmhn_paper_config(data_dir, release):
+  """configs/cmhn_synthetic.py:paper shrunk to the tiny dataset."""
+  return tiny_cmhn_config(data_dir, release, "paper")
+
+
 @pytest.fixture
 def cmhn_config(tiny_data_dir, tiny_release):
-  return tiny_cmhn_config(tiny_data_dir, tiny_release)
+  return tiny_cmhn_paper_config(tiny_data_dir, tiny_release)
 
 
 def tiny_hscnet_config(data_dir, release):
@@ -167,10 +175,10 @@ def hscnet_config(tiny_data_dir, tiny_release):
   return tiny_hscnet_config(tiny_data_dir, tiny_release)
 
 
-def tiny_clear_config(data_dir, release):
-  """configs/clear_synthetic.py shrunk to the tiny dataset."""
+def tiny_clear_paper_config(data_dir, release):
+  """configs/clear_synthetic.py:paper shrunk to the tiny dataset."""
   from configs import clear_synthetic
-  config = shrink_to_tiny(clear_synthetic.get_config(), data_dir, release)
+  config = shrink_to_tiny(clear_synthetic.get_config("paper"), data_dir, release)
   config.data.max_queries = 4
   config.data.eval_max_queries = 0
   config.text.head_hidden = 8
@@ -181,9 +189,9 @@ def tiny_clear_config(data_dir, release):
   return config
 
 
-def tiny_clear_released_config(data_dir, release):
-  """configs/clear_synthetic.py:released shrunk to the tiny dataset: 16 clips pooled
-  to an 8-clip map."""
+def tiny_clear_config(data_dir, release):
+  """configs/clear_synthetic.py (its default reading, the released code's) shrunk to
+  the tiny dataset: 16 clips pooled to an 8-clip map."""
   from configs import clear_synthetic
   config = shrink_to_tiny(clear_synthetic.get_config("released"), data_dir, release)
   config.clear.update(
@@ -198,7 +206,7 @@ def tiny_clear_released_config(data_dir, release):
 
 @pytest.fixture
 def clear_config(tiny_data_dir, tiny_release):
-  return tiny_clear_config(tiny_data_dir, tiny_release)
+  return tiny_clear_paper_config(tiny_data_dir, tiny_release)
 
 
 def tiny_fvmr_config(data_dir, release):
@@ -285,12 +293,21 @@ def overfit_one_batch(config, steps: int, learning_rate: float):
 
 FEATURE_DIM, VOCAB = 12, 40
 # Small configs of every model on random batches (the twin and wiring tests).
-SHRINK = {  # small widths per model; dropout off (the twins' randomness differs)
+SHRINK = {  # small widths per model (or MODEL/READING); dropout off (the twins' randomness differs)
     "cmhn": {"cmhn.hidden": 16, "cmhn.code_bits": 8, "cmhn.kernels": (1, 2, 3, 5, 8),
              "cmhn.strides": (1, 1, 2, 2, 3), "cmhn.tcn_channels": (12, 16),
              "cmhn.query_hidden": (10, 8), "text.head_hidden": 6, "data.num_clips": 16},
-    "clear": {"clear.hidden": 16, "clear.dim": 8, "clear.fine_hidden": 8,
-              "text.head_hidden": 6, "data.num_clips": 12},
+    "clear/paper": {"clear.hidden": 16, "clear.dim": 8, "clear.fine_hidden": 8,
+                    "text.head_hidden": 6, "data.num_clips": 12},
+    # 32 clips pooled to a 16-clip map of 2D-TAN pooling counts (7, 4), 24 anchors, 85
+    # window positions
+    "clear/released": {
+        "clear.frame_dim": 8, "clear.query_hidden": 6, "clear.predictor_hidden": 8,
+        "clear.predictor_layers": 2, "clear.tcn_channels": (12, 8), "clear.coarse_dim": 8,
+        "clear.sentence_hidden": 6, "clear.sentence_fc": 8, "clear.query_layers": 2,
+        "clear.sentence_layers": 2, "clear.dropout": 0.0, "clear.coarse_kernels": (1, 2, 4, 8),
+        "clear.coarse_strides": (1, 1, 2, 4), "clear.rule_anchor": 3,
+        "clear.scale_layers": (8, 4), "data.num_clips": 32},
     "fvmr": {"fvmr.video_dim": 8, "fvmr.dim": 8, "fvmr.mlp_hidden": 8, "fvmr.fuse_hidden": 4,
              "fvmr.node_hidden": 4, "text.head_hidden": 5, "text.head_layers": 2,
              "data.num_clips": 32, "fvmr.scale_layers": (16, 8), "data.max_queries": 3},
@@ -303,15 +320,18 @@ SHRINK = {  # small widths per model; dropout off (the twins' randomness differs
 PADDED_CLIPS = ("cmhn", "hscnet")  # models whose videos may be shorter than the grid
 
 
-def small_model_config(model: str, *args):
-  """configs/<model>_synthetic.py (`get_config(*args)`) with random word vectors and
-  tiny widths."""
+def small_model_config(name: str):
+  """`name` = MODEL[/READING]: configs/MODEL_synthetic.py (`get_config(READING)`, its
+  default reading without one) with random word vectors and tiny widths."""
   import importlib
-  config = importlib.import_module(f"configs.{model}_synthetic").get_config(*args)
+  model, _, reading = name.partition("/")
+  module = importlib.import_module(f"configs.{model}_synthetic")
+  config = module.get_config(reading) if reading else module.get_config()
   config.text.vectors, config.text.glove_dim = "random", 6
   config.train.batch_size = 4
   config.eval.top_k = 6
-  for field, value in SHRINK[model].items():
+  reading = config[model].get("reading", "paper")
+  for field, value in SHRINK.get(f"{model}/{reading}", SHRINK.get(model, {})).items():
     section, name = field.split(".")
     config[section][name] = value
   return config

@@ -5,7 +5,7 @@ with TensorFlow blocked."""
 import subprocess
 import sys
 
-from tests.conftest import REPO
+from tests.conftest import REPO, SHRINK
 
 NO_TF = """
 import importlib, sys
@@ -14,7 +14,9 @@ from absl import flags
 from vmr_jax import bench
 flags.FLAGS(["bench", "--steps=1", "--feature_dim=8", "--vocab=50", "--gallery=3,10"])
 for name, overrides in {runs!r}:
-  config = importlib.import_module(f"configs.{{name}}").get_config()
+  name, _, reading = name.partition(":")
+  module = importlib.import_module(f"configs.{{name}}")
+  config = module.get_config(reading) if reading else module.get_config()
   for field, value in overrides.items():
     section, key = field.split(".")
     config[section][key] = value
@@ -27,7 +29,8 @@ for name, overrides in {runs!r}:
 SMALL = {"train.batch_size": 2, "data.num_clips": 8, "data.max_queries": 2,
          "data.max_words": 5, "text.glove_dim": 6}
 RUNS = [  # (config, overrides shrinking it)
-    ("clear_tacos", {**SMALL, "clear.hidden": 8, "clear.dim": 8, "clear.fine_hidden": 8}),
+    ("clear_tacos:paper", {**SMALL, "clear.hidden": 8, "clear.dim": 8, "clear.fine_hidden": 8}),
+    ("clear_synthetic", {**SMALL, **SHRINK["clear/released"]}),  # the default reading
     ("cmhn_synthetic", {**SMALL, "cmhn.hidden": 8, "cmhn.code_bits": 4,
                         "cmhn.kernels": (1, 2, 3), "cmhn.strides": (1, 1, 1),
                         "text.head_hidden": 4}),
@@ -51,7 +54,7 @@ def test_benches_without_tensorflow():
   assert out.returncode == 0, out.stderr[-3000:]
   for model in ("clear", "cmhn", "fian", "fvmr", "hscnet"):
     assert f"\n{model}: batch " in "\n" + out.stdout, model
-  assert out.stdout.count("PyTorch / JAX step time") == 5
+  assert out.stdout.count("PyTorch / JAX step time") == 6
   assert "clear.search=pruned:" in out.stdout and "clear.search=exhaustive:" in out.stdout
   assert "3 videos, 10 queries, 2548 cells x 8" in out.stdout
   assert "PyTorch / JAX time" in out.stdout

@@ -32,7 +32,8 @@ def test_sizes_are_the_release_s(get_config, candidates, anchors, positions):
   # The e > alpha branch scales (L - 2, L - 1): not a candidate, so it changes nothing.
   assert not (layout.candidates == [length - 2, length - 1]).all(-1).any()
   assert registry.for_config(config) is clear_released.SPEC
-  assert registry.for_config(get_config()) is clear.SPEC
+  assert registry.for_config(get_config()) is clear_released.SPEC  # the default
+  assert registry.for_config(get_config("paper")) is clear.SPEC
 
 
 def test_rule_scales_row_l_minus_4_between_mu_and_rho():

@@ -15,7 +15,7 @@ from vmr_jax.layers.rnn import BiRNN
 
 from tests.conftest import small_model, small_model_config, small_padded_batch
 
-MODELS = ["clear", "cmhn", "fian", "fvmr", "hscnet"]
+MODELS = ["clear", "clear/paper", "cmhn", "cmhn/paper", "fian", "fvmr", "hscnet"]  # CLEAR's and CMHN's two readings
 
 
 def test_an_unknown_compute_dtype_is_an_error_naming_the_choices():

@@ -19,7 +19,7 @@ from tests.conftest import FAST_COMPILE, FEATURE_DIM, REPO, VOCAB, small_model_c
 
 # One xdist worker for the module: each model's export is made once.
 pytestmark = pytest.mark.xdist_group("predictor")
-MODELS = ["clear", "cmhn", "fian", "fvmr", "hscnet"]
+MODELS = ["clear", "clear/paper", "cmhn", "cmhn/paper", "fian", "fvmr", "hscnet"]  # CLEAR's and CMHN's two readings
 WORDS = ["<pad>", "<unk>"] + [f"w{i}" for i in range(VOCAB - 2)]
 SENTENCES = ["w3 w4 w5", "w7 w8 w2 w9"]
 
@@ -30,9 +30,9 @@ def write_export(directory, model: str):
   from vmr_jax import export, registry, train
   from vmr_jax.random_batch import random_batch
   config = small_model_config(model)
-  if model == "cmhn":  # short videos padded and masked: candidates past them invalid
+  if config.model == "cmhn":  # short videos padded and masked: candidates past them invalid
     config.data.short_videos = "pad"
-  built = registry.get(model).create(config, registry.DataInfo(FEATURE_DIM, WORDS, None))
+  built = registry.for_config(config).create(config, registry.DataInfo(FEATURE_DIM, WORDS, None))
   batch = random_batch(config, FEATURE_DIM, VOCAB, np.random.default_rng(0))
   variables = jax.tree.map(np.asarray, train.init_variables(built, batch, config))
   export.write(str(directory), config, variables, WORDS, FEATURE_DIM, step=3)
@@ -54,7 +54,7 @@ def exports(tmp_path_factory):
 
   def get(model):
     if model not in made:
-      directory = tmp_path_factory.mktemp("export") / model
+      directory = tmp_path_factory.mktemp("export") / model.replace("/", "_")
       made[model] = directory, write_export(directory, model)
     return made[model]
   return get
@@ -91,7 +91,7 @@ def test_predictor(exports, model):
     predict = evaluate.make_predict_fn(predictor.exported.model, predictor.spec, config)
     ranked = np.asarray(jax.jit(predict)(restored, batch)[0])[0]
     for moments, want in zip(found, ranked):
-      if model == "cmhn":  # decode: -Hamming distance + 0.25 cosine (ties only)
+      if config.model == "cmhn":  # decode: -Hamming distance + 0.25 cosine (ties only)
         assert np.array_equal(moments[:, 2], -np.round(-want[:len(moments), 2] + 0.125))
       else:
         np.testing.assert_allclose(moments, predictor._nms(want, 3), rtol=1e-5, atol=1e-6)

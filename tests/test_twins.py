@@ -109,7 +109,7 @@ def assert_same_ranking(got, want, tol=1e-4):
 @pytest.mark.parametrize("reduction,code_scale", [("sum", "none"), ("mean", "none"),
                                                    ("sum", "l2")])
 def test_cmhn_twin(reduction, code_scale):
-  config = small_model_config("cmhn")
+  config = small_model_config("cmhn/paper")
   config.cmhn.loss_reduction, config.cmhn.code_scale = reduction, code_scale
   check_twin(config, small_padded_batch(config))
 
@@ -117,24 +117,11 @@ def test_cmhn_twin(reduction, code_scale):
 def test_cmhn_released_twin():
   """The released reading against a twin written from the authors' code, run one
   video at a time on its own clips (so the padded video checks our masking too)."""
-  config = small_model_config("cmhn", "released")
+  config = small_model_config("cmhn/released")
   config.cmhn.tcn_kernel = 5  # padding 2 and 4 per side: a mask bug would leak
   # Float64 twin: the summed loss (~2,700 here) leaves the float32 twin's query-side
   # gradients 4e-4 from its own float64 run, while ours stay within 1e-6 of it.
   check_twin(config, small_padded_batch(config), double=True)
-
-
-def small_clear_released_config():
-  """The released reading at widths a CPU test affords: 32 clips pooled to a 16-clip
-  map of 2D-TAN pooling counts (7, 4), 24 anchors, 85 window positions."""
-  config = small_model_config("clear", "released")
-  config.clear.update(
-      frame_dim=8, query_hidden=6, predictor_hidden=8, predictor_layers=2,
-      tcn_channels=(12, 8), coarse_dim=8, sentence_hidden=6, sentence_fc=8, query_layers=2,
-      sentence_layers=2, dropout=0.0, coarse_kernels=(1, 2, 4, 8),
-      coarse_strides=(1, 1, 2, 4), rule_anchor=3, scale_layers=(8, 4))
-  config.data.num_clips = 32
-  return config
 
 
 def test_clear_released_twin():
@@ -142,7 +129,7 @@ def test_clear_released_twin():
   Evaluation mode: RReLU draws its training slopes from each framework's own random
   stream (the Flax model's from the "dropout" rng, which `jax_run` does not pass), so
   only its mean slope can agree; with dropout 0 nothing else depends on the mode."""
-  config = small_clear_released_config()
+  config = small_model_config("clear/released")
   batch = small_padded_batch(config)
   assert batch["video_mask"].all()  # the release's videos are never padded
   check_twin(config, batch)
@@ -156,7 +143,7 @@ def test_clear_released_twin_inference_rule(branch):
   scaling of a masked cell: no change) and the others the scaling (here a twin
   reading e on the batch's first video, as the release does, would scale one less)."""
   from vmr_jax.models import clear_released
-  config = small_clear_released_config()
+  config = small_model_config("clear/released")
   batch = small_padded_batch(config)
   config.clear.mu, config.clear.rho = -1e9, 1e9
   if branch == "both":  # e of the perturbed variables `check_twin` runs on
@@ -176,7 +163,7 @@ def test_clear_released_twin_inference_rule(branch):
 
 @pytest.mark.parametrize("search", ["exhaustive", "pruned"])
 def test_clear_twin(search):
-  config = small_model_config("clear")
+  config = small_model_config("clear/paper")
   config.clear.search = search
   config.clear.mu, config.clear.rho = -1.0, 1e6  # walk the tree down to its leaves
   _, outputs = check_twin(config, small_padded_batch(config), train=True)  # loss: the whole map
@@ -204,7 +191,7 @@ def test_clear_twin_tree_walk_and_nodes_on_random_similarities():
 
 
 def test_fvmr_twin_with_2dtan_frame_layer():
-  config = small_model_config("fvmr", "2dtan")
+  config = small_model_config("fvmr/2dtan")
   config.fvmr.scale_layers = (8, 4)  # the 32 clips make a 16-clip map
   check_twin(config, small_padded_batch(config), train=True)
 

@@ -16,19 +16,21 @@ from vmr_jax.layers.attention import TransformerLayer
 
 from tests.conftest import VOCAB, small_model, small_model_config, small_padded_batch
 
-MODELS = ["clear", "cmhn", "fian", "fvmr", "hscnet"]
+MODELS = ["clear", "clear/paper", "cmhn", "cmhn/paper", "fian", "fvmr", "hscnet"]  # CLEAR's and CMHN's two readings
 TOKEN_KEYS = ("query_tokens", "verb_tokens", "noun_tokens")
 
 
 def loss_and_moments(config, batch):
   """The loss and the decoded moments of the real queries, in one jitted program. The
-  loss is the training one (the small configs have no dropout) except for CMHN, whose
-  RReLU draws random slopes in training by the shape of its input."""
+  loss is the training one (the small configs have no dropout) except for CMHN and
+  CLEAR's released reading, whose RReLU draws random slopes in training by the shape
+  of its input."""
   spec, model, variables = small_model(config, batch)
+  rrelu = config.model == "cmhn" or config[config.model].get("reading") == "released"
 
   @jax.jit
   def forward(variables, batch):
-    outputs, _ = model.module.apply(variables, batch, train=config.model != "cmhn",
+    outputs, _ = model.module.apply(variables, batch, train=not rrelu,
                                     mutable=["batch_stats"])
     ranked = spec.decode(model.module.apply(variables, batch), batch, config)
     return spec.loss(outputs, batch, config)[0], ranked
@@ -86,8 +88,8 @@ def grow(x, axis, n, fill=0):
 
 @pytest.mark.parametrize("name", [m for m in MODELS if m != "fian"])
 def test_more_padded_slots_change_nothing(name):
-  """Two more padded word slots and query slots, and for HSCNet three more padded
-  clips. (FIAN's Eq. 11 maps the n_q word slots onto the clips with weights sized by
+  """Two more padded word slots and query slots (word slots alone in a batch of one
+  query per example), and for HSCNet three more padded clips. (FIAN's Eq. 11 maps the n_q word slots onto the clips with weights sized by
   n_q; CMHN's strided windows are laid on the clip grid, so a longer grid moves
   them.)"""
   config = small_model_config(name)
@@ -96,11 +98,13 @@ def test_more_padded_slots_change_nothing(name):
   loss, moments = run(batch)
   padded = {k: np.array(v) for k, v in batch.items()}
   for key in ("query_tokens", "query_mask"):
-    padded[key] = grow(grow(padded[key], 2, 2), 1, 2)
-  for key in ("verb_tokens", "noun_tokens", "role_edges", "gt_times"):
-    if key in padded:
-      padded[key] = grow(padded[key], 1, 2)
-  padded["query_valid"] = grow(padded["query_valid"], 1, 2, False)
+    padded[key] = grow(padded[key], padded[key].ndim - 1, 2)
+  if "query_valid" in batch:  # query slots
+    for key in ("query_tokens", "query_mask", "verb_tokens", "noun_tokens", "role_edges",
+                "gt_times"):
+      if key in padded:
+        padded[key] = grow(padded[key], 1, 2)
+    padded["query_valid"] = grow(padded["query_valid"], 1, 2, False)
   if name == "hscnet":
     for key in ("video_feats", "video_mask"):
       padded[key] = grow(padded[key], 1, 3)

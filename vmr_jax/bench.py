@@ -95,7 +95,8 @@ _LIMIT = flags.DEFINE_integer("limit", 0, "Use only the first N sentences (0: al
 _MEMORY = flags.DEFINE_bool("memory", False, "Parameters, FLOPs and peak memory of the "
                             "paper configs' train steps (no data).")
 _MEMORY_CONFIGS = flags.DEFINE_list("memory_configs", [], "--memory: these configs (names "
-                                    "in configs/) only; default: every paper config.")
+                                    "in configs/, NAME:ARG for a reading) only; default: "
+                                    "every paper config.")
 _MEMORY_DTYPES = flags.DEFINE_list("memory_dtypes", ["float32", "bfloat16"],
                                    "--memory: the compute dtypes to compile.")
 _PEAK_FRACTION = flags.DEFINE_float("peak_fraction", 0.4, "--memory: the share of an "

@@ -146,8 +146,11 @@ def describe_batch(config) -> str:
 
 
 def load(name: str):
-  """The config of `configs/<name>.py`."""
-  return importlib.import_module(f"configs.{name}").get_config()
+  """The config of `configs/<name>.py`; `NAME:ARG` passes ARG to its `get_config`
+  (e.g. `cmhn_tacos:paper`)."""
+  name, _, arg = name.partition(":")
+  module = importlib.import_module(f"configs.{name}")
+  return module.get_config(arg) if arg else module.get_config()
 
 
 def step_costs(name: str, config, compute_dtype: str) -> StepCosts:

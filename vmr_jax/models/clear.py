@@ -28,12 +28,9 @@ Losses (Sec. III-D), per video, then averaged over the batch's videos:
 `loss_reduction = "sum"` is Eq. 5 and Eq. 7 as printed; "mean" (the default) divides
 Gamma_1 by d^2 R M (the mean squared error of A^T Q / d against the IoU) and Phi_k
 by M. As printed, Gamma_1 is on the scale of d^2 (the targets reach d = 256) and
-drowns the BCE of Gamma_2, the term that ranks the moments: the total starts at
-~620 against ~0.7 for the means, and CLEAR falls from test R@1,IoU=0.5 70.51 ("mean")
-to 27.81 ("sum") on the synthetic benchmark (`configs/clear_synthetic.py`, 1,500
-steps, same seed); one batch overfitted for 200 steps reaches R@1,IoU=0.5 0.96 with
-"mean" and 0.28 with "sum". (The authors' code sums the coarse loss over all pairs
-and averages the fine BCE over the cells and the batch.)
+drowns the BCE of Gamma_2, the term that ranks the moments (docs/results.md, "CLEAR:
+the scale of Gamma_1", measures both). (The authors' code sums the coarse loss over
+all pairs and averages the fine BCE over the cells and the batch.)
 Inference (Sec. III-E, Algorithm 1): `search = "exhaustive"` ranks every candidate by
 p; `search = "pruned"` walks the tree (`tree_search`) and scores and ranks only the
 chosen node's candidates (`pruned_logits`): a node smaller than `eval.top_k` yields
@@ -52,7 +49,8 @@ widths, the moment MLP (2 layers, ReLU between, linear output: inner products an
 fusion may be signed), the normalization of Gamma_1, and the reading of Algorithm 1
 in `tree_search`.
 
-Two readings (`clear.reading`, `spec_for` picks the spec): "paper", this module, and
+Two readings (`clear.reading`, `spec_for` picks the spec; the configs' default is
+"released", `configs/clear_<dataset>.py:paper` the other): "paper", this module, and
 "released", the authors' code (github.com/Huyp777/CSUN, README "CLEAR"; CSUN_T for
 TACoS, CSUN_A for ActivityNet), in `vmr_jax.models.clear_released`, whose docstring
 describes that code and the few points where it departs from it. What the release

@@ -36,7 +36,8 @@ codes, the candidates ranked by it with no NMS (the configs' `eval.nms_threshold
 for all its queries. Ties in D (integers) are broken by the real-valued inner
 product of H_C and H_Q.
 
-Two readings (`cmhn.reading`):
+Two readings (`cmhn.reading`; the configs' default is "released", the code that made
+the paper's tables, `configs/cmhn_<dataset>.py:paper` the other):
 - "paper" (above): an input Dense, `BiTCN`, the candidate convolutions (tail windows
   included), the MLPs of Eq. 3-4 and H = their outputs; Gamma_1..3.
 - "released", the authors' code (github.com/Huyp777/CMHN, `tacos.py`,
@@ -71,13 +72,7 @@ Choices the paper leaves open, each a config option where cheap:
   keeps codes in (-1, 1); "none" is the released code's linear last layer.
 - `code_scale`: "none" (Eq. 3-4); "l2" scales every code to norm sqrt(L), as the
   released code does before its smooth surrogate of sgn, so inner products lie in
-  [-L, L] as binary codes' do.
-  On TACoS-shaped data (docs/results.md; 800 steps at lr 1e-4, validation
-  R@1,IoU=0.5) neither learned better than the paper's reading (10.50): "tanh"
-  8.97, "none" + "l2" 7.69, a BiGRU-free mean of the word vectors 8.25; ranking by
-  the continuous H_C . H_Q instead of the Hamming distance gave test 14.97 against
-  10.97, what the binary codes cost there. What did help is the learning rate
-  (`configs/tacos_shaped.py`).
+  [-L, L] as binary codes' do (docs/results.md measures both on TACoS-shaped data).
 - `similarity_codes`: "continuous" uses H in Gamma_1 (the paper); "binary" uses
   sgn_ste(H), training the Hamming ranking itself.
 - `causal`: the paper's Bi-TCN is not causal (default) and neither is the released

@@ -44,19 +44,9 @@ softmax function"; `fvmr.distill_loss` picks a reading (`losses.distillation`):
 "softmax_bce" (the default, the text as printed: Eq. 8's per-cell BCE of the
 softmax distributions), "sigmoid_bce" (Eq. 8's BCE of sigmoid(p / T) against the
 teacher's sigmoid scores as soft targets) or "softmax_ce" (the distributions' cross
-entropy, Hinton et al.'s distillation loss). The paper reports that distillation
-helps (Table 5: +2.8 to +4.7 R@1). On the synthetic benchmark
-(`configs/fvmr_synthetic.py`, 1,500 steps; test R@1 at IoU 0.5 / 0.7) softmax_bce
-gave 82.30 / 63.20 and 79.78 / 63.48 in two runs, no distillation 81.18 / 57.30,
-80.90 / 58.43 and 79.21 / 61.24 in three: a gain at IoU 0.7 in every pairing (+2.0 to
-+6.2; +5.90 +- 1.83 paired by video for the two latest runs, the same model code,
-`vmr_jax.significance`) and none at IoU 0.5 (+1.12 +- 1.19). So softmax_bce is
-kept. The other readings cost accuracy at IoU 0.5: sigmoid_bce 77.25 / 72.47 (seeds
-0 / 1), softmax_ce 67.98. The teacher alone ranks better than the student (q: R@1,IoU=0.5
-84.83 against p's 80.90 without distillation). On TACoS-shaped data
-(`configs/tacos_shaped.py:fvmr`, 600 steps, distillation from step ~310)
-softmax_bce gave test R@1,IoU=0.5 14.72 against 14.35 without, +0.37 +- 0.28 paired
-by video: no gain after one epoch of distillation (docs/results.md).
+entropy, Hinton et al.'s distillation loss). softmax_bce is kept because it measured
+best of the three on the synthetic benchmark (docs/results.md, "FVMR: Eq. 9", with
+and without distillation).
 Inference (Sec. 3.3): p only. The model's evaluation output holds no teacher:
 `p_logits [B, Q, M]` is one product of each video's moment embeddings phi_m(m)
 (computed once per video) with all its queries' phi_s(s), then the evaluator's NMS.

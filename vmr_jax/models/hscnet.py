@@ -9,11 +9,9 @@ sentence q, and the paragraph's words are the Q * L slots of valid words
 
 What a paragraph is (`data.paragraphs`): the synthetic set's videos' sentences in
 time order ("time"), or a release's own descriptions ("release": TACoS lists each
-annotator's description of a video in turn). On TACoS-shaped data (docs/results.md,
-`configs/tacos_shaped.py:hscnet`, 350 steps) the release's paragraphs reached
-validation R@1,IoU=0.5 16.86 (mIoU 24.44; test 15.07) against 7.71 (mIoU 15.13)
-for runs of 9 time-ordered sentences mixing several descriptions: the paragraph
-context helps when the paragraph is one description, as the paper's are.
+annotator's description of a video in turn). The paragraph context helps when the
+paragraph is one description, as the paper's are (docs/results.md, TACoS-shaped
+data, measures both).
 
 Feature encoder (Sec. 3.2): video = projection to D + sinusoidal clip positions +
 `video_layers` self-attention layers; text = the configured word vectors (GloVe in
