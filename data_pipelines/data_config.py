@@ -8,10 +8,12 @@ from typing import Any, Mapping
 BATCH_KINDS = ("video", "query")
 SHORT_VIDEO_RULES = ("stretch", "pad")
 PARAGRAPH_RULES = ("", "time", "release")  # see data_pipelines.input_pipeline
+DUPLICATE_RULES = ("separate", "merge")  # a sentence annotated more than once in a video
 # Batch keys with one entry per query (a Q axis in video-level batches, none in
 # query-level ones).
 PER_QUERY_KEYS = frozenset({"query_tokens", "query_mask", "query_wordpiece",
-                            "query_wordpiece_mask", "gt_times", "query_index", "sentence",
+                            "query_wordpiece_mask", "gt_times", "gt_windows", "query_index",
+                            "sentence",
                             "verb_tokens", "noun_tokens", "role_edges"})
 
 
@@ -31,6 +33,8 @@ class DataConfig:
   wordpiece_vocab: str = ""
   max_wordpiece: int = 32
   paragraphs: str = ""  # "" (queries, no paragraphs) | time | release
+  duplicate_sentences: str = "separate"  # separate | merge (one query, all its windows)
+  max_windows: int = 16  # merge: annotated windows kept per sentence (more is an error)
   srl_file: str = ""  # AllenNLP SRL JSON lines: adds semantic role trees to batches
   max_verbs: int = 4  # tree limits (FVMR Sec. 4.2) and words per tree node
   max_nouns: int = 6
@@ -47,8 +51,14 @@ class DataConfig:
                        f"got {self.short_videos!r}")
     if self.paragraphs not in PARAGRAPH_RULES:
       raise ValueError(f"paragraphs must be one of {PARAGRAPH_RULES}, got {self.paragraphs!r}")
-    for field in ("num_clips", "max_queries", "max_words", "max_wordpiece", "max_verbs",
-                  "max_nouns", "max_node_words"):
+    if self.duplicate_sentences not in DUPLICATE_RULES:
+      raise ValueError(f"duplicate_sentences must be one of {DUPLICATE_RULES}, "
+                       f"got {self.duplicate_sentences!r}")
+    if self.duplicate_sentences == "merge" and self.paragraphs:
+      raise ValueError("duplicate_sentences=merge needs paragraphs='' (a paragraph keeps "
+                       "every sentence in its place)")
+    for field in ("num_clips", "max_queries", "max_windows", "max_words", "max_wordpiece",
+                  "max_verbs", "max_nouns", "max_node_words"):
       if getattr(self, field) < 1:
         raise ValueError(f"{field} must be >= 1")
 

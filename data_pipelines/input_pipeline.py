@@ -17,6 +17,13 @@ Per video (one TFDS example):
   the release file's order and starts a paragraph at every sentence that starts
   before the one it follows (TACoS lists each annotator's description in time order,
   one after the other), cutting a paragraph longer than `max_queries`.
+- `duplicate_sentences="merge"` (CMHN's released TACoS data): the queries of a video
+  with the same sentence become one, at its first place in the file, whose
+  `gt_windows [K, 2]` (K = `max_windows`) hold every annotated window in file order,
+  padded by repeating the first (so a max over windows ignores the padding); its
+  `gt_times` is the first window. A sentence with more than K windows is an error.
+  Evaluation counts the query once, a hit on any window (`vmr_jax.metrics`); losses
+  that read `gt_windows` (CMHN's) train on the best window, the others on `gt_times`.
 - `srl_file` (AllenNLP SRL JSON lines, `vmr_jax.text.semantic_roles`): each query
   also gets its semantic role tree, `verb_tokens [V, W]`, `noun_tokens [N, W]` word
   ids (0 = padding) and `role_edges [V, N]` bool (V = `max_verbs`, N = `max_nouns`,
@@ -32,7 +39,7 @@ Batch kinds (`batch_kind`):
       video_mask [B, T] bool, query_tokens [B, Q, L] i32, query_mask [B, Q, L] bool,
       (query_wordpiece, query_wordpiece_mask [B, Q, Lw]), (verb_tokens [B, Q, V, W],
       noun_tokens [B, Q, N, W], role_edges [B, Q, V, N]), gt_times [B, Q, 2] f32
-      seconds, query_index [B, Q] i32 (position in the release file),
+      seconds, (gt_windows [B, Q, K, 2] f32 seconds), query_index [B, Q] i32 (position in the release file),
       sentence [B, Q] bytes, query_valid [B, Q] bool, example_valid [B] bool.
 - `"query"`: one query per example, the same keys without the Q axis and without
   `query_valid`.
@@ -162,13 +169,14 @@ class Pipeline:
     """Examples (chunks or queries) of this process's share of `split`."""
     cfg = self.config
     ds = self._videos(split, decoders=tfds.decode.PartialDecoding(
-        {"num_queries": True, "queries": {"start": True}}))
+        {"video_id": True, "queries": {"start": True, "end": True, "sentence": True}}))
+    starts = lambda ex: tf.gather(ex["queries"]["start"], self._query_order(ex)[0])
     if cfg.batch_kind == "video":
       q = self._chunk_size(training=False)
-      counts = ds.map(lambda ex: tf.size(chunk_begins(ex["queries"]["start"], q,
+      counts = ds.map(lambda ex: tf.size(chunk_begins(starts(ex), q,
                                                       cfg.paragraphs == "release")))
     else:
-      counts = ds.map(lambda ex: ex["num_queries"])
+      counts = ds.map(lambda ex: tf.size(starts(ex)))
     return int(counts.reduce(np.int64(0), lambda a, n: a + tf.cast(n, tf.int64)))
 
   def video_features(self, split: str, video: str) -> tuple[np.ndarray, float]:
@@ -193,9 +201,7 @@ class Pipeline:
     """One TFDS example -> resampled video and all its tokenized queries `[n, ...]`."""
     cfg = self.config
     queries = ex["queries"]
-    order = tf.range(tf.shape(queries["start"])[0])
-    if cfg.paragraphs == "time":
-      order = tf.argsort(queries["start"], stable=True)
+    order, windows = self._query_order(ex)
     feats, mask = resample_features(ex["features"], cfg.num_clips, cfg.short_videos)
     words = tf.gather(queries["words"], order)
     ids = self._table.lookup(words[:, :cfg.max_words])
@@ -211,6 +217,8 @@ class Pipeline:
         "query_index": tf.gather(queries["index"], order),
         "sentence": tf.gather(queries["sentence"], order),
     }
+    if windows is not None:
+      out["gt_windows"] = windows
     if self.wordpiece is not None:
       wp_ids, wp_mask = tf.numpy_function(self._encode_wordpiece, [out["sentence"]],
                                           [tf.int32, tf.bool], stateful=False)
@@ -224,6 +232,19 @@ class Pipeline:
       out["noun_tokens"] = tf.ensure_shape(nouns, [None, cfg.max_nouns, cfg.max_node_words])
       out["role_edges"] = tf.ensure_shape(edges, [None, cfg.max_verbs, cfg.max_nouns])
     return out
+
+  def _query_order(self, ex) -> tuple[tf.Tensor, tf.Tensor | None]:
+    """The positions `[n]` of a TFDS example's queries that become queries, in their
+    order (`paragraphs`, `duplicate_sentences`), and with "merge" their `gt_windows
+    [n, K, 2]` (else None)."""
+    cfg = self.config
+    queries = ex["queries"]
+    if cfg.duplicate_sentences == "merge":
+      times = tf.stack([queries["start"], queries["end"]], axis=-1)
+      return merge_duplicates(queries["sentence"], times, cfg.max_windows, ex["video_id"])
+    if cfg.paragraphs == "time":
+      return tf.argsort(queries["start"], stable=True), None
+    return tf.range(tf.shape(queries["start"])[0]), None
 
   def _encode_trees(self, video: bytes, sentences: np.ndarray):
     trees = []
@@ -316,6 +337,28 @@ def chunk_begins(starts: tf.Tensor, size: int, paragraph_breaks: bool) -> tf.Ten
   paragraph_begin = tf.gather(tf.boolean_mask(index, new),
                               tf.cumsum(tf.cast(new, tf.int32)) - 1)
   return tf.boolean_mask(index, (index - paragraph_begin) % size == 0)
+
+
+def merge_duplicates(sentences: tf.Tensor, times: tf.Tensor, max_windows: int,
+                     video_id: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+  """A video's `sentences [n]` and their `times [n, 2]` -> the position `[U]` of each
+  distinct sentence's first occurrence (ascending) and its windows `[U, K, 2]`, all
+  its occurrences' times in file order, padded by repeating its first (K =
+  `max_windows`; a sentence annotated more often is an error naming the video)."""
+  distinct, group = tf.unique(sentences)  # in order of first occurrence
+  u = tf.size(distinct)
+  positions = tf.range(tf.size(sentences))
+  first = tf.math.unsorted_segment_min(positions, group, u)
+  counts = tf.math.bincount(group, minlength=u, maxlength=u)
+  most = tf.reduce_max(counts)
+  check = tf.debugging.Assert(most <= max_windows, [
+      f"a sentence is annotated more often than data.max_windows={max_windows} "
+      "(raise it) in video", video_id, "windows:", most])
+  with tf.control_dependencies([check]):
+    by_group = tf.argsort(group, stable=True)  # each group's occurrences in file order
+  k = tf.range(max_windows)[None, :]
+  slot = tf.cumsum(counts, exclusive=True)[:, None] + tf.where(k < counts[:, None], k, 0)
+  return first, tf.gather(times, tf.gather(by_group, slot))
 
 
 def resample_features(feats: tf.Tensor, num_clips: int, short_videos: str = "stretch"

@@ -1,5 +1,6 @@
 """Shared fixtures: a tiny synthetic corpus and its built TFDS dataset (once a session)."""
 
+import json
 import os
 import pathlib
 import tempfile
@@ -59,6 +60,31 @@ def tiny_data_dir(tmp_path_factory, tiny_release) -> pathlib.Path:
   data_dir = tmp_path_factory.mktemp("tfds")
   build.build("synthetic", str(data_dir), manual_dir=str(tiny_release), config="tiny")
   return data_dir
+
+
+VIDEOS_PER_SPLIT = 3
+
+
+def take(d: dict, n: int) -> dict:
+  return dict(list(d.items())[:n])
+
+
+@pytest.fixture
+def tacos_dir(tmp_path, real_annotations):
+  """Three real videos per split, as TACoS json + tall_c3d_features.hdf5 (dim 32)."""
+  import h5py
+  import numpy as np
+  rng = np.random.default_rng(0)
+  durations = {}
+  for split in ("train", "val", "test"):
+    data = take(json.loads((real_annotations / "tacos" / f"{split}.json").read_text()),
+                VIDEOS_PER_SPLIT)
+    (tmp_path / f"{split}.json").write_text(json.dumps(data))
+    durations.update({v: e["num_frames"] / e["fps"] / 20 for v, e in data.items()})
+  with h5py.File(tmp_path / "tall_c3d_features.hdf5", "w") as f:
+    for vid, feats in random_features(durations, 32, rng).items():
+      f[vid] = feats
+  return tmp_path
 
 
 def write_charades_release(directory, annotations, lines_per_split: int,

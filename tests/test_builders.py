@@ -12,29 +12,8 @@ import tensorflow_datasets as tfds
 from data_pipelines import build
 from data_pipelines.annotations import FormatError
 from data_pipelines.builders.base import REPORT_FILE
-from tests.conftest import REPO, random_features, write_charades_release
-
-VIDEOS_PER_SPLIT = 3
-
-
-def take(d: dict, n: int) -> dict:
-  return dict(list(d.items())[:n])
-
-
-@pytest.fixture
-def tacos_dir(tmp_path, real_annotations):
-  """Three real videos per split, as TACoS json + tall_c3d_features.hdf5 (dim 32)."""
-  rng = np.random.default_rng(0)
-  durations = {}
-  for split in ("train", "val", "test"):
-    data = take(json.loads((real_annotations / "tacos" / f"{split}.json").read_text()),
-                VIDEOS_PER_SPLIT)
-    (tmp_path / f"{split}.json").write_text(json.dumps(data))
-    durations.update({v: e["num_frames"] / e["fps"] / 20 for v, e in data.items()})
-  with h5py.File(tmp_path / "tall_c3d_features.hdf5", "w") as f:
-    for vid, feats in random_features(durations, 32, rng).items():
-      f[vid] = feats
-  return tmp_path
+from tests.conftest import (REPO, VIDEOS_PER_SPLIT, random_features, take,
+                            write_charades_release)
 
 
 def build_and_load(name, manual_dir, data_dir, config=None):

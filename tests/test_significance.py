@@ -80,6 +80,33 @@ def test_command_reads_evaluation_files(tmp_path):
   assert "difference (first - second, paired by video): +25.00 +- 25.00" in out.stdout
 
 
+def test_merge_duplicates_scores_a_sentence_once_on_its_best_window(tmp_path):
+  """Video v0 says "a" twice: the first prediction misses its own window but hits the
+  second's, so merged the sentence is one hit; "b" (once) and v1's "a" are left as
+  they were."""
+  rows = [("v0", "a", 0, [0.0, 2.0], [5.0, 7.0]), ("v0", "b", 1, [3.0, 4.0], [3.0, 4.0]),
+          ("v0", "a", 2, [5.0, 7.0], [5.0, 7.0]), ("v1", "a", 0, [1.0, 2.0], [1.0, 2.0])]
+  records = {(video, i): {"video": video, "query_index": i, "sentence": sentence,
+                          "duration": 10.0, "gt": gt, "pred": [pred + [1.0]]}
+             for video, sentence, i, gt, pred in rows}
+  merged = significance.merge_duplicates(records)
+  assert sorted(merged) == [("v0", 0), ("v0", 1), ("v1", 0)]
+  assert merged[("v0", 0)]["gt_windows"] == [[0.0, 2.0], [5.0, 7.0]]
+  assert merged[("v0", 1)]["gt_windows"] == [[3.0, 4.0]]
+  assert significance.merge_duplicates(merged) == merged
+  np.testing.assert_array_equal(significance.query_values(list(records.values()), "R@1,IoU=0.5"),
+                                [0, 1, 1, 1])
+  np.testing.assert_array_equal(significance.query_values(list(merged.values()), "R@1,IoU=0.5"),
+                                [1, 1, 1])
+  evaluate.write(str(tmp_path), "test", {}, list(records.values()))
+  path = str(tmp_path / "eval" / "test_predictions.jsonl")
+  out = subprocess.run([sys.executable, "-m", "vmr_jax.significance", path,
+                        "--merge_duplicates"], cwd=REPO, capture_output=True, text=True,
+                       timeout=300)
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert "R@1,IoU=0.5 100.00 +- " in out.stdout and "3 queries" in out.stdout
+
+
 def baseline_batches(rng, videos, clips=16, dim=32, vocab=6):
   """Host batches (one video each) in which word w's clips carry the direction e_w:
   query q of a video names one word and spans that word's clips."""

@@ -124,6 +124,19 @@ def test_cmhn_released_twin():
   check_twin(config, small_padded_batch(config), double=True)
 
 
+def test_cmhn_released_twin_duplicate_sentences():
+  """TACoS's release: each sentence's targets are the max IoU over its windows
+  (`gt_windows`, `data.duplicate_sentences = "merge"`)."""
+  config = small_model_config("cmhn/released")
+  batch = small_padded_batch(config)
+  rng = np.random.default_rng(3)
+  duration = batch["duration"][:, None, None, None]
+  starts = rng.uniform(0, 0.7, (*batch["gt_times"].shape[:2], 3, 1)) * duration
+  windows = np.concatenate([starts, starts + 0.3 * duration], -1).astype(np.float32)
+  batch = {**batch, "gt_windows": windows, "gt_times": windows[:, :, 0]}
+  check_twin(config, batch, double=True)
+
+
 def test_clear_released_twin():
   """The released reading against a twin written from the authors' code (CSUN_T).
   Evaluation mode: RReLU draws its training slopes from each framework's own random

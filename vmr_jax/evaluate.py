@@ -25,7 +25,8 @@ With `eval.nms_offset` >= 0 (CMHN's released `utils/tools.py` `Evaluate.start`:
 
 With a `workdir`, writes `workdir/eval/<split>_metrics.json`,
 `workdir/eval/<split>_predictions.jsonl` (one line per query: video, query_index,
-sentence, duration, gt [s, e], pred [[s, e, score], ...], times in seconds, and
+sentence, duration, gt [s, e], pred [[s, e, score], ...], times in seconds, with
+`data.duplicate_sentences = "merge"` gt_windows [[s, e], ...] (a hit on any), and
 with `eval.nms_offset` pred_at {"m": [[s, e, score], ...]}), sorted
 by video and query index, and the same predictions in the field's form
 (Moment-DETR's standalone_eval, Lighthouse) as
@@ -191,6 +192,9 @@ def prediction_records(batch: Mapping[str, np.ndarray], ranked: np.ndarray,
         "gt": [float(t) for t in batch["gt_times"][b, q]],
         "pred": rows(metrics.nms(moments, nms_threshold, top_n, sort=sort)),
     }
+    if "gt_windows" in batch:  # distinct windows, first first (the padding repeats it)
+      windows = [[float(t) for t in w] for w in batch["gt_windows"][b, q]]
+      record["gt_windows"] = [w for i, w in enumerate(windows) if w not in windows[:i]]
     if per_threshold:
       record["pred_at"] = {
           metrics.threshold_key(m):
@@ -208,7 +212,7 @@ def metrics_of_records(records: Sequence[Mapping[str, Any]], recall_at: Sequence
   if not records:
     return {"num_queries": 0}
   as_array = lambda pred: np.asarray(pred, dtype=np.float64).reshape(-1, 3)
-  gts = np.array([r["gt"] for r in records])
+  gts = metrics.windows_of(records)
   predictions = [as_array(r["pred"]) for r in records]
   if not any("pred_at" in r for r in records):
     result = metrics.grounding_metrics(predictions, gts, recall_at, thresholds)
@@ -240,10 +244,11 @@ def combine_over_processes(result: dict[str, float]) -> dict[str, float]:
 
 def field_record(record: Mapping[str, Any]) -> dict[str, Any]:
   """A prediction record in the field's JSON-lines keys: qid ("<video>#<query_index>",
-  unique over processes), query, vid, duration, relevant_windows [[s, e]],
-  pred_relevant_windows [[s, e, score], ...] (seconds)."""
+  unique over processes), query, vid, duration, relevant_windows [[s, e], ...] (its
+  gt_windows, else [gt]), pred_relevant_windows [[s, e, score], ...] (seconds)."""
   return {"qid": f"{record['video']}#{record['query_index']}", "query": record["sentence"],
-          "vid": record["video"], "duration": record["duration"], "relevant_windows": [record["gt"]],
+          "vid": record["video"], "duration": record["duration"],
+          "relevant_windows": record.get("gt_windows", [record["gt"]]),
           "pred_relevant_windows": record["pred"]}
 
 

@@ -6,6 +6,9 @@ Conventions (the same everywhere in vmr_jax):
   gap between the segments. Two segments that only touch have IoU 0. A zero-length
   segment has IoU 0 with everything, itself included (its union can be 0; defining
   the ratio as 0 there keeps every IoU finite and a degenerate prediction never a hit).
+- A query may have several ground-truth windows (a sentence annotated more than once,
+  `data.duplicate_sentences = "merge"`); a prediction's IoU is then its largest with
+  any of them (CMHN's released `Evaluate`, Moment-DETR's `standalone_eval`).
 - A query is a hit for R@n,IoU=m when one of its top-n predictions has IoU >= m.
   (2D-TAN's evaluation code compares with a strict `>`; the two differ only when an
   IoU equals a threshold exactly.)
@@ -138,12 +141,13 @@ def grounding_metrics(predictions: Sequence[np.ndarray], gts: np.ndarray,
   Args:
     predictions: per query, `[K_q, >=2]` ranked moments, best first (K_q may be 0:
       the query then misses at every n and has IoU 0).
-    gts: `[Q, 2]` ground-truth moments.
+    gts: `[Q, 2]` ground-truth moments, or per query its windows `[W_q, 2]`
+      (`windows_of`).
 
   Returns:
     Fractions in [0, 1] keyed like `"R@1,IoU=0.5"` and `"mIoU"`.
   """
-  gts = np.asarray(gts, dtype=np.float64).reshape(-1, 2)
+  gts = windows_of(gts)
   if len(predictions) != len(gts):
     raise ValueError(f"{len(predictions)} prediction lists for {len(gts)} queries")
   if not len(gts):
@@ -159,8 +163,8 @@ def grounding_metrics(predictions: Sequence[np.ndarray], gts: np.ndarray,
 
 def per_query(predictions: Sequence[np.ndarray], gts: np.ndarray, metric: str) -> np.ndarray:
   """`[Q]` each query's share of `metric` (`grounding_metrics`' mean over queries):
-  1.0 or 0.0 for a hit at `"R@n,IoU=m"`, the top-1 IoU for `"mIoU"`."""
-  gts = np.asarray(gts, dtype=np.float64).reshape(-1, 2)
+  1.0 or 0.0 for a hit at `"R@n,IoU=m"`, the top-1 IoU for `"mIoU"`; `gts` as in
+  `grounding_metrics`."""
   if metric == "mIoU":
     return _top_ious(predictions, gts, 1)[:, 0]
   recall = parse_recall(metric)
@@ -232,14 +236,27 @@ def _ratio_of_choices(misses: int, total: int, n: int) -> float:
   return ratio
 
 
-def _top_ious(predictions: Sequence[np.ndarray], gts: np.ndarray, n: int) -> np.ndarray:
-  """`[Q, n]` IoU of each query's top-n predictions with its gt, 0 where missing."""
-  gts = np.asarray(gts, dtype=np.float64).reshape(-1, 2)
+def windows_of(gts) -> list[np.ndarray]:
+  """Ground truth as per-query windows: `[Q, 2]` moments, or a sequence of `[2]` or
+  `[W_q, 2]` per query, or prediction records (`vmr_jax.evaluate`: their
+  `gt_windows`, else `[gt]`) -> a list of `[W_q, 2]` float64 arrays, W_q >= 1."""
+  if len(gts) and isinstance(gts[0], Mapping):
+    gts = [r.get("gt_windows", [r["gt"]]) for r in gts]
+  windows = [np.asarray(g, dtype=np.float64).reshape(-1, 2) for g in gts]
+  if any(not len(w) for w in windows):
+    raise ValueError("a query without a ground-truth window")
+  return windows
+
+
+def _top_ious(predictions: Sequence[np.ndarray], gts, n: int) -> np.ndarray:
+  """`[Q, n]` IoU of each query's top-n predictions with its nearest ground-truth
+  window, 0 where missing."""
+  gts = windows_of(gts)
   out = np.zeros((len(gts), n))
-  for q, (pred, gt) in enumerate(zip(predictions, gts)):
+  for q, (pred, windows) in enumerate(zip(predictions, gts)):
     pred = np.asarray(pred, dtype=np.float64)
     top = pred[:n, :2] if pred.size else np.zeros((0, 2))
-    out[q, :len(top)] = temporal_iou(top, gt)
+    out[q, :len(top)] = pairwise_iou(top, windows).max(axis=1, initial=0.0)
   return out
 
 

@@ -24,6 +24,9 @@ model needs both.
 
 The files are `--mode=eval`'s `<split>_predictions.jsonl` (`vmr_jax.evaluate.write`:
 one line per query with "video", "query_index", "gt" and the ranked "pred").
+`--merge_duplicates` scores both files as `data.duplicate_sentences = "merge"` does
+(`merge_duplicates`), so a run on merged queries (CMHN's released TACoS reading) pairs
+with one on every annotation.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ import numpy as np
 from vmr_jax import metrics
 
 _METRIC = flags.DEFINE_string("metric", "R@1,IoU=0.5", "R@n,IoU=m or mIoU.")
+_MERGE = flags.DEFINE_bool("merge_duplicates", False,
+                           "Score a video's repeated sentences as one query (all windows).")
 
 
 def read_records(path: str) -> dict[tuple[str, int], dict]:
@@ -52,6 +57,24 @@ def read_records(path: str) -> dict[tuple[str, int], dict]:
   return records
 
 
+def merge_duplicates(records: Mapping[tuple[str, int], Mapping]
+                     ) -> dict[tuple[str, int], dict]:
+  """The records of one sentence in one video -> that of its first query (lowest
+  query_index), with `gt_windows` every window of the group, distinct, in query
+  order: the predictions of the first occurrence, scored on the best window.
+  Already merged records are left as they are."""
+  groups: dict[tuple[str, str], list] = {}
+  for key in sorted(records):
+    groups.setdefault((key[0], records[key]["sentence"]), []).append(records[key])
+  merged = {}
+  for group in groups.values():
+    windows = [w for r in group for w in r.get("gt_windows", [r["gt"]])]
+    first = {**group[0], "gt_windows": [w for i, w in enumerate(windows)
+                                        if w not in windows[:i]]}
+    merged[(first["video"], first["query_index"])] = first
+  return merged
+
+
 def query_values(records: Sequence[Mapping], metric: str) -> np.ndarray:
   """`[Q]` each record's value of `metric` (`metrics.per_query`): R@n at IoU m from
   a record's `pred_at[m]` where it has one (`eval.nms_offset`, as
@@ -59,8 +82,7 @@ def query_values(records: Sequence[Mapping], metric: str) -> np.ndarray:
   recall = metrics.parse_recall(metric)
   key = None if recall is None else metrics.threshold_key(recall[1])
   preds = [r["pred_at"][key] if key and "pred_at" in r else r["pred"] for r in records]
-  return metrics.per_query([np.asarray(p).reshape(-1, 3) for p in preds],
-                           np.array([r["gt"] for r in records]), metric)
+  return metrics.per_query([np.asarray(p).reshape(-1, 3) for p in preds], records, metric)
 
 
 def clustered_mean(values: np.ndarray, videos: Sequence[str]) -> tuple[float, float]:
@@ -115,6 +137,8 @@ def main(argv):
   if len(paths) not in (1, 2):
     raise app.UsageError("one or two predictions jsonl files")
   records = [read_records(p) for p in paths]
+  if _MERGE.value:
+    records = [merge_duplicates(r) for r in records]
   result = compare(records[0], records[1] if len(records) == 2 else None, _METRIC.value)
   print(report(result, _METRIC.value, paths))
 

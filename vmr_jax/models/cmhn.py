@@ -50,7 +50,11 @@ the paper's tables, `configs/cmhn_<dataset>.py:paper` the other):
   H = smooth_sign(sqrt(L) h / ||h||) (`layers.hashing.smooth_sign`), the release's
   `hash_function`; the loss is its `loss1 + loss2` = Gamma_1 + Gamma_2 summed, with no
   balance term (the release config: beta 0, reduction "sum"); ranking by the
-  Hamming distance of sgn(h) as in the paper reading.
+  Hamming distance of sgn(h) as in the paper reading. On TACoS a sentence annotated
+  more than once in a video is one query whose targets M are the max IoU over its
+  windows and which evaluation counts once, a hit on any window
+  (`data.duplicate_sentences = "merge"`, which `configs/cmhn_tacos.py` sets for it;
+  `models.common.target_iou`); its ActivityNet code keeps one window per sentence.
   Differences from the release, with the reason they are left:
   - its query side is a frozen, precomputed BERT-large sentence vector (1024-d);
     here `config.text` (the release config freezes the encoder, `text.trainable`);
@@ -58,8 +62,6 @@ the paper's tables, `configs/cmhn_<dataset>.py:paper` the other):
     variable length; here the dataset's fixed `data.num_clips` per video (resampled
     or padded), and candidate sizes in clips (the release's TACoS sizes 1..23 are
     seconds), so the configs keep their own size schedules;
-  - a sentence annotated more than once in a video is trained towards the max IoU
-    over its annotations; here every annotation is its own query;
   - one video per step, over half the training videos per epoch (shuffled); here
     `train.batch_size` videos per step over the whole split;
   - sgn(0) = 0 in torch's evaluation, +1 here (a code entry is exactly 0 with
@@ -199,7 +201,7 @@ def loss(outputs, batch, config):
   h_c, h_q = outputs["moment_codes"], outputs["query_codes"]
   times, cand_valid = _candidates(batch, config)
   query_valid = batch["query_valid"]
-  iou = common.pairwise_iou(times, batch["gt_times"])  # [B, N, Q]
+  iou = common.target_iou(times, batch)  # [B, N, Q], max over a sentence's windows
   pair_mask = cand_valid[:, :, None] & query_valid[:, None, :]
   if cfg.similarity_codes == "binary":
     c, q = sign_ste(h_c), sign_ste(h_q)

@@ -52,6 +52,17 @@ def pairwise_iou(a: jnp.ndarray, b: jnp.ndarray) -> jnp.ndarray:
   return metrics.temporal_iou(a[:, :, None, :], b[:, None, :, :], xp=jnp)
 
 
+def target_iou(times: jnp.ndarray, batch) -> jnp.ndarray:
+  """Candidate `times [B, N, 2]` -> `[B, N, Q]` IoU with each query's ground truth:
+  the largest over its windows `gt_windows [B, Q, K, 2]` where the batch has them
+  (`data.duplicate_sentences = "merge"`), else with `gt_times [B, Q, 2]`."""
+  if "gt_windows" not in batch:
+    return pairwise_iou(times, batch["gt_times"])
+  b, q, k, _ = batch["gt_windows"].shape
+  iou = pairwise_iou(times, batch["gt_windows"].reshape(b, q * k, 2))
+  return iou.reshape(*iou.shape[:2], q, k).max(axis=-1)
+
+
 def top_moments(scores: jnp.ndarray, times: jnp.ndarray, k: int) -> jnp.ndarray:
   """`scores [B, Q, N]`, candidate `times [B, N, 2]` -> `[B, Q, k, 3]` best first.
 

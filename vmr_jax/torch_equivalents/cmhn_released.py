@@ -133,8 +133,15 @@ class CMHN(nn.Module):
     loss1, loss2 = [], []
     for (b, _, times), output_v in zip(self.videos(batch), outputs["moment_codes"]):
       valid = batch["query_valid"][b]
-      output_s, gt = outputs["query_codes"][b][valid], batch["gt_times"][b][valid]
-      sim = iou(gt[:, None, 0], gt[:, None, 1], times[None, :, 0], times[None, :, 1])
+      output_s = outputs["query_codes"][b][valid]
+      # tacos.py: a sentence's sim is the max over its timestamps
+      windows = (batch["gt_windows"][b] if "gt_windows" in batch
+                 else batch["gt_times"][b][:, None])[valid]
+      sim = torch.zeros(len(windows), len(times))
+      for k in range(windows.shape[1]):
+        gt = windows[:, k]
+        sim = torch.maximum(sim, iou(gt[:, None, 0], gt[:, None, 1],
+                                     times[None, :, 0], times[None, :, 1]))
       loss1.append(torch.sum((output_s @ output_v.t() - sim * self.cfg.code_bits) ** 2))
       loss2.append(torch.sum((output_s - torch.sign(output_s).detach()) ** 2)
                    + torch.sum((output_v - torch.sign(output_v).detach()) ** 2))
