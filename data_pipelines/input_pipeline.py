@@ -50,8 +50,12 @@ example comes from (for losses that change with it, e.g. a warm-up).
 `TrainIterator.state` (epoch, examples consumed) restores the exact position;
 resuming re-reads at most one epoch to skip to it. Evaluation reads a split once, in
 file order; the final partial batch is padded and `example_valid` marks real rows, so
-every query is seen exactly once. Multi-host: each process reads
-`tfds.even_splits(split, process_count)[process_index]`.
+every query is seen exactly once. Several processes: for evaluation each reads its
+share `tfds.even_splits(split, process_count)[process_index]`; for training each
+reads the whole split in the same seeded order and keeps its rows
+`[p * B / P, (p + 1) * B / P)` of every global batch of B (P processes), so the
+global batches, and `TrainIterator.state`, are the same for any number of processes
+(the cost: every process decodes every training example).
 """
 
 from __future__ import annotations
@@ -124,9 +128,15 @@ class Pipeline:
 
   def train_iterator(self, batch_size: int, seed: int,
                      state: Mapping[str, int] | None = None) -> "TrainIterator":
-    """Infinite shuffled batches, starting at `state` (from `TrainIterator.state`)."""
+    """Infinite shuffled batches of `batch_size` examples over all processes, this
+    process's rows of each, starting at `state` (from `TrainIterator.state`)."""
+    if batch_size % self.process_count:
+      raise ValueError(f"batch size {batch_size} does not split over "
+                       f"{self.process_count} processes")
+    rows = batch_size // self.process_count
+    first_row = self.process_index * rows
     state = dict(state or {"epoch": 0, "offset": 0})
-    videos = self._videos(self.config.train_split)
+    videos = self._videos(self.config.train_split, whole=True)
 
     def epoch(e, skip):
       ds = videos.shuffle(self.config.video_shuffle_buffer, seed=_seed(seed, e, 1))
@@ -139,6 +149,14 @@ class Pipeline:
     first = epoch(tf.constant(state["epoch"], tf.int64), state["offset"])
     rest = tf.data.Dataset.range(state["epoch"] + 1, 2**62).flat_map(lambda e: epoch(e, 0))
     ds = first.concatenate(rest).batch(batch_size, drop_remainder=True)
+
+    def local_rows(batch):  # the position stays the whole batch's, on every process
+      position = {"_epoch": batch["epoch"][-1], "_offset": batch["_offset"][-1]}
+      batch = {k: v[first_row:first_row + rows] for k, v in batch.items()}
+      return {**batch, **{k: tf.fill([rows], v) for k, v in position.items()}}
+
+    if self.process_count > 1:
+      ds = ds.map(local_rows, tf.data.AUTOTUNE)
     return TrainIterator(ds.prefetch(tf.data.AUTOTUNE), state)
 
   def eval_iterator(self, split: str, batch_size: int,
@@ -182,15 +200,16 @@ class Pipeline:
   def video_features(self, split: str, video: str) -> tuple[np.ndarray, float]:
     """The stored clip features `[clips, D]` and duration (seconds) of `video` in
     `split` (prediction on a dataset video)."""
-    found = self._videos(split).filter(lambda ex: ex["video_id"] == video)
+    found = self._videos(split, whole=True).filter(lambda ex: ex["video_id"] == video)
     example = next(iter(found.take(1)), None)
     if example is None:
       raise KeyError(f"video {video!r} is not in split {split!r}")
     return example["features"].numpy(), float(example["duration"].numpy())
 
-  def _videos(self, split: str, decoders=None) -> tf.data.Dataset:
-    sub_split = tfds.even_splits(split, n=self.process_count,
-                                 drop_remainder=False)[self.process_index]
+  def _videos(self, split: str, decoders=None, whole: bool = False) -> tf.data.Dataset:
+    """The videos of `split`: this process's share, or with `whole` all of them."""
+    sub_split = split if whole else tfds.even_splits(
+        split, n=self.process_count, drop_remainder=False)[self.process_index]
     ds = self.builder.as_dataset(split=sub_split, shuffle_files=False, decoders=decoders,
                                  read_config=tfds.ReadConfig(try_autocache=False))
     options = tf.data.Options()
@@ -321,7 +340,8 @@ class TrainIterator:
 
   def __next__(self) -> Batch:
     batch = next(self._it)
-    self.state = {"epoch": int(batch["epoch"][-1]), "offset": int(batch.pop("_offset")[-1])}
+    epoch = batch.pop("_epoch", batch["epoch"])
+    self.state = {"epoch": int(epoch[-1]), "offset": int(batch.pop("_offset")[-1])}
     return batch
 
 

@@ -3,7 +3,6 @@ the train step updates them from the global batch, evaluation uses them, checkpo
 keep them, and 1 and 4 devices agree."""
 
 import json
-import os
 import subprocess
 import sys
 
@@ -16,7 +15,8 @@ import pytest
 
 from vmr_jax import checkpoints, registry, sharding, train
 from vmr_jax.layers.attention import masked_mean
-from tests.conftest import FAST_COMPILE, REPO, tiny_cmhn_config, tiny_fvmr_config
+from tests.cli import environment
+from tests.conftest import REPO, tiny_cmhn_config, tiny_fvmr_config
 
 MOMENTUM = 0.9
 
@@ -82,7 +82,7 @@ def test_train_step_updates_the_statistics_and_checkpoints_keep_them(
   assert not np.allclose(with_running, with_batch)
   ckpt = checkpoints.Checkpoints(str(tmp_path))
   ckpt.save_latest(1, state, {"epoch": 0, "offset": 8})
-  restored, _ = ckpt.restore_latest(run.state)
+  restored, _, _ = ckpt.restore_latest(run.state)
   ckpt.close()
   np.testing.assert_array_equal(jax.device_get(restored.batch_stats["norm"]["var"]),
                                 stats["norm"]["var"])
@@ -105,11 +105,9 @@ def test_statistics_are_the_same_on_one_and_four_devices(tiny_data_dir, tiny_rel
                                                          monkeypatch, model):
   monkeypatch.setitem(registry._MODULES, "bn_probe", __name__)
   _, one, _, _ = after_one_step(tiny_data_dir, tiny_release, model)
-  env = dict(os.environ, JAX_PLATFORMS="cpu",
-             XLA_FLAGS=f"{FAST_COMPILE} --xla_force_host_platform_device_count=4")
   script = SCRIPT.format(repo=str(REPO), data=str(tiny_data_dir), release=str(tiny_release),
                          model=model)
-  out = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env,
+  out = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=environment(4),
                        capture_output=True, text=True, timeout=600)
   assert out.returncode == 0, out.stderr[-3000:]
   four = json.loads(out.stdout.strip().splitlines()[-1])

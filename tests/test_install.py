@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from tests.conftest import REPO, changed_fields, tiny_cmhn_config
-from tests.test_train import command, environment
+from tests.cli import command, environment
 from vmr_jax import config_files
 
 

@@ -18,7 +18,7 @@ import nbclient
 import nbformat
 
 from tests.conftest import REPO, TINY_SPEC, changed_fields, tiny_cmhn_config
-from tests.test_train import environment
+from tests.cli import environment
 
 NOTEBOOK = REPO / "colab" / "vmr_jax_demo.ipynb"
 SET_BY_THE_NOTEBOOK = ("data.data_dir", "data.builder_config", "text.glove_file")

@@ -1,8 +1,9 @@
 """Model exports and the Predictor, on small random-weight models of all five kinds
 (no dataset): the export restores every variable; encode / localize / search agree
 with the model's own decode and with each other, and do not recompile for a shape
-seen before; corpus search is the same on 1 and 4 devices (the two code paths:
-CMHN's packed codes over a shard_map, FIAN's whole model over data-sharded batches)
+seen before; corpus search is the same on 1 and 4 devices and on 2 processes of 2 devices
+holding half the collection each (the two code paths: CMHN's packed codes over a
+shard_map, FIAN's whole model over data-sharded batches)
 and runs without TensorFlow; a BERT config exports; the search command and
 the corpus metrics; the TF-free batch rules equal the input pipeline's."""
 
@@ -15,7 +16,8 @@ import jax
 import numpy as np
 import pytest
 
-from tests.conftest import FAST_COMPILE, FEATURE_DIM, REPO, VOCAB, small_model_config
+from tests.cli import Processes, environment
+from tests.conftest import FEATURE_DIM, REPO, VOCAB, small_model_config
 
 # One xdist worker for the module: each model's export is made once.
 pytestmark = pytest.mark.xdist_group("predictor")
@@ -138,15 +140,23 @@ SHARDED = """
 import json, sys
 sys.modules["tensorflow"] = None  # the export, predictor and search never import it
 sys.path.insert(0, {repo!r})
+flags = dict(arg[2:].split("=", 1) for arg in sys.argv[1:])  # tests.cli.Processes' flags
+from vmr_jax import Predictor, distributed
+if flags:
+  distributed.initialize(flags["coordinator_address"], int(flags["num_processes"]),
+                         int(flags["process_id"]), timeout_s=int(flags["connect_timeout"]))
 import jax
 import numpy as np
-from vmr_jax import Predictor
 videos = np.load({videos!r})
-features = {{v: videos[v] for v in videos.files}}
-out = {{"devices": jax.device_count()}}
+names = sorted(videos.files, key=lambda v: int(v[1:]))
+durations = {{v: 10.0 + i for i, v in enumerate(names)}}
+share = -(-len(names) // jax.process_count())  # process p: videos [p * share, (p + 1) * share)
+mine = names[jax.process_index() * share:(jax.process_index() + 1) * share]
+features = {{v: videos[v] for v in mine}}
+out = {{"devices": jax.device_count(), "processes": jax.process_count()}}
 for model, directory in {exports!r}.items():
   predictor = Predictor.load(directory)
-  predictor.encode(features, {{v: 10.0 + i for i, v in enumerate(features)}})
+  predictor.encode(features, durations)
   out[model] = [[[m.video_id, m.start, m.end, m.score] for m in hits]
                 for hits in predictor.search({sentences!r}, top_n=5)]
 print(json.dumps(out))
@@ -161,19 +171,23 @@ def test_search_is_the_same_on_one_and_four_devices(exports, tmp_path):
                                             for m in ("cmhn", "fian")}))
   results = []
   for devices in (1, 4):
-    env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=(
-        f"{FAST_COMPILE} --xla_force_host_platform_device_count={devices}"))
-    out = subprocess.run([sys.executable, str(script)], cwd=REPO, env=env,
+    out = subprocess.run([sys.executable, str(script)], cwd=REPO, env=environment(devices),
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     results.append(json.loads(out.stdout.strip().splitlines()[-1]))
-  one, four = results
-  assert (one.pop("devices"), four.pop("devices")) == (1, 4)
-  for model in one:  # FIAN regresses times: other batch shapes, other float rounding
-    for a, b in zip(one[model], four[model]):
-      assert [m[0] for m in a] == [m[0] for m in b], model
-      np.testing.assert_allclose([m[1:] for m in a], [m[1:] for m in b], rtol=1e-5,
-                                 atol=1e-5, err_msg=model)
+  # Two processes of 2 devices, each encoding its part of the collection (4 and 3 videos).
+  processes = Processes([sys.executable, str(script)], tmp_path / "logs")
+  processes.check()
+  results += [json.loads(processes.output(i).strip().splitlines()[-1]) for i in (0, 1)]
+  assert [(r.pop("devices"), r.pop("processes")) for r in results] == [
+      (1, 1), (4, 1), (4, 2), (4, 2)]
+  one = results[0]
+  for other in results[1:]:
+    for model in one:  # FIAN regresses times: other batch shapes, other float rounding
+      for a, b in zip(one[model], other[model]):
+        assert [m[0] for m in a] == [m[0] for m in b], model
+        np.testing.assert_allclose([m[1:] for m in a], [m[1:] for m in b], rtol=1e-5,
+                                   atol=1e-5, err_msg=model)
   assert all(len(hits) == 5 for hits in one["cmhn"])
 
 

@@ -1,7 +1,6 @@
 """`vmr_jax.significance` against direct computations, and the bag-of-words baseline's
 method (`data_pipelines.word_regression`) on batches where the answer is known."""
 
-import json
 import subprocess
 import sys
 

@@ -2,8 +2,9 @@
 and 4 devices (trained on 4, or its checkpoint evaluated on 4) and metrics equal to a
 recomputation from the predictions, the run's config saved, the compile announced and
 evaluation's progress shown; predict mode for each batch kind; then the
-model-independent paths once, with CMHN: SIGKILL and resume, eval mode, a missing
-dataset, a non-finite loss."""
+model-independent paths once, with CMHN: SIGKILL and resume, SIGTERM and resume,
+unreadable checkpoints, a workdir in use, eval mode, a missing dataset, a non-finite
+loss."""
 
 import json
 import os
@@ -17,26 +18,12 @@ import time
 import numpy as np
 import pytest
 
-from tests.conftest import FAST_COMPILE, REPO
+from tests.cli import command, environment, write_config
+from tests.conftest import REPO
 
-CONFIG = """
-import pathlib, sys
-sys.path.insert(0, {repo!r})
-from tests.conftest import tiny_{model}_config
-
-def get_config():
-  return tiny_{model}_config(pathlib.Path({data!r}), pathlib.Path({release!r}))
-"""
 MODELS = ["clear", "clear_paper", "cmhn", "cmhn_paper", "fian", "fvmr", "hscnet"]  # two readings
 # One xdist worker per model: its 1-device run (the `trained` fixture) is made once.
 ON_ITS_WORKER = [pytest.param(m, marks=pytest.mark.xdist_group(m)) for m in MODELS]
-
-
-def write_config(directory, model, data_dir, release):
-  path = directory / f"tiny_{model}.py"
-  path.write_text(CONFIG.format(repo=str(REPO), model=model, data=str(data_dir),
-                                release=str(release)))
-  return path
 
 
 @pytest.fixture(scope="module")
@@ -59,25 +46,21 @@ def model(request):
   return request.param
 
 
-def command(config_file, workdir, *extra):
-  return [sys.executable, "-m", "vmr_jax.main", f"--config={config_file}",
-          f"--workdir={workdir}", *extra]
+def run(config_file, workdir, *extra, devices=1):
+  """The command line in a subprocess (its CompletedProcess, output as text)."""
+  return subprocess.run(command(config_file, workdir, *extra), cwd=REPO,
+                        env=environment(devices), capture_output=True, text=True,
+                        timeout=600)
 
 
-def environment(devices=1):
-  env = dict(os.environ)
-  env["XLA_FLAGS"] = f"{FAST_COMPILE} --xla_force_host_platform_device_count={devices}"
-  env["JAX_PLATFORMS"] = "cpu"
-  return env
-
-
-def train(config_file, workdir, devices=1):
-  out = subprocess.run(command(config_file, workdir), cwd=REPO, env=environment(devices),
-                       capture_output=True, text=True, timeout=600)
+def train(config_file, workdir, devices=1, output=False):
+  """Trains; the test metrics (and with `output` the CompletedProcess too)."""
+  out = run(config_file, workdir, devices=devices)
   assert out.returncode == 0, out.stderr[-3000:]
   assert "compiling the train step" in out.stdout  # no silent first step
   assert re.search(r"test:\s+\d+%", out.stderr)  # evaluation's progress bar
-  return json.loads((workdir / "eval" / "test_metrics.json").read_text())
+  metrics = json.loads((workdir / "eval" / "test_metrics.json").read_text())
+  return (metrics, out) if output else metrics
 
 
 # Sharded training is one program for every model (jit splits the batch over the
@@ -194,8 +177,94 @@ def test_sigkill_and_resume_match_an_uninterrupted_run(trained, tmp_path):
   process.send_signal(signal.SIGKILL)
   process.wait()
   assert not (tmp_path / "eval" / "test_metrics.json").exists()
-  resumed = train(config_file, tmp_path)
+  resumed, out = train(config_file, tmp_path, output=True)
   assert resumed == uninterrupted
+  saved = re.search(r"resuming from step (\d+) of 12 \(checkpoint (\S+)\)", out.stdout)
+  assert saved and saved[2] == str(tmp_path / "checkpoints" / saved[1])
+  assert "taking over the stale lock" in out.stderr  # the killed run's
+
+
+@pytest.mark.xdist_group("cmhn")
+def test_sigterm_saves_stops_and_the_rerun_resumes_exactly(trained, tmp_path):
+  config_file, _, uninterrupted = trained("cmhn")
+  process = subprocess.Popen(command(config_file, tmp_path), cwd=REPO, env=environment(),
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+  for line in process.stdout:  # SIGTERM while the first step compiles: it stops after it
+    if "compiling the train step" in line:
+      process.send_signal(signal.SIGTERM)
+      break
+  stdout = process.communicate(timeout=300)[0]
+  assert process.returncode == 143
+  assert f"stopped by SIGTERM at step 1 of 12: saved {tmp_path / 'checkpoints' / '1'}" in stdout
+  assert not (tmp_path / "lock").exists()
+  resumed, out = train(config_file, tmp_path, output=True)
+  assert "resuming from step 1 of 12" in out.stdout
+  assert resumed == uninterrupted
+
+
+def saved_steps(directory):
+  return sorted(int(p.name) for p in directory.iterdir() if p.name.isdigit())
+
+
+@pytest.mark.xdist_group("cmhn")
+def test_unreadable_checkpoints_are_named_and_the_newest_readable_one_taken(trained,
+                                                                            tmp_path):
+  config_file, workdir, result = trained("cmhn")
+  copy = tmp_path / "run"
+  shutil.copytree(workdir, copy)
+  older, latest = saved_steps(copy / "checkpoints")[-2:]
+  broken = copy / "checkpoints" / str(latest)
+  # An array file of the latest step cut in half: eval names it and takes the older.
+  arrays = [p for p in (broken / "state").rglob("*") if p.is_file()
+            and "metadata" not in p.name.lower()]
+  biggest = max(arrays, key=lambda p: p.stat().st_size)
+  biggest.write_bytes(biggest.read_bytes()[:biggest.stat().st_size // 2])
+  out = run(config_file, copy, "--mode=eval", "--checkpoint=latest")
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert f"checkpoint {broken} does not restore" in out.stderr
+  assert f"falling back to checkpoint {copy / 'checkpoints' / str(older)}" in out.stderr
+  assert f"(latest checkpoint, step {older})" in out.stdout and broken.exists()
+  # Its metadata deleted instead: export does the same.
+  (broken / "state" / "_METADATA").unlink()
+  out = run(config_file, copy, "--mode=export", "--checkpoint=latest",
+            f"--export_dir={tmp_path / 'export'}")
+  assert out.returncode == 0 and f"checkpoint {broken} does not restore" in out.stderr
+  assert json.loads((tmp_path / "export" / "export.json").read_text())["step"] == older
+  # The best checkpoint unreadable: eval takes the newest readable latest one.
+  best = copy / "best" / str(saved_steps(copy / "best")[-1])
+  shutil.rmtree(best / "state")
+  out = run(config_file, copy, "--mode=eval")
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert f"best checkpoint {best} does not restore" in out.stderr
+  assert f"(best checkpoint, step {older})" in out.stdout
+  # Training resumes from the older step, moves the unreadable one aside and saves its
+  # step again; with the best restored (a copy) it ends as the uninterrupted run did.
+  shutil.rmtree(copy / "best")
+  shutil.copytree(workdir / "best", copy / "best")
+  resumed, out = train(config_file, copy, output=True)
+  assert f"resuming from step {older} of 12" in out.stdout
+  assert (copy / "unreadable" / str(latest)).is_dir() and (broken / "state").is_dir()
+  assert resumed == result
+
+
+@pytest.mark.xdist_group("cmhn")
+def test_a_second_run_into_a_workdir_in_use_stops_at_once(trained, tmp_path):
+  import socket
+  config_file, _, _ = trained("cmhn")
+  holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+  try:
+    (tmp_path / "lock").write_text(json.dumps({
+        "pid": holder.pid, "host": socket.gethostname(), "started": time.time(),
+        "command": "python -m vmr_jax.main --workdir=elsewhere"}))
+    start = time.time()
+    out = run(config_file, tmp_path)
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    assert time.time() - start < 60 and not (tmp_path / "checkpoints").exists()
+    last = out.stderr.strip().splitlines()[-1]
+    assert f"in use by pid {holder.pid} on {socket.gethostname()}" in last
+  finally:
+    holder.kill()
+    holder.wait()
 
 
 @pytest.mark.xdist_group("cmhn")

@@ -41,8 +41,8 @@ def train_jax(run, config):
   step_fn = jax.jit(train.make_train_step(run.model, run.spec, config, run.lr_fn),
                     in_shardings=(sharding.replicated(mesh), sharding.data_sharded(mesh)),
                     out_shardings=(sharding.replicated(mesh), sharding.replicated(mesh)))
-  batches = run.pipeline.train_iterator(
-      sharding.check_batch_size(config.train.batch_size, mesh), config.seed)
+  sharding.check_batch_size(config.train.batch_size, mesh)
+  batches = run.pipeline.train_iterator(config.train.batch_size, config.seed)
   state, losses, compile_seconds = run.state, [], 0.0
   start = time.perf_counter()
   for step in range(config.train.num_steps):
@@ -63,8 +63,8 @@ def train_torch(twin, run, config):
     raise ValueError(f"compare trains the twin with Adam only, not {cfg.optimizer!r}")
   parameters = [p for p in twin.parameters() if p.requires_grad]
   optimizer = torch.optim.Adam(parameters, lr=float(run.lr_fn(0)))
-  batches = run.pipeline.train_iterator(
-      sharding.check_batch_size(cfg.batch_size, run.mesh), config.seed)
+  sharding.check_batch_size(cfg.batch_size, run.mesh)
+  batches = run.pipeline.train_iterator(cfg.batch_size, config.seed)
   twin.train()
   losses = []
   start = time.perf_counter()

@@ -5,8 +5,10 @@ runs the same number of batches (the last ones padded and masked), and the model
 `decode` runs jit-compiled over the `data`-sharded mesh. A model's `eval_stats`
 (`registry.ModelSpec`) are averaged over the valid queries and reported with the
 metrics.
-Metrics are combined over processes by their query counts, so every query counts
-exactly once whatever the number of devices or hosts.
+With several processes each sends its records to all (`distributed.gather_json`), so
+every process computes the metrics from every query, each counted exactly once, and
+process 0 writes the files: the same metrics and files on any number of devices or
+processes.
 
 The protocol is the field's (2D-TAN's `lib/core/eval.py` and
 `moment_localization/train.py:get_proposal_results`):
@@ -46,7 +48,7 @@ import numpy as np
 from tqdm import tqdm
 
 from data_pipelines.data_config import PER_QUERY_KEYS
-from vmr_jax import metrics, precision, registry, sharding
+from vmr_jax import distributed, metrics, precision, registry, sharding
 
 
 class Evaluator:
@@ -87,11 +89,14 @@ class Evaluator:
       for name, values in stats.items():
         values = np.asarray(values)[rows].reshape(valid.shape)
         stat_sums[name] = stat_sums.get(name, 0.0) + float(values[valid].sum())
+    if jax.process_count() > 1:
+      records = [r for part in distributed.gather_json(records) for r in part]
+      stat_sums = {name: sum(part[name] for part in distributed.gather_json(stat_sums))
+                   for name in stat_sums}
     records.sort(key=lambda r: (r["video"], r["query_index"]))
     result = metrics_of_records(records, self.recall_at, self.thresholds)
     result.update({name: total / max(len(records), 1) for name, total in stat_sums.items()})
-    result = combine_over_processes(result)
-    if workdir is not None:
+    if workdir is not None and distributed.is_main():
       write(workdir, split, result, records)
     return result
 
@@ -192,9 +197,8 @@ def prediction_records(batch: Mapping[str, np.ndarray], ranked: np.ndarray,
         "gt": [float(t) for t in batch["gt_times"][b, q]],
         "pred": rows(metrics.nms(moments, nms_threshold, top_n, sort=sort)),
     }
-    if "gt_windows" in batch:  # distinct windows, first first (the padding repeats it)
-      windows = [[float(t) for t in w] for w in batch["gt_windows"][b, q]]
-      record["gt_windows"] = [w for i, w in enumerate(windows) if w not in windows[:i]]
+    if "gt_windows" in batch:
+      record["gt_windows"] = metrics.distinct_windows(batch["gt_windows"][b, q])
     if per_threshold:
       record["pred_at"] = {
           metrics.threshold_key(m):
@@ -212,7 +216,7 @@ def metrics_of_records(records: Sequence[Mapping[str, Any]], recall_at: Sequence
   if not records:
     return {"num_queries": 0}
   as_array = lambda pred: np.asarray(pred, dtype=np.float64).reshape(-1, 3)
-  gts = metrics.windows_of(records)
+  gts = [metrics.record_windows(r) for r in records]
   predictions = [as_array(r["pred"]) for r in records]
   if not any("pred_at" in r for r in records):
     result = metrics.grounding_metrics(predictions, gts, recall_at, thresholds)
@@ -230,45 +234,29 @@ def metrics_of_records(records: Sequence[Mapping[str, Any]], recall_at: Sequence
   return {**result, "num_queries": len(records)}
 
 
-def combine_over_processes(result: dict[str, float]) -> dict[str, float]:
-  """Query-count-weighted means over processes (identity with one process)."""
-  if jax.process_count() == 1:
-    return result
-  names = sorted(k for k in result if k != "num_queries")
-  local = np.array([result.get("num_queries", 0)] +
-                   [result.get(k, 0.0) * result.get("num_queries", 0) for k in names])
-  total = np.sum(multihost_utils.process_allgather(local), axis=0)
-  return {**{k: float(v / total[0]) for k, v in zip(names, total[1:])},
-          "num_queries": int(total[0])}
-
-
 def field_record(record: Mapping[str, Any]) -> dict[str, Any]:
   """A prediction record in the field's JSON-lines keys: qid ("<video>#<query_index>",
   unique over processes), query, vid, duration, relevant_windows [[s, e], ...] (its
   gt_windows, else [gt]), pred_relevant_windows [[s, e, score], ...] (seconds)."""
   return {"qid": f"{record['video']}#{record['query_index']}", "query": record["sentence"],
           "vid": record["video"], "duration": record["duration"],
-          "relevant_windows": record.get("gt_windows", [record["gt"]]),
+          "relevant_windows": metrics.record_windows(record),
           "pred_relevant_windows": record["pred"]}
 
 
 def write(workdir: str, split: str, result: Mapping[str, float],
           records: Sequence[Mapping[str, Any]]) -> None:
-  """Metrics json and predictions jsonl (ours and the field's); each process writes
-  its own predictions parts when there are several (`<split>_predictions.<process>.jsonl`,
-  `<split>_submission.<process>.jsonl`)."""
+  """Metrics json and predictions jsonl (ours and the field's)."""
   directory = os.path.join(workdir, "eval")
   os.makedirs(directory, exist_ok=True)
-  suffix = "" if jax.process_count() == 1 else f".{jax.process_index()}"
-  with open(os.path.join(directory, f"{split}_predictions{suffix}.jsonl"), "w") as f:
+  with open(os.path.join(directory, f"{split}_predictions.jsonl"), "w") as f:
     for record in records:
       f.write(json.dumps(record) + "\n")
-  with open(os.path.join(directory, f"{split}_submission{suffix}.jsonl"), "w") as f:
+  with open(os.path.join(directory, f"{split}_submission.jsonl"), "w") as f:
     for record in records:
       f.write(json.dumps(field_record(record)) + "\n")
-  if jax.process_index() == 0:
-    with open(os.path.join(directory, f"{split}_metrics.json"), "w") as f:
-      json.dump(dict(result), f, indent=1)
+  with open(os.path.join(directory, f"{split}_metrics.json"), "w") as f:
+    json.dump(dict(result), f, indent=1)
 
 
 def table(result: Mapping[str, float], title: str) -> str:

@@ -33,7 +33,7 @@ import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 
-from vmr_jax import registry
+from vmr_jax import distributed, registry
 
 FORMAT = 1
 WORD_TABLE = ("text_encoder", "embedding", "embedding")
@@ -59,7 +59,7 @@ def write(directory: str, config: ml_collections.ConfigDict, variables: dict,
   directory = os.path.abspath(directory)
   variables = {k: v for k, v in variables.items() if k in ("params", "batch_stats") and v}
   table = _leaf(variables["params"], WORD_TABLE)
-  if jax.process_index() == 0:
+  if distributed.is_main():
     if os.path.exists(directory):
       if os.listdir(directory) and not os.path.isfile(os.path.join(directory, "export.json")):
         raise FileExistsError(f"{directory} exists and is not a model export: give an "
@@ -78,7 +78,7 @@ def write(directory: str, config: ml_collections.ConfigDict, variables: dict,
       shutil.copy(os.path.join(config.text.bert_dir, "config.json"),
                   os.path.join(directory, "bert", "config.json"))
       shutil.copy(config.data.wordpiece_vocab, os.path.join(directory, "bert", "vocab.txt"))
-  multihost_barrier("export files")
+  distributed.barrier("export files")
   checkpointer = ocp.StandardCheckpointer()
   checkpointer.save(os.path.join(directory, "variables"), variables)
   checkpointer.wait_until_finished()
@@ -125,12 +125,6 @@ def read_config(path: str) -> ml_collections.ConfigDict:
   """The config `write_config` wrote, JSON lists back as tuples."""
   with open(path) as f:
     return ml_collections.ConfigDict(_tuples(json.load(f)))
-
-
-def multihost_barrier(name: str) -> None:
-  if jax.process_count() > 1:
-    from jax.experimental import multihost_utils
-    multihost_utils.sync_global_devices(name)
 
 
 def _leaf(tree: Any, path: tuple[str, ...]):

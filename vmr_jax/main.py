@@ -15,18 +15,23 @@
   `--sentences="a;b"` or `--sentences_file` (one per line).
 `--config` is a file, or where no such file exists, `configs/NAME.py` of the installed
 package (`vmr_jax.config_files`): the command runs from any directory.
-Multi-host: with `--multihost`, `jax.distributed.initialize()` runs first.
+Several processes (`vmr_jax.distributed`, docs/scaling.md): the same command on
+every process with `--coordinator_address=HOST:PORT --num_processes=N
+--process_id=I` (or JAX's environment variables), or `--multihost` where JAX detects
+the cluster (Cloud TPU, Slurm, Open MPI, Kubernetes).
+Training holds the workdir (a second run into it stops at once, `vmr_jax.workdir_lock`);
+SIGTERM saves a checkpoint and exits with status 143, and the same command resumes.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 
 from absl import app, flags, logging
-import jax
 
 from data_pipelines.input_pipeline import DatasetNotBuiltError
-from vmr_jax import config_files
+from vmr_jax import config_files, distributed
 
 _CONFIG = config_files.DEFINE_config_file("config", "Model config file (a path, or "
                                           "configs/NAME.py of the installed configs).")
@@ -44,17 +49,29 @@ _FEATURES = flags.DEFINE_string("features", None, "predict: a .npy [clips, D] fi
 _DURATION = flags.DEFINE_float("duration", None, "predict: --features' duration, s.")
 _SENTENCES = flags.DEFINE_string("sentences", None, "predict: sentences, ';'-separated.")
 _SENTENCES_FILE = flags.DEFINE_string("sentences_file", None, "predict: one per line.")
-_MULTIHOST = flags.DEFINE_bool("multihost", False, "Call jax.distributed.initialize().")
+_MULTIHOST = flags.DEFINE_bool("multihost", False, "Several processes, as JAX detects "
+                                "them on the cluster (Cloud TPU, Slurm, Open MPI, Kubernetes).")
+_COORDINATOR = flags.DEFINE_string("coordinator_address", None, "Several processes: "
+                                   "process 0's HOST:PORT (or JAX_COORDINATOR_ADDRESS).")
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Several processes: how many "
+                                      "(or JAX_NUM_PROCESSES).")
+_PROCESS_ID = flags.DEFINE_integer("process_id", None, "Several processes: this one's "
+                                   "index, 0 .. num_processes - 1 (or JAX_PROCESS_ID).")
+_CONNECT_TIMEOUT = flags.DEFINE_integer("connect_timeout", 300, "Several processes: "
+                                        "seconds to wait for all of them to connect.")
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  if _MULTIHOST.value:
-    jax.distributed.initialize()
+  try:
+    distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
+                           detect=_MULTIHOST.value, timeout_s=_CONNECT_TIMEOUT.value)
+  except distributed.DistributedError as e:
+    raise app.UsageError(str(e)) from None
   logging.set_verbosity(logging.WARNING)
   config = _CONFIG.value
-  from vmr_jax import predict, train  # after flags: keeps --help fast
+  from vmr_jax import checkpoints, predict, preemption, train, workdir_lock  # keeps --help fast
   try:
     if _MODE.value == "train":
       train.train_and_evaluate(config, _WORKDIR.value)
@@ -65,14 +82,19 @@ def main(argv):
       directory = predict.export_checkpoint(
           config, _WORKDIR.value, _CHECKPOINT.value,
           _EXPORT_DIR.value or os.path.join(_WORKDIR.value, "export"))
-      print(f"exported to {directory}")
+      if distributed.is_main():
+        print(f"exported to {directory}")
     else:
       sentences = predict.read_sentences(_SENTENCES.value, _SENTENCES_FILE.value)
       predict.predict(config, _WORKDIR.value, _CHECKPOINT.value, sentences,
                       video=_VIDEO.value, split=_SPLIT.value or config.eval.test_split,
                       features=_FEATURES.value, duration=_DURATION.value)
-  except DatasetNotBuiltError as e:
+  except (DatasetNotBuiltError, workdir_lock.WorkdirInUseError,
+          checkpoints.CheckpointError) as e:
     raise app.UsageError(str(e)) from None
+  except preemption.Preempted as e:
+    print(e, flush=True)
+    sys.exit(preemption.EXIT_STATUS)
 
 
 if __name__ == "__main__":

@@ -238,14 +238,29 @@ def _ratio_of_choices(misses: int, total: int, n: int) -> float:
 
 def windows_of(gts) -> list[np.ndarray]:
   """Ground truth as per-query windows: `[Q, 2]` moments, or a sequence of `[2]` or
-  `[W_q, 2]` per query, or prediction records (`vmr_jax.evaluate`: their
-  `gt_windows`, else `[gt]`) -> a list of `[W_q, 2]` float64 arrays, W_q >= 1."""
-  if len(gts) and isinstance(gts[0], Mapping):
-    gts = [r.get("gt_windows", [r["gt"]]) for r in gts]
+  `[W_q, 2]` per query (e.g. `record_windows` of each record) -> a list of `[W_q, 2]`
+  float64 arrays, W_q >= 1."""
   windows = [np.asarray(g, dtype=np.float64).reshape(-1, 2) for g in gts]
   if any(not len(w) for w in windows):
     raise ValueError("a query without a ground-truth window")
   return windows
+
+
+def record_windows(record: Mapping) -> list:
+  """A prediction record's (`vmr_jax.evaluate`) ground-truth windows `[[s, e], ...]`:
+  its `gt_windows`, else `[gt]`."""
+  return record.get("gt_windows", [record["gt"]])
+
+
+def distinct_windows(windows: Sequence[Sequence[float]]) -> list[list[float]]:
+  """`[[s, e], ...]` -> the same windows as float lists, each once, in first order
+  (a record's `gt_windows`: a merged batch's padding repeats the first window)."""
+  out: list[list[float]] = []
+  for window in windows:
+    window = [float(t) for t in window]
+    if window not in out:
+      out.append(window)
+  return out
 
 
 def _top_ious(predictions: Sequence[np.ndarray], gts, n: int) -> np.ndarray:

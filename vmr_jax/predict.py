@@ -9,22 +9,20 @@ from typing import Sequence
 import jax
 import numpy as np
 
-from vmr_jax import checkpoints, evaluate, export, train
+from vmr_jax import checkpoints, distributed, evaluate, export, train
 from vmr_jax.predictor import Predictor
 
 
 def restore(config, workdir: str, which: str) -> tuple[train.Setup, int]:
-  """The setup with `which` ("best" | "latest") checkpoint's state in it."""
+  """The setup with `which` ("best" | "latest") checkpoint's state in it (or the
+  newest readable one, `checkpoints.Checkpoints`)."""
   run = train.setup(config)
   ckpt = checkpoints.Checkpoints(workdir, config.train.keep_checkpoints,
                                  config.eval.best_metric)
   if which == "best":
     run.state, step = ckpt.restore_best(run.state)
   else:
-    if ckpt.latest_step() is None:
-      raise FileNotFoundError(f"no checkpoint in {os.path.join(workdir, 'checkpoints')}")
-    run.state, _ = ckpt.restore_latest(run.state)
-    step = int(run.state.step)
+    run.state, _, step = ckpt.restore_latest(run.state)
   ckpt.close()
   return run, step
 
@@ -33,7 +31,8 @@ def evaluate_checkpoint(config, workdir: str, which: str, split: str) -> dict[st
   run, step = restore(config, workdir, which)
   evaluator = evaluate.Evaluator(run.model, run.spec, config, run.pipeline, run.mesh)
   result = evaluator.run(run.state.variables, split, workdir=workdir)
-  print(evaluate.table(result, f"{split} ({which} checkpoint, step {step})"))
+  if distributed.is_main():
+    print(evaluate.table(result, f"{split} ({which} checkpoint, step {step})"))
   return result
 
 
@@ -73,11 +72,12 @@ def predict(config, workdir: str, which: str, sentences: Sequence[str], *,
     raise ValueError("give a video id (--video) or a features file (--features)")
   exported = export.Exported(config, run.spec, run.model, jax.device_get(run.state.variables),
                              list(run.pipeline.vocab.words), run.pipeline.feature_dim, step)
-  predictor = Predictor(exported, run.mesh)
+  predictor = Predictor(exported)  # this process's devices
   predictor.encode({video: clips}, {video: duration})
   results = [moments.tolist() for moments in predictor.localize(video, sentences, top_n)]
   for sentence, moments in zip(sentences, results):
-    print(sentence)
-    for start, end, score in moments:
-      print(f"  {start:8.2f} - {end:8.2f} s   score {score:.3f}")
+    if distributed.is_main():
+      print(sentence)
+      for start, end, score in moments:
+        print(f"  {start:8.2f} - {end:8.2f} s   score {score:.3f}")
   return results

@@ -30,8 +30,18 @@ one video, top_n kept.
 `localize` ranks one video's moments the same way (for HSCNet the sentences of one
 call are one paragraph, in the given order, as in training; `search` grounds each
 sentence alone). Sentence batches of a shape seen before reuse the compiled
-functions (`traces` counts their traces). Nothing is printed. One process, over
-its local devices (the mesh: `sharding.make_mesh()` unless given).
+functions (`traces` counts their traces). Nothing is printed. A process computes
+over its local devices (the mesh: `sharding.make_mesh(jax.local_devices())` unless
+given).
+
+Several processes (`vmr_jax.distributed`): each `encode`s its own part of the
+collection (its videos' ids distinct from the others'); `encode` and `search` are
+then collective (every process calls them, with the same sentences), and `search`
+returns on every process what one process holding the whole collection, in process
+order, returns: each process ranks its videos, the candidates travel to all
+(`distributed.gather_json`), and the merge orders them as one process would (score,
+then collection order). `localize` stays local: a process localizes in its own
+videos.
 """
 
 from __future__ import annotations
@@ -46,7 +56,7 @@ from jax.sharding import PartitionSpec
 import jax.numpy as jnp
 import numpy as np
 
-from vmr_jax import batches, evaluate, export, metrics, sharding
+from vmr_jax import batches, distributed, evaluate, export, metrics, sharding
 
 PLACEHOLDER_SENTENCE = "a"  # the query of the batches that encode videos
 
@@ -70,6 +80,8 @@ class _Collection:
   entries: object = None  # Retrieval models: pytree of [rows, N, ...], data-sharded
   valid: jax.Array | None = None  # [rows, N] real candidates, data-sharded
   times: np.ndarray | None = None  # [rows, N, 2] candidate times, seconds
+  offset: int = 0  # several processes: the row of video_ids[0] in the whole collection
+  all_ids: list[str] = dataclasses.field(default_factory=list)  # every process's, in order
 
   def __post_init__(self):
     self.row = {v: i for i, v in enumerate(self.video_ids)}  # video_id -> row
@@ -107,12 +119,8 @@ class Predictor:
   """An exported model, a mesh and the collection `encode` was last given."""
 
   def __init__(self, exported: export.Exported, mesh: jax.sharding.Mesh | None = None):
-    if jax.process_count() > 1:
-      raise NotImplementedError("the Predictor runs in one process (over its local "
-                                f"devices); this is process {jax.process_index()} of "
-                                f"{jax.process_count()}")
     self.exported, self.config, self.spec = exported, exported.config, exported.spec
-    self.mesh = mesh or sharding.make_mesh()
+    self.mesh = mesh or sharding.make_mesh(jax.local_devices())
     self.devices = self.mesh.devices.size
     data = self.config.data
     self.sentence_encoder = batches.SentenceEncoder(
@@ -166,6 +174,11 @@ class Predictor:
                              pad(np.asarray(seconds, np.float32)))
     if self.spec.retrieval is not None:
       self._index(collection)
+    parts = distributed.gather_json(video_ids)
+    collection.offset = sum(len(part) for part in parts[:jax.process_index()])
+    collection.all_ids = [video for part in parts for video in part]
+    if len(set(collection.all_ids)) < len(collection.all_ids):
+      raise ValueError("a video id is encoded by more than one process")
     self._collection = collection
 
   def localize(self, video_id: str, sentences: Sequence[str], top_n: int = 5
@@ -202,6 +215,8 @@ class Predictor:
       ranked = [(rows[s], np.concatenate([collection.times[rows[s], cells[s]],
                                           best[s, :, None]], -1))
                 for s in range(len(sentences))]
+      if jax.process_count() > 1:  # every process's k best, then the k best of all
+        ranked = [(rows[:k], moments[:k]) for rows, moments in self._gather(ranked)]
     else:
       ranked = []
       for s in range(len(sentences)):
@@ -210,6 +225,8 @@ class Predictor:
         per_video = [self._nms(m, top_n) for m in moments]
         rows = np.concatenate([np.full(len(m), r) for r, m in enumerate(per_video)])
         ranked.append((rows, np.concatenate(per_video)))
+      if jax.process_count() > 1:
+        ranked = self._gather(ranked)
     return [self._merge(rows, moments, top_n) for rows, moments in ranked]
 
   def corpus_top_k(self, k: int):
@@ -275,7 +292,7 @@ class Predictor:
                                   collection.durations[picked], placeholder,
                                   picked < len(collection.video_ids))
       parts.append(jax.tree.map(lambda x: np.asarray(x)[index < rows],
-                                jax.device_get(self._moments(self.variables, batch))))
+                                jax.device_get(self._moments(self.variables, self._sharded(batch)))))
     entries, times, valid = jax.tree.map(lambda *x: np.concatenate(x), *parts)
     valid &= (np.arange(rows) < len(collection.video_ids))[:, None]
     data = sharding.data_sharded(self.mesh)
@@ -287,7 +304,7 @@ class Predictor:
     t, d = self.config.data.num_clips, self.exported.feature_dim
     batch = batches.video_level(np.zeros((1, t, d), np.float32), np.ones((1, t), bool),
                                 np.ones(1, np.float32), queries, np.ones(1, bool))
-    return self._queries(self.variables, batch)
+    return self._queries(self.variables, jax.device_put(batch, sharding.replicated(self.mesh)))
 
   def _rank_full(self, rows: np.ndarray, queries: batches.Batch, paragraph: bool = False
                  ) -> np.ndarray:
@@ -314,9 +331,32 @@ class Predictor:
         batch = batches.query_level(*videos, one, valid)
       else:
         batch = batches.video_level(*videos, queries, valid)
-      out.append(np.asarray(jax.device_get(self._rank(self.variables, batch)))[valid])
+      out.append(np.asarray(jax.device_get(
+          self._rank(self.variables, self._sharded(batch))))[valid])
     ranked = np.concatenate(out)
     return ranked.reshape(len(rows), num, *ranked.shape[-2:])
+
+  def _gather(self, ranked):
+    """Per sentence, every process's ranked (row, moment) candidates -> all of them,
+    rows of the whole collection, ordered as one process ranks them: by score, then
+    by row (a stable sort keeps a video's own order)."""
+    offset = self._collection.offset
+    local = [[(rows + offset).tolist(), np.asarray(moments).tolist()]
+             for rows, moments in ranked]
+    merged = []
+    for s, parts in enumerate(zip(*distributed.gather_json(local))):
+      rows = np.concatenate([np.asarray(part[0], np.int64) for part in parts])
+      moments = np.concatenate([np.asarray(part[1], np.float64).reshape(-1, 3)
+                                for part in parts])
+      scores = np.where(np.isfinite(moments[:, 2]), moments[:, 2], -np.inf)
+      order = np.lexsort((rows, -scores))  # by score, ties to the earlier row
+      merged.append((rows[order], moments[order]))
+    return merged
+
+  def _sharded(self, batch: batches.Batch) -> dict[str, jax.Array]:
+    """A host batch split over the mesh's `data` axis (explicitly: with several
+    processes jit takes no numpy input for a sharded argument)."""
+    return jax.device_put(batch, sharding.data_sharded(self.mesh))
 
   def _nms(self, moments: np.ndarray, top_n: int) -> np.ndarray:
     return metrics.nms(moments[np.isfinite(moments[:, 2])], self.config.eval.nms_threshold,
@@ -336,7 +376,7 @@ class Predictor:
           self.config.eval.nms_threshold:
         continue
       same.append(moment)
-      out.append(Moment(self._collection.video_ids[row], float(moment[0]),
+      out.append(Moment(self._collection.all_ids[row], float(moment[0]),
                         float(moment[1]), float(moment[2])))
       if len(out) == top_n:
         break

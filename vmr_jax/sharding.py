@@ -17,8 +17,9 @@ import numpy as np
 DATA_AXIS = "data"
 
 
-def make_mesh() -> Mesh:
-  return Mesh(np.asarray(jax.devices()), (DATA_AXIS,))
+def make_mesh(devices=None) -> Mesh:
+  """The 1-D `data` mesh over `devices` (default: every process's, `jax.devices()`)."""
+  return Mesh(np.asarray(jax.devices() if devices is None else devices), (DATA_AXIS,))
 
 
 def replicated(mesh: Mesh) -> NamedSharding:

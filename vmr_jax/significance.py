@@ -68,9 +68,8 @@ def merge_duplicates(records: Mapping[tuple[str, int], Mapping]
     groups.setdefault((key[0], records[key]["sentence"]), []).append(records[key])
   merged = {}
   for group in groups.values():
-    windows = [w for r in group for w in r.get("gt_windows", [r["gt"]])]
-    first = {**group[0], "gt_windows": [w for i, w in enumerate(windows)
-                                        if w not in windows[:i]]}
+    windows = [w for r in group for w in metrics.record_windows(r)]
+    first = {**group[0], "gt_windows": metrics.distinct_windows(windows)}
     merged[(first["video"], first["query_index"])] = first
   return merged
 
@@ -82,7 +81,8 @@ def query_values(records: Sequence[Mapping], metric: str) -> np.ndarray:
   recall = metrics.parse_recall(metric)
   key = None if recall is None else metrics.threshold_key(recall[1])
   preds = [r["pred_at"][key] if key and "pred_at" in r else r["pred"] for r in records]
-  return metrics.per_query([np.asarray(p).reshape(-1, 3) for p in preds], records, metric)
+  return metrics.per_query([np.asarray(p).reshape(-1, 3) for p in preds],
+                           [metrics.record_windows(r) for r in records], metric)
 
 
 def clustered_mean(values: np.ndarray, videos: Sequence[str]) -> tuple[float, float]:

@@ -3,8 +3,10 @@
 `train_and_evaluate(config, workdir)`:
 1. builds the input pipeline and the model (`vmr_jax.registry`), initializes the
    parameters (pretrained ones loaded over them) and the optax optimizer;
-2. resumes from `workdir/checkpoints` if a checkpoint is there: the train state and
-   the input position, so the run continues exactly where it stopped;
+2. resumes from `workdir/checkpoints` if a checkpoint is there (saying from which):
+   the train state and the input position, so the run continues exactly where it
+   stopped (an unreadable checkpoint is reported and the next older one taken,
+   `vmr_jax.checkpoints`);
 3. runs the jit-compiled train step over a `data`-sharded mesh; every step's loss is
    checked, and a NaN/inf stops the run (naming the step and the batch's videos)
    before anything is saved;
@@ -12,6 +14,10 @@
    checkpoint by `eval.best_metric`; every `checkpoint_every` steps saves the latest;
 5. at the end exports the best checkpoint (`workdir/export`, `vmr_jax.export`) and
    evaluates it on `eval.test_split`.
+One run at a time holds `workdir` (`vmr_jax.workdir_lock`); SIGTERM saves the latest
+checkpoint at the next step every process agrees on and stops (`vmr_jax.preemption`).
+With several processes (`vmr_jax.distributed`) each feeds its rows of every global
+batch and process 0 writes the logs, config, export and evaluation files.
 Logs: the run's config (`workdir/config.json`, rewritten by each run), TensorBoard
 scalars in `workdir` (loss and its terms, learning rate, steps/s, metrics), a line
 while the first step compiles, progress bars for training and evaluation, and a
@@ -20,12 +26,12 @@ final table of metrics.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
 from typing import Any
 
-from absl import logging
 from flax import traverse_util
 from flax.training import train_state
 import jax
@@ -35,7 +41,8 @@ import optax
 from tqdm import tqdm
 
 from data_pipelines.data_config import DataConfig
-from vmr_jax import checkpoints, evaluate, export, precision, registry, sharding
+from vmr_jax import (checkpoints, distributed, evaluate, export, precision, preemption,
+                     registry, sharding, workdir_lock)
 from vmr_jax.metrics import summarize
 
 
@@ -178,20 +185,30 @@ def setup(config: ml_collections.ConfigDict) -> Setup:
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
-  """Trains, then evaluates the best checkpoint on the test split; returns its metrics."""
+  """Trains, then evaluates the best checkpoint on the test split; returns its metrics.
+  Holds `workdir`'s lock throughout (`vmr_jax.workdir_lock`); on SIGTERM saves and
+  raises `preemption.Preempted` (`vmr_jax.preemption`)."""
+  with contextlib.ExitStack() as stack:
+    _hold_workdir(workdir, stack)
+    return _train_and_evaluate(config, workdir, stack)
+
+
+def _train_and_evaluate(config, workdir: str, stack: contextlib.ExitStack):
   run = setup(config)
   pipeline, spec, model, mesh, state = run.pipeline, run.spec, run.model, run.mesh, run.state
-  if jax.process_index() == 0:
+  num_steps = config.train.num_steps
+  if distributed.is_main():
     os.makedirs(workdir, exist_ok=True)
     export.write_config(os.path.join(workdir, "config.json"), config)
-  batch_size = sharding.check_batch_size(config.train.batch_size, mesh)
+  sharding.check_batch_size(config.train.batch_size, mesh)
   ckpt = checkpoints.Checkpoints(workdir, config.train.keep_checkpoints,
                                  config.eval.best_metric)
+  stack.callback(ckpt.close)
   data_state = None
   if ckpt.latest_step() is not None:
-    state, data_state = ckpt.restore_latest(state)
-    logging.info("resumed from step %d", int(state.step))
-  train_iter = pipeline.train_iterator(batch_size, config.seed, data_state)
+    state, data_state, step = ckpt.restore_latest(state, set_aside=True)
+    _say(f"resuming from step {step} of {num_steps} (checkpoint {ckpt.latest_path(step)})")
+  train_iter = pipeline.train_iterator(config.train.batch_size, config.seed, data_state)
 
   replicated, data = sharding.replicated(mesh), sharding.data_sharded(mesh)
   train_step = jax.jit(make_train_step(model, spec, config, run.lr_fn),
@@ -199,12 +216,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                        donate_argnums=0)
   evaluator = evaluate.Evaluator(model, spec, config, pipeline, mesh)
   writer = _summary_writer(workdir)
+  if writer is not None:
+    stack.callback(writer.close)
+  watcher = stack.enter_context(preemption.Watcher())
   start_step = int(state.step)
-  progress = tqdm(range(start_step, config.train.num_steps), initial=start_step,
-                  total=config.train.num_steps, desc="train", disable=jax.process_index())
+  progress = tqdm(range(start_step, num_steps), initial=start_step, total=num_steps,
+                  desc="train", disable=not distributed.is_main())
   last_time, last_step = time.perf_counter(), start_step
-  if start_step < config.train.num_steps:
-    tqdm.write("compiling the train step (the first step waits for it)")
+  if start_step < num_steps:
+    _say("compiling the train step (the first step waits for it)")
   for step in progress:
     batch = next(train_iter)
     state, metrics = train_step(state, sharding.host_to_global(batch, mesh))
@@ -214,36 +234,56 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
       raise FloatingPointError(f"loss is {loss} at step {step + 1}; batch videos: {videos}"
                                "; nothing was saved for this step")
     done = step + 1
-    if done % config.train.log_every == 0 or done == config.train.num_steps:
+    if done % config.train.log_every == 0 or done == num_steps:
       now = time.perf_counter()
       scalars = {k: float(v) for k, v in jax.device_get(metrics).items()}
       scalars["steps_per_second"] = (done - last_step) / (now - last_time)
       last_time, last_step = now, done
       _write(writer, "train", scalars, done)
       progress.set_postfix(loss=f"{loss:.4g}")
-    if done % config.train.eval_every == 0 or done == config.train.num_steps:
+    if done % config.train.eval_every == 0 or done == num_steps:
       result = evaluator.run(state.variables, config.eval.val_split)
       _write(writer, config.eval.val_split, result, done)
       best = ckpt.save_if_best(done, state, result)
-      tqdm.write(f"step {done} {config.eval.val_split}: {summarize(result)}"
-                 + (" (best)" if best else ""))
-    if done % config.train.checkpoint_every == 0 or done == config.train.num_steps:
+      _say(f"step {done} {config.eval.val_split}: {summarize(result)}"
+           + (" (best)" if best else ""))
+    preempted = watcher.reached(done)
+    if done % config.train.checkpoint_every == 0 or done == num_steps or preempted:
       ckpt.save_latest(done, state, train_iter.state)
+    if preempted:
+      progress.close()
+      raise preemption.Preempted(done, num_steps, ckpt.latest_path(done))
 
   best_state, best_step = ckpt.restore_best(state)
   export.write(os.path.join(workdir, "export"), config, best_state.variables,
                pipeline.vocab.words, pipeline.feature_dim, best_step)
   result = evaluator.run(best_state.variables, config.eval.test_split, workdir=workdir)
   _write(writer, config.eval.test_split, result, best_step)
-  ckpt.close()
-  if writer is not None:
-    writer.close()
-  print(evaluate.table(result, f"{config.eval.test_split} (best checkpoint, step {best_step})"))
+  _say(evaluate.table(result, f"{config.eval.test_split} (best checkpoint, step {best_step})"))
   return result
 
 
+def _hold_workdir(workdir: str, stack: contextlib.ExitStack) -> None:
+  """Process 0 takes the workdir's lock; every process stops if it is taken."""
+  error = None
+  if distributed.is_main():
+    try:
+      stack.enter_context(workdir_lock.hold(workdir))
+    except workdir_lock.WorkdirInUseError as e:
+      error = str(e)
+  error = distributed.gather_json(error)[0]
+  if error:
+    raise workdir_lock.WorkdirInUseError(error)
+
+
+def _say(line: str) -> None:
+  """A line of the run's output (process 0), between progress bars."""
+  if distributed.is_main():
+    tqdm.write(line)
+
+
 def _summary_writer(workdir: str):
-  if jax.process_index():
+  if not distributed.is_main():
     return None
   from tensorboardX import SummaryWriter
   return SummaryWriter(workdir)
