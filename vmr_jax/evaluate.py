@@ -91,8 +91,8 @@ class Evaluator:
         stat_sums[name] = stat_sums.get(name, 0.0) + float(values[valid].sum())
     if jax.process_count() > 1:
       records = [r for part in distributed.gather_json(records) for r in part]
-      stat_sums = {name: sum(part[name] for part in distributed.gather_json(stat_sums))
-                   for name in stat_sums}
+      parts = distributed.gather_json(stat_sums)
+      stat_sums = {name: sum(part[name] for part in parts) for name in stat_sums}
     records.sort(key=lambda r: (r["video"], r["query_index"]))
     result = metrics_of_records(records, self.recall_at, self.thresholds)
     result.update({name: total / max(len(records), 1) for name, total in stat_sums.items()})
