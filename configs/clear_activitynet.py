@@ -10,7 +10,7 @@ lr 5e-4, rho 0.05); by default the authors' code (CSUN_A);
       --config.data.wordpiece_vocab=/models/bert-base-uncased/vocab.txt
 """
 
-from configs import clear_common
+from vmr_jax.configs import clear_common
 
 
 def get_config(reading: str = clear_common.DEFAULT_READING):

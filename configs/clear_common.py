@@ -8,7 +8,7 @@ authors' code uses). mu and rho are the authors' code's thresholds.
 
 import ml_collections
 
-from configs import default
+from vmr_jax.configs import default
 
 # The reading that made the paper's tables (github.com/Huyp777/CSUN) is the default;
 # `configs/clear_<dataset>.py:paper` trains the paper's text (docs/results.md compares

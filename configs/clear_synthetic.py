@@ -11,7 +11,7 @@ BiGRU head, and the widths are smaller than the paper's, so that it trains in
 minutes on a CPU. TACoS's tree (P = 4, rho = 0.02) over L = 32 units.
 """
 
-from configs import clear_common, default
+from vmr_jax.configs import clear_common, default
 
 
 def get_config(reading: str = clear_common.DEFAULT_READING):

@@ -12,7 +12,7 @@ The paper reading's L = 128 units give a fine map of 8,256 candidates per query,
 a video's queries are evaluated 16 at a time.
 """
 
-from configs import clear_common
+from vmr_jax.configs import clear_common
 
 
 def get_config(reading: str = clear_common.DEFAULT_READING):

@@ -2,7 +2,7 @@
 
 import ml_collections
 
-from configs import default
+from vmr_jax.configs import default
 
 # The reading that made the paper's tables (github.com/Huyp777/CMHN) is the default;
 # `configs/cmhn_<dataset>.py:paper` trains the paper's text (docs/results.md compares

@@ -12,7 +12,7 @@ The authors' code's reading (the default); `--config=configs/cmhn_synthetic.py:p
 trains the paper's.
 """
 
-from configs import cmhn_common, default
+from vmr_jax.configs import cmhn_common, default
 
 
 def get_config(reading: str = cmhn_common.DEFAULT_READING):

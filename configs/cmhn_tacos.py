@@ -6,7 +6,7 @@
       --config.data.wordpiece_vocab=/models/bert-base-uncased/vocab.txt
 """
 
-from configs import cmhn_common
+from vmr_jax.configs import cmhn_common
 
 
 def get_config(reading: str = cmhn_common.DEFAULT_READING):

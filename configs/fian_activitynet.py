@@ -4,7 +4,7 @@
 `--config.text.glove_file`.
 """
 
-from configs import fian_common
+from vmr_jax.configs import fian_common
 
 
 def get_config():

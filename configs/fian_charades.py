@@ -9,7 +9,7 @@ the papers' tables do.
       --config.data.data_dir=OUT --config.text.glove_file=/data/glove.840B.300d.txt
 """
 
-from configs import fian_common
+from vmr_jax.configs import fian_common
 
 
 def get_config():

@@ -14,7 +14,7 @@ representation is d_h = 512 wide, a feed-forward width of 512, dropout 0.1.
 
 import ml_collections
 
-from configs import default
+from vmr_jax.configs import default
 
 
 def get_config():

@@ -9,7 +9,7 @@ paper's, and windows sized to its events (2 to 8 of the 32 clips) at stride 1/4 
 the window.
 """
 
-from configs import default, fian_common
+from vmr_jax.configs import default, fian_common
 
 
 def get_config():

@@ -6,7 +6,7 @@ stride 1/8 of the window, alpha 0.005, 8 heads, Adam lr 4e-4, batch 64).
       --config.data.data_dir=OUT --config.text.glove_file=/data/glove.840B.300d.txt
 """
 
-from configs import fian_common
+from vmr_jax.configs import fian_common
 
 
 def get_config():

@@ -5,7 +5,7 @@
 `--config.text.glove_file`.
 """
 
-from configs import fvmr_common
+from vmr_jax.configs import fvmr_common
 
 
 def get_config(frame_layer: str = "paper"):

@@ -7,7 +7,7 @@ the papers' tables do. A batch is 16 videos x 2 queries (32 pairs). As for TACoS
 `--config.text.glove_file`.
 """
 
-from configs import fvmr_common
+from vmr_jax.configs import fvmr_common
 
 
 def get_config(frame_layer: str = "paper"):

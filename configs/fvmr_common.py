@@ -18,7 +18,7 @@ per video).
 
 import ml_collections
 
-from configs import default
+from vmr_jax.configs import default
 
 
 def get_config(frame_layer: str = "paper"):

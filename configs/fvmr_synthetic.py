@@ -12,7 +12,7 @@ trains in a few minutes on a CPU: the teacher convolves one map per (video, quer
 pair. The synthetic videos have at most 5 sentences, so a video is one example.
 """
 
-from configs import default, fvmr_common
+from vmr_jax.configs import default, fvmr_common
 
 
 def get_config(frame_layer: str = "paper"):

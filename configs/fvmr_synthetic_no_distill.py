@@ -3,7 +3,7 @@ paper's "FVMR (w/o. SD)" ablation, Table 5): the teacher still trains with its o
 BCE through the shared video encoder and phi_m. Compare with configs/fvmr_synthetic.py.
 """
 
-from configs import fvmr_synthetic
+from vmr_jax.configs import fvmr_synthetic
 
 
 def get_config():

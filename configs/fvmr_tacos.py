@@ -9,7 +9,7 @@ SRL predictions file of the dataset's sentences:
       --config.text.glove_file=/data/glove.840B.300d.txt
 """
 
-from configs import fvmr_common
+from vmr_jax.configs import fvmr_common
 
 
 def get_config(frame_layer: str = "paper"):

@@ -10,7 +10,7 @@ paragraph is split; a longer one would be cut into consecutive paragraphs of 27.
       --config.data.data_dir=OUT --config.text.glove_file=/data/glove.840B.300d.txt
 """
 
-from configs import hscnet_common
+from vmr_jax.configs import hscnet_common
 
 
 def get_config():

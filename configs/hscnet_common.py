@@ -10,7 +10,7 @@ required; `text.vectors=random` for random ones), frozen, no recurrent head.
 
 import ml_collections
 
-from configs import default
+from vmr_jax.configs import default
 
 
 def get_config():

@@ -8,7 +8,7 @@ A synthetic video's sentences (at most 5) form one paragraph. Smaller widths tha
 paper's (D = 64, 2 video/text layers) so that it trains in minutes on a CPU.
 """
 
-from configs import default, hscnet_common
+from vmr_jax.configs import default, hscnet_common
 
 
 def get_config():

@@ -12,7 +12,7 @@ splits none. Every sentence is evaluated once.
       --config.data.data_dir=OUT --config.text.glove_file=/data/glove.840B.300d.txt
 """
 
-from configs import hscnet_common
+from vmr_jax.configs import hscnet_common
 
 
 def get_config():

@@ -10,9 +10,9 @@ layer over 256 input clips).
       --sentences=../shared/data/annotations/tacos/train.json,...val.json,...test.json \
       --out=~/tensorflow_datasets/tacos_srl.jsonl          # FVMR's teacher only
   python -m vmr_jax.main --config=configs/tacos_shaped.py:cmhn --workdir=W
-  python -m data_pipelines.bow_baseline --data_dir=~/tensorflow_datasets   # the baseline
+  python -m vmr_jax.tools.bow_baseline --data_dir=~/tensorflow_datasets   # the baseline
 
-The data (`data_pipelines/tacos_shaped.py`): the real TACoS annotations, 128 clips of
+The data (`data_pipelines/shaped_features.py`): the real TACoS annotations, 128 clips of
 4096-d generated features per video. What changes from `configs/<model>_tacos.py`:
 - the dataset, 128 clips (HSCNet's 512 and FIAN's 200 resampled to the data's 128);
 - word vectors: random 300-d ones (`text.vectors=random`; no GloVe file here), and
@@ -51,7 +51,7 @@ def get_config(model: str = "cmhn"):
   if model not in MODELS:
     raise ValueError(f"configs/tacos_shaped.py:MODEL[/READING] with MODEL in {MODELS}, "
                      f"got {model!r}")
-  module = importlib.import_module(f"configs.{model}_tacos")
+  module = importlib.import_module(f"vmr_jax.configs.{model}_tacos")
   config = module.get_config(reading) if reading else module.get_config()
   reading = config[model].get("reading", reading or "paper")
   data_dir = ml_collections.FieldReference(os.path.expanduser("~/tensorflow_datasets"))
@@ -59,7 +59,7 @@ def get_config(model: str = "cmhn"):
   config.data.data_dir = data_dir
   config.data.num_clips = 128
   if model == "fvmr":
-    importlib.import_module("configs.fvmr_common").set_map_clips(config, 128)
+    importlib.import_module("vmr_jax.configs.fvmr_common").set_map_clips(config, 128)
   config.text.vectors = "random"
   config.text.glove_dim = 300
   if config.text.encoder == "bert":

@@ -33,7 +33,7 @@ import math
 import os
 from typing import Any, Iterable
 
-from vmr_jax.text.words import split_words
+from data_pipelines.words import split_words
 
 OUT_OF_RANGE_POLICIES = ("clip", "skip")
 

@@ -5,7 +5,7 @@
 DATASET is one of tacos, activitynet_captions, charades_sta (config vgg|c3d|i3d,
 default i3d), synthetic (config default|tiny) or tacos_shaped (config default|tiny:
 `--manual_dir` holds the real TACoS annotation files, the features are generated;
-see data_pipelines/tacos_shaped.py). For synthetic, `--manual_dir` is
+see data_pipelines/shaped_features.py). For synthetic, `--manual_dir` is
 where the generated release-format files are written (default:
 `OUT/downloads/synthetic_release/<config>`); build `tacos` or
 `activitynet_captions` from its `tacos/` or `activitynet_captions/` folder to run
@@ -29,7 +29,6 @@ import tensorflow_datasets as tfds
 from data_pipelines import annotations
 from data_pipelines.builders import BUILDERS
 from data_pipelines.builders.base import REPORT_FILE
-from vmr_jax import metrics
 
 _MANUAL_DIR = flags.DEFINE_string("manual_dir", None, "Folder with the release files.")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Where TFDS writes the dataset.",
@@ -78,7 +77,8 @@ def summary(builder) -> str:
   chance = meta["chance"]
   for split, values in chance["by_split"].items():
     lines.append(f"  chance on {split} (a uniformly random moment of a "
-                 f"{chance['num_clips']}-clip grid): {metrics.summarize(values)}")
+                 f"{chance['num_clips']}-clip grid): "
+                 + " | ".join(f"{k} {100 * v:.2f}" for k, v in values.items()))
   lines.append(f"  every skipped/clipped record: {os.path.join(builder.data_dir, REPORT_FILE)}")
   return "\n".join(lines)
 

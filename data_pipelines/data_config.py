@@ -17,6 +17,11 @@ PER_QUERY_KEYS = frozenset({"query_tokens", "query_mask", "query_wordpiece",
                             "verb_tokens", "noun_tokens", "role_edges"})
 
 
+class DatasetNotBuiltError(FileNotFoundError):
+  """The config's dataset has not been built under its data_dir (the message gives the
+  build command); defined here so the command line catches it without TensorFlow."""
+
+
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
   """The `config.data` fields the pipeline reads (see the module docstring)."""

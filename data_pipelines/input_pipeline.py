@@ -24,7 +24,7 @@ Per video (one TFDS example):
   `gt_times` is the first window. A sentence with more than K windows is an error.
   Evaluation counts the query once, a hit on any window (`vmr_jax.metrics`); losses
   that read `gt_windows` (CMHN's) train on the best window, the others on `gt_times`.
-- `srl_file` (AllenNLP SRL JSON lines, `vmr_jax.text.semantic_roles`): each query
+- `srl_file` (AllenNLP SRL JSON lines, `data_pipelines.semantic_roles`): each query
   also gets its semantic role tree, `verb_tokens [V, W]`, `noun_tokens [N, W]` word
   ids (0 = padding) and `role_edges [V, N]` bool (V = `max_verbs`, N = `max_nouns`,
   W = `max_node_words`). A split sentence missing from the file is an error.
@@ -68,16 +68,12 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from data_pipelines import builders  # registers the builders with TFDS
-from data_pipelines.data_config import PER_QUERY_KEYS, DataConfig
-from vmr_jax.text import semantic_roles
-from vmr_jax.text.words import PAD_ID, UNK_ID, WordVocab
-from vmr_jax.text.wordpiece import WordPieceTokenizer
+from data_pipelines.data_config import PER_QUERY_KEYS, DataConfig, DatasetNotBuiltError
+from data_pipelines import semantic_roles
+from data_pipelines.words import PAD_ID, UNK_ID, WordVocab
+from data_pipelines.wordpiece import WordPieceTokenizer
 
 Batch = dict[str, np.ndarray]
-
-
-class DatasetNotBuiltError(FileNotFoundError):
-  pass
 
 
 def load_builder(config: DataConfig) -> tfds.core.DatasetBuilder:

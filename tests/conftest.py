@@ -158,7 +158,7 @@ def changed_fields(config, base) -> dict:
 def tiny_cmhn_config(data_dir, release, *reading):
   """configs/cmhn_synthetic.py (its default reading, the released code's, or
   `reading`) shrunk to the tiny dataset."""
-  from configs import cmhn_synthetic
+  from vmr_jax.configs import cmhn_synthetic
   config = shrink_to_tiny(cmhn_synthetic.get_config(*reading), data_dir, release)
   config.data.max_queries = 4
   config.data.eval_max_queries = 0  # evaluation chunks like training: Q = 4
@@ -185,7 +185,7 @@ def cmhn_config(tiny_data_dir, tiny_release):
 
 def tiny_hscnet_config(data_dir, release):
   """configs/hscnet_synthetic.py shrunk to the tiny dataset."""
-  from configs import hscnet_synthetic
+  from vmr_jax.configs import hscnet_synthetic
   config = shrink_to_tiny(hscnet_synthetic.get_config(), data_dir, release)
   config.hscnet.max_sentences = 3  # the tiny videos' paragraphs are cut in two
   config.hscnet.hidden = 16
@@ -203,7 +203,7 @@ def hscnet_config(tiny_data_dir, tiny_release):
 
 def tiny_clear_paper_config(data_dir, release):
   """configs/clear_synthetic.py:paper shrunk to the tiny dataset."""
-  from configs import clear_synthetic
+  from vmr_jax.configs import clear_synthetic
   config = shrink_to_tiny(clear_synthetic.get_config("paper"), data_dir, release)
   config.data.max_queries = 4
   config.data.eval_max_queries = 0
@@ -218,7 +218,7 @@ def tiny_clear_paper_config(data_dir, release):
 def tiny_clear_config(data_dir, release):
   """configs/clear_synthetic.py (its default reading, the released code's) shrunk to
   the tiny dataset: 16 clips pooled to an 8-clip map."""
-  from configs import clear_synthetic
+  from vmr_jax.configs import clear_synthetic
   config = shrink_to_tiny(clear_synthetic.get_config("released"), data_dir, release)
   config.clear.update(
       frame_dim=8, scale_layers=(4, 2), query_hidden=8, query_layers=2,
@@ -238,7 +238,7 @@ def clear_config(tiny_data_dir, tiny_release):
 def tiny_fvmr_config(data_dir, release):
   """configs/fvmr_synthetic.py shrunk to the tiny dataset (its 16-clip map); the
   distillation warm-up ends after 2 of the 12 steps' ~6 epochs."""
-  from configs import fvmr_synthetic
+  from vmr_jax.configs import fvmr_synthetic
   config = shrink_to_tiny(fvmr_synthetic.get_config(), data_dir, release)
   config.data.srl_file = str(release / "srl.jsonl")
   config.data.max_queries = 4
@@ -260,7 +260,7 @@ def fvmr_config(tiny_data_dir, tiny_release):
 
 def tiny_fian_config(data_dir, release):
   """configs/fian_synthetic.py shrunk to the tiny dataset (16 clips)."""
-  from configs import fian_synthetic
+  from vmr_jax.configs import fian_synthetic
   config = shrink_to_tiny(fian_synthetic.get_config(), data_dir, release)
   config.text.head_hidden = 4
   config.fian.hidden = 8
@@ -351,7 +351,7 @@ def small_model_config(name: str):
   default reading without one) with random word vectors and tiny widths."""
   import importlib
   model, _, reading = name.partition("/")
-  module = importlib.import_module(f"configs.{model}_synthetic")
+  module = importlib.import_module(f"vmr_jax.configs.{model}_synthetic")
   config = module.get_config(reading) if reading else module.get_config()
   config.text.vectors, config.text.glove_dim = "random", 6
   config.train.batch_size = 4
@@ -381,7 +381,7 @@ def small_padded_batch(config, seed=0):
   a padded example (their rows hold garbage), short word masks and, for models that
   allow it, padded clips."""
   import numpy as np
-  from vmr_jax.random_batch import random_batch
+  from vmr_jax.tools.random_batch import random_batch
   rng = np.random.default_rng(seed)
   batch = random_batch(config, FEATURE_DIM, VOCAB, rng)
   batch["epoch"][:] = [0, 20, 20, 20]  # example 0 still in FVMR's warm-up

@@ -11,11 +11,11 @@ NO_TF = """
 import importlib, sys
 sys.modules["tensorflow"] = None  # any import of it now fails
 from absl import flags
-from vmr_jax import bench
+from vmr_jax.tools import bench
 flags.FLAGS(["bench", "--steps=1", "--feature_dim=8", "--vocab=50", "--gallery=3,10"])
 for name, overrides in {runs!r}:
   name, _, reading = name.partition(":")
-  module = importlib.import_module(f"configs.{{name}}")
+  module = importlib.import_module(f"vmr_jax.configs.{{name}}")
   config = module.get_config(reading) if reading else module.get_config()
   for field, value in overrides.items():
     section, key = field.split(".")
@@ -64,7 +64,7 @@ MEMORY = """
 import sys
 sys.modules["tensorflow"] = None  # any import of it now fails
 from absl import app
-from vmr_jax import bench
+from vmr_jax.tools import bench
 sys.argv = ["bench", "--memory", "--config=configs/fvmr_charades.py", *{overrides!r}]
 app.run(bench.main)
 """
@@ -84,7 +84,7 @@ def test_memory_bench_without_tensorflow():
 def test_corpus_search_bench_agrees_with_numpy():
   """`--task=corpus`'s methods find the same top-k scores (a 40-bit code spans two
   uint32 words; 3,000 moments)."""
-  from vmr_jax import corpus_speed
+  from vmr_jax.tools import corpus_speed
   results = corpus_speed.corpus_comparison(moments=3000, per_video=50, bits=40, dim=16,
                                     queries=5, k=20, steps=1)
   assert set(results) == {"cmhn", "fvmr"}

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from vmr_jax.text import bert
-from vmr_jax.text.wordpiece import WordPieceTokenizer
+from data_pipelines.wordpiece import WordPieceTokenizer
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")

@@ -6,7 +6,7 @@ tests/test_twins.py (`test_clear_released_twin*`), the CLI run in tests/test_tra
 import numpy as np
 import pytest
 
-from configs import clear_activitynet, clear_tacos
+from vmr_jax.configs import clear_activitynet, clear_tacos
 from vmr_jax import registry
 from vmr_jax.layers import windows
 from vmr_jax.models import clear, clear_released

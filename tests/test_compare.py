@@ -1,9 +1,9 @@
-"""`vmr_jax.compare` trains a model and its PyTorch twin on the same batches: with no
+"""`vmr_jax.tools.compare` trains a model and its PyTorch twin on the same batches: with no
 dropout (tiny FIAN), both follow the same loss curve from the same weights."""
 
 import pytest
 
-from vmr_jax import compare
+from vmr_jax.tools import compare
 
 from tests.conftest import tiny_fian_config
 

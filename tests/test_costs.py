@@ -1,10 +1,10 @@
-"""The train-step cost analysis (`vmr_jax.costs`) without compiling a model."""
+"""The train-step cost analysis (`vmr_jax.tools.costs`) without compiling a model."""
 
 import jax
 import jax.numpy as jnp
 import pytest
 
-from vmr_jax import costs
+from vmr_jax.tools import costs
 
 
 def test_dot_flops_counts_products_convolutions_and_every_scan_iteration():

@@ -16,7 +16,7 @@ CLIPS, SIZES, RATIO = 8, (2, 4), 0.5  # strides 1, 2: 7 + 3 windows
 
 
 def small_config():
-  from configs import fian_synthetic
+  from vmr_jax.configs import fian_synthetic
   config = fian_synthetic.get_config()
   config.data.num_clips = CLIPS
   config.fian.windows = SIZES
@@ -109,7 +109,7 @@ def test_decode_moves_clips_and_ranks(batch):
 
 
 def test_text_encoder_width_must_be_hidden(fian_config):
-  from vmr_jax.random_batch import random_batch
+  from vmr_jax.tools.random_batch import random_batch
   fian_config.text.head_hidden = 3  # 6-wide words, hidden 8
   fian_config.text.vectors = "random"
   words = [f"w{i}" for i in range(10)]
@@ -132,7 +132,7 @@ def test_charades_config_runs_end_to_end_on_release_files(real_annotations, tiny
                                                          tmp_path):
   """configs/fian_charades.py (64 clips, its four windows, I3D files) on a dataset the
   data layer builds from Charades-STA release files, shrunk in width and steps."""
-  from configs import fian_charades
+  from vmr_jax.configs import fian_charades
   from data_pipelines import build
   release = tmp_path / "release"
   release.mkdir()

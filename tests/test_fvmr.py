@@ -10,7 +10,7 @@ import pytest
 from vmr_jax import registry
 from vmr_jax.layers import moment_map
 from vmr_jax.models import fvmr
-from vmr_jax.random_batch import random_batch
+from vmr_jax.tools.random_batch import random_batch
 from tests.conftest import (FEATURE_DIM, VOCAB, overfit_one_batch, small_model,
                             small_model_config, tiny_fvmr_config)
 

@@ -3,7 +3,7 @@ import pytest
 
 from data_pipelines import synthetic_corpus
 from vmr_jax.text import glove
-from vmr_jax.text.words import PAD, UNK, WordVocab
+from data_pipelines.words import PAD, UNK, WordVocab
 
 from tests.conftest import TINY_SPEC
 

@@ -158,7 +158,7 @@ def test_tacos_config_runs_end_to_end_on_tacos_format_files(tiny_release, tmp_pa
   """configs/hscnet_tacos.py (the release's paragraphs, TACoS thresholds) on a
   TACoS-release dataset built from the synthetic files, shrunk (C = {1, 1, 1}: the
   depth only costs compile time here)."""
-  from configs import hscnet_tacos
+  from vmr_jax.configs import hscnet_tacos
   from data_pipelines import build
   build.build("tacos", str(tmp_path / "data"), manual_dir=str(tiny_release / "tacos"))
   config = hscnet_tacos.get_config()

@@ -4,7 +4,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from data_pipelines import input_pipeline as ip
-from vmr_jax.text.words import split_words
+from data_pipelines.words import split_words
 
 
 def reference_pool(feats, t):
@@ -216,7 +216,7 @@ def node_words(pipeline, ids):
 
 @pytest.mark.parametrize("batch_kind", ["video", "query"])
 def test_role_trees_follow_their_queries(tiny_data_dir, tiny_release, batch_kind):
-  from vmr_jax.text import semantic_roles
+  from data_pipelines import semantic_roles
   srl = tiny_release / "srl.jsonl"
   trees = semantic_roles.read_allennlp_srl(str(srl))
   pipeline = ip.Pipeline(config(tiny_data_dir, batch_kind=batch_kind, max_queries=3,

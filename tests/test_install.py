@@ -32,6 +32,18 @@ def test_resolve_prefers_an_existing_file_then_the_installed_configs(tmp_path, m
     assert "cmhn_synthetic.py, cmhn_tacos.py" in str(error.value)
 
 
+def test_every_package_folder_is_installed():
+  """pyproject.toml lists the packages (configs/ goes in as vmr_jax.configs): a folder
+  with an __init__.py left out of the list would be missing from a wheel."""
+  import tomllib
+  listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+               ["packages"])
+  found = {"vmr_jax.configs"} | {
+      str(init.parent.relative_to(REPO)).replace(os.sep, ".")
+      for top in ("vmr_jax", "data_pipelines") for init in (REPO / top).rglob("__init__.py")}
+  assert listed == found
+
+
 def test_cli_from_another_directory_on_a_non_editable_install(tmp_path, tiny_data_dir,
                                                               tiny_release):
   source = tmp_path / "source"  # a clean copy: pip builds in the source tree
@@ -50,13 +62,15 @@ def test_cli_from_another_directory_on_a_non_editable_install(tmp_path, tiny_dat
   elsewhere.mkdir()
   env = environment() | {"PYTHONPATH": str(site)}  # not the repository
 
-  out = subprocess.run([sys.executable, "-c", "import configs, data_pipelines, vmr_jax; "
-                        "print(configs.__file__, data_pipelines.__file__, vmr_jax.__file__)"],
+  out = subprocess.run([sys.executable, "-c", "import data_pipelines, vmr_jax, vmr_jax.configs; "
+                        "print(vmr_jax.configs.__file__, data_pipelines.__file__, "
+                        "vmr_jax.__file__)"],
                        cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120)
   assert out.returncode == 0, out.stderr[-3000:]
   assert all(path.startswith(str(site)) for path in out.stdout.split())
+  assert not (site / "configs").exists()  # installed in the project's namespace only
 
-  from configs import cmhn_synthetic
+  from vmr_jax.configs import cmhn_synthetic
   overrides = changed_fields(tiny_cmhn_config(tiny_data_dir, tiny_release),
                              cmhn_synthetic.get_config())
   workdir = tmp_path / "workdir"
@@ -71,5 +85,5 @@ def test_cli_from_another_directory_on_a_non_editable_install(tmp_path, tiny_dat
   out = subprocess.run(command("configs/nope.py", workdir), cwd=elsewhere, env=env,
                        capture_output=True, text=True, timeout=120)
   assert out.returncode != 0
-  assert f"no nope.py in the installed configs ({site / 'configs'})" in out.stderr
+  assert f"no nope.py in the installed configs ({site / 'vmr_jax' / 'configs'})" in out.stderr
   assert "hscnet_tacos.py" in out.stderr

@@ -3,6 +3,7 @@ import itertools
 import numpy as np
 import pytest
 
+from data_pipelines import chance
 from vmr_jax import metrics
 
 
@@ -96,7 +97,7 @@ def test_grounding_metrics_hand_case():
 
 
 def test_grid_moments():
-  g = metrics.grid_moments(4, 8.0)
+  g = chance.grid_moments(4, 8.0)
   assert len(g) == 10
   np.testing.assert_allclose(g[0], [0, 2])
   np.testing.assert_allclose(g[-1], [6, 8])
@@ -107,16 +108,18 @@ def test_chance_levels_match_simulation():
   rng = np.random.default_rng(3)
   durations = rng.uniform(20, 60, 40)
   gts = np.stack([durations * 0.2, durations * rng.uniform(0.3, 0.9, 40)], -1)
-  chance = metrics.chance_levels(gts, durations, 16, (1, 5), (0.3, 0.5))
+  levels = chance.chance_levels(gts, durations, 16, (1, 5), (0.3, 0.5))
   # Monte Carlo: rank the grid uniformly at random many times.
-  draws = {k: [] for k in chance}
+  draws = {k: [] for k in levels}
   for _ in range(400):
-    preds = [metrics.grid_moments(16, d)[rng.permutation(136)][:5] for d in durations]
+    preds = [chance.grid_moments(16, d)[rng.permutation(136)][:5] for d in durations]
     for k, v in metrics.grounding_metrics(preds, gts, (1, 5), (0.3, 0.5)).items():
       draws[k].append(v)
-  for k, v in chance.items():
+  for k, v in levels.items():
     assert np.mean(draws[k]) == pytest.approx(v, abs=0.02), k
-  assert 0 < chance["R@1,IoU=0.5"] < chance["R@5,IoU=0.5"] < 1
+  assert 0 < levels["R@1,IoU=0.5"] < levels["R@5,IoU=0.5"] < 1
+  assert set(levels) == {metrics.metric_name(n, m) for n in (1, 5) for m in (0.3, 0.5)} | {
+      "mIoU"}  # the library's names
 
 
 def test_metric_name():

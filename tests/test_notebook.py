@@ -30,7 +30,7 @@ def tiny_parameters(directory, data_dir, release) -> dict:
   """The notebook's parameters for the tiny run: `tiny_cmhn_config` as overrides of
   configs/cmhn_synthetic.py and of configs/cmhn_tacos.py (the same shapes, so the
   TACoS run reuses the compiled programs)."""
-  from configs import cmhn_synthetic, cmhn_tacos
+  from vmr_jax.configs import cmhn_synthetic, cmhn_tacos
   tiny = tiny_cmhn_config(data_dir, release)
   overrides = {k: v for k, v in changed_fields(tiny, cmhn_synthetic.get_config()).items()
                if k not in SET_BY_THE_NOTEBOOK}

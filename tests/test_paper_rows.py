@@ -1,4 +1,4 @@
-"""`vmr_jax.paper_rows` (the papers' figures) and `vmr_jax.versus_paper` (a run's test
+"""`vmr_jax.tools.paper_rows` (the papers' figures) and `vmr_jax.tools.versus_paper` (a run's test
 metrics beside them) on a hand-made workdir whose recalls and SEs are known."""
 
 import json
@@ -9,7 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from vmr_jax import evaluate, metrics, paper_rows, significance, versus_paper
+from vmr_jax import evaluate, metrics
+from vmr_jax.tools import paper_rows, significance, versus_paper
 from tests.conftest import REPO
 
 HITS = [4, 3, 2, 1, 0]  # R@1,IoU=0.5 hits of the 4 queries of each of 5 videos: 10 / 20
@@ -88,7 +89,7 @@ def test_pick_and_errors(workdir):
 
 def test_command(workdir):
   run = lambda *flags: subprocess.run(
-      [sys.executable, "-m", "vmr_jax.versus_paper", f"--workdir={workdir}", *flags],
+      [sys.executable, "-m", "vmr_jax.tools.versus_paper", f"--workdir={workdir}", *flags],
       cwd=REPO, capture_output=True, text=True, timeout=300)
   out = run("--paper=cmhn/tacos")
   assert out.returncode == 0, out.stderr[-2000:]

@@ -30,7 +30,7 @@ def write_export(directory, model: str):
   """An export of `small_model_config(model)`'s random initialization (CMHN's with
   `short_videos = "pad"`); its variables."""
   from vmr_jax import export, registry, train
-  from vmr_jax.random_batch import random_batch
+  from vmr_jax.tools.random_batch import random_batch
   config = small_model_config(model)
   if config.model == "cmhn":  # short videos padded and masked: candidates past them invalid
     config.data.short_videos = "pad"
@@ -64,7 +64,7 @@ def exports(tmp_path_factory):
 
 @pytest.mark.parametrize("model", MODELS)
 def test_predictor(exports, model):
-  from vmr_jax import Predictor, batches, evaluate
+  from vmr_jax import Predictor, evaluate, predictor_inputs
   directory, variables = exports(model)
   predictor = Predictor.load(str(directory))
   restored = predictor.exported.variables
@@ -86,9 +86,9 @@ def test_predictor(exports, model):
     # Retrieval models split the forward pass into a video side (encode) and a query
     # side: the same scores as the whole model's forward pass and decode.
     config = predictor.config
-    clips, mask = batches.resample_clips(features["v3"], config.data.num_clips,
+    clips, mask = predictor_inputs.resample_clips(features["v3"], config.data.num_clips,
                                          config.data.short_videos)
-    batch = batches.video_level(clips[None], mask[None], np.array([durations["v3"]]),
+    batch = predictor_inputs.video_level(clips[None], mask[None], np.array([durations["v3"]]),
                                 predictor.sentence_encoder(SENTENCES), np.ones(1, bool))
     predict = evaluate.make_predict_fn(predictor.exported.model, predictor.spec, config)
     ranked = np.asarray(jax.jit(predict)(restored, batch)[0])[0]
@@ -194,7 +194,7 @@ def test_search_is_the_same_on_one_and_four_devices(exports, tmp_path):
 @pytest.mark.parametrize("rule", ["stretch", "pad"])
 def test_resample_clips_matches_the_input_pipeline(rule):
   from data_pipelines.input_pipeline import resample_features
-  from vmr_jax.batches import resample_clips
+  from vmr_jax.predictor_inputs import resample_clips
   rng = np.random.default_rng(0)
   for n in (1, 5, 16, 17, 40):
     feats = rng.normal(size=(n, 3)).astype(np.float32)
@@ -288,7 +288,7 @@ def test_bert_export(tmp_path, tiny_release):
   loads without the checkpoint (random weights of a tiny BERT here)."""
   import shutil
   from vmr_jax import Predictor, export, registry, train
-  from vmr_jax.random_batch import random_batch
+  from vmr_jax.tools.random_batch import random_batch
   bert_dir = tmp_path / "bert"
   bert_dir.mkdir()
   (bert_dir / "config.json").write_text(json.dumps(TINY_BERT))

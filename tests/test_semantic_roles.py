@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from vmr_jax.text import semantic_roles as sr
+from data_pipelines import semantic_roles as sr
 
 # AllenNLP SRL predictor output lines (its `predict` command's JSON lines), by hand.
 ALLENNLP_LINES = [

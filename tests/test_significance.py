@@ -1,5 +1,5 @@
-"""`vmr_jax.significance` against direct computations, and the bag-of-words baseline's
-method (`data_pipelines.word_regression`) on batches where the answer is known."""
+"""`vmr_jax.tools.significance` against direct computations, and the bag-of-words baseline's
+method (`vmr_jax.tools.word_regression`) on batches where the answer is known."""
 
 import subprocess
 import sys
@@ -7,8 +7,9 @@ import sys
 import numpy as np
 import pytest
 
-from data_pipelines import word_regression
-from vmr_jax import evaluate, metrics, significance
+from vmr_jax.tools import word_regression
+from vmr_jax import evaluate, metrics
+from vmr_jax.tools import significance
 from tests.conftest import REPO
 
 
@@ -72,7 +73,7 @@ def test_command_reads_evaluation_files(tmp_path):
   for name, hits in (("a", [[True, True], [False, True]]), ("b", [[True, False], [False, True]])):
     evaluate.write(str(tmp_path / name), "test", {}, list(records(hits).values()))
     paths.append(str(tmp_path / name / "eval" / "test_predictions.jsonl"))
-  out = subprocess.run([sys.executable, "-m", "vmr_jax.significance", *paths], cwd=REPO,
+  out = subprocess.run([sys.executable, "-m", "vmr_jax.tools.significance", *paths], cwd=REPO,
                        capture_output=True, text=True, timeout=300)
   assert out.returncode == 0, out.stderr[-2000:]
   assert f"{paths[0]}: R@1,IoU=0.5 75.00 +- " in out.stdout
@@ -99,7 +100,7 @@ def test_merge_duplicates_scores_a_sentence_once_on_its_best_window(tmp_path):
                                 [1, 1, 1])
   evaluate.write(str(tmp_path), "test", {}, list(records.values()))
   path = str(tmp_path / "eval" / "test_predictions.jsonl")
-  out = subprocess.run([sys.executable, "-m", "vmr_jax.significance", path,
+  out = subprocess.run([sys.executable, "-m", "vmr_jax.tools.significance", path,
                         "--merge_duplicates"], cwd=REPO, capture_output=True, text=True,
                        timeout=300)
   assert out.returncode == 0, out.stderr[-2000:]

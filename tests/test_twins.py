@@ -1,5 +1,5 @@
 """Every PyTorch twin computes what its Flax model computes: with the Flax variables
-copied in (`torch_equivalents.convert.load_flax`), on the same padded batch, the loss
+copied in (`twins.convert.load_flax`), on the same padded batch, the loss
 and its terms, every parameter's gradient and the decoded moments agree within 1e-4
 (float32). Run them with `pytest -k twin`."""
 
@@ -7,16 +7,17 @@ import jax
 import numpy as np
 import pytest
 
-from vmr_jax import registry, torch_equivalents
+from vmr_jax import registry
+from vmr_jax.tools import twins
 from vmr_jax.layers import losses
 from vmr_jax.models import clear
-from vmr_jax.torch_equivalents import convert
+from vmr_jax.tools.twins import convert
 
 from tests.conftest import (FEATURE_DIM, VOCAB, small_model, small_model_config,
                             small_padded_batch)
 
 torch = pytest.importorskip("torch")
-from vmr_jax.torch_equivalents import fvmr as torch_fvmr  # noqa: E402 (needs torch)
+from vmr_jax.tools.twins import fvmr as torch_fvmr  # noqa: E402 (needs torch)
 
 
 def jax_run(config, model, variables, batch, train):
@@ -36,7 +37,7 @@ def jax_run(config, model, variables, batch, train):
 
 def torch_run(twin, batch, train, double=False):
   twin.train(train)
-  tensors = torch_equivalents.to_torch(batch)
+  tensors = twins.to_torch(batch)
   if double:
     tensors = {k: v.double() if v.is_floating_point() else v for k, v in tensors.items()}
   loss, terms = twin.loss(twin(tensors), tensors)
@@ -60,7 +61,7 @@ def check_twin(config, batch, train=False, double=False):
   _, model, variables = small_model(config, batch)
   variables = jax.tree.map(lambda x: x + 0.05 * jax.random.normal(jax.random.PRNGKey(1),
                                                                   x.shape), variables)
-  twin = torch_equivalents.create(config, FEATURE_DIM, VOCAB)
+  twin = twins.create(config, FEATURE_DIM, VOCAB)
   convert.load_flax(twin, variables)
   if double:
     twin.double()
@@ -188,7 +189,7 @@ def test_clear_twin(search):
 def test_clear_twin_tree_walk_and_nodes_on_random_similarities():
   """The twin's Algorithm 1 and node tables against the model's on every kind of node
   (the padded batch above reaches only a few of them)."""
-  from vmr_jax.torch_equivalents import clear as torch_clear
+  from vmr_jax.tools.twins import clear as torch_clear
   rng = np.random.default_rng(0)
   similarity = rng.normal(size=(500, 2 * 4 - 1)).astype(np.float32)
   reached = set()
@@ -251,7 +252,7 @@ def test_twin_loading_names_what_is_missing():
   config = small_model_config("fian")
   batch = small_padded_batch(config)
   params = small_model(config, batch)[2]["params"]
-  twin = torch_equivalents.create(config, FEATURE_DIM, VOCAB)
+  twin = twins.create(config, FEATURE_DIM, VOCAB)
   with pytest.raises(ValueError, match="no value for the twin's .*filter"):
     convert.load_flax(twin, {"params": {k: v for k, v in params.items() if k != "filter"}})
   with pytest.raises(ValueError, match="extra has no place in the twin"):

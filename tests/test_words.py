@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from vmr_jax.text import words
+from data_pipelines import words
 
 
 def test_split_words():

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 
 from absl import flags
-import configs
+from vmr_jax import configs
 from ml_collections import config_flags
 
 CONFIGS_DIR = os.path.dirname(os.path.abspath(configs.__file__))

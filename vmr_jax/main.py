@@ -30,11 +30,12 @@ import sys
 
 from absl import app, flags, logging
 
-from data_pipelines.input_pipeline import DatasetNotBuiltError
+from data_pipelines.data_config import DatasetNotBuiltError
 from vmr_jax import config_files, distributed
 
 _CONFIG = config_files.DEFINE_config_file("config", "Model config file (a path, or "
                                           "configs/NAME.py of the installed configs).")
+flags.declare_key_flag("config")  # listed by --help
 _WORKDIR = flags.DEFINE_string("workdir", None, "Checkpoints, logs, eval outputs.",
                                required=True)
 _MODE = flags.DEFINE_enum("mode", "train", ["train", "eval", "export", "predict"],
@@ -71,22 +72,22 @@ def main(argv):
     raise app.UsageError(str(e)) from None
   logging.set_verbosity(logging.WARNING)
   config = _CONFIG.value
-  from vmr_jax import checkpoints, predict, preemption, train, workdir_lock  # keeps --help fast
+  from vmr_jax import checkpoints, from_checkpoint, preemption, train, workdir_lock  # keeps --help fast
   try:
     if _MODE.value == "train":
       train.train_and_evaluate(config, _WORKDIR.value)
     elif _MODE.value == "eval":
-      predict.evaluate_checkpoint(config, _WORKDIR.value, _CHECKPOINT.value,
+      from_checkpoint.evaluate_checkpoint(config, _WORKDIR.value, _CHECKPOINT.value,
                                   _SPLIT.value or config.eval.test_split)
     elif _MODE.value == "export":
-      directory = predict.export_checkpoint(
+      directory = from_checkpoint.export_checkpoint(
           config, _WORKDIR.value, _CHECKPOINT.value,
           _EXPORT_DIR.value or os.path.join(_WORKDIR.value, "export"))
       if distributed.is_main():
         print(f"exported to {directory}")
     else:
-      sentences = predict.read_sentences(_SENTENCES.value, _SENTENCES_FILE.value)
-      predict.predict(config, _WORKDIR.value, _CHECKPOINT.value, sentences,
+      sentences = from_checkpoint.read_sentences(_SENTENCES.value, _SENTENCES_FILE.value)
+      from_checkpoint.predict(config, _WORKDIR.value, _CHECKPOINT.value, sentences,
                       video=_VIDEO.value, split=_SPLIT.value or config.eval.test_split,
                       features=_FEATURES.value, duration=_DURATION.value)
   except (DatasetNotBuiltError, workdir_lock.WorkdirInUseError,

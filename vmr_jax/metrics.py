@@ -190,52 +190,6 @@ def parse_recall(metric: str) -> tuple[int, float] | None:
   return None if match is None else (int(match[1]), float(match[2]))
 
 
-def grid_moments(num_clips: int, duration: float) -> np.ndarray:
-  """All `num_clips * (num_clips + 1) / 2` moments `[i, j]` (i <= j) of a clip grid.
-
-  Returns `[M, 2]` times in seconds: clip i spans `[i, i + 1) * duration / num_clips`.
-  """
-  i, j = np.triu_indices(num_clips)
-  step = duration / num_clips
-  return np.stack([i * step, (j + 1) * step], axis=-1)
-
-
-def chance_levels(gts: np.ndarray, durations: np.ndarray, num_clips: int,
-                  ns: Sequence[int], thresholds: Sequence[float]) -> dict[str, float]:
-  """Metrics of a ranker that orders the clip-grid moments uniformly at random.
-
-  For each query, `k` of the `M` grid moments reach IoU >= m; a random top-n (drawn
-  without replacement) contains one of them with probability `1 - C(M-k, n)/C(M, n)`.
-  mIoU is the mean IoU over all grid moments. Exact, no sampling.
-
-  Args:
-    gts: `[Q, 2]` ground truth in seconds; durations: `[Q]` video durations.
-  """
-  gts = np.asarray(gts, dtype=np.float64).reshape(-1, 2)
-  durations = np.asarray(durations, dtype=np.float64).reshape(-1)
-  out = {metric_name(n, m): 0.0 for n in ns for m in thresholds}
-  miou = 0.0
-  for gt, duration in zip(gts, durations):
-    ious = temporal_iou(grid_moments(num_clips, duration), gt)
-    total = len(ious)
-    miou += ious.mean()
-    for m in thresholds:
-      misses = total - int((ious >= m).sum())
-      for n in ns:
-        out[metric_name(n, m)] += 1.0 - _ratio_of_choices(misses, total, n)
-  out = {k: v / len(gts) for k, v in out.items()}
-  out["mIoU"] = float(miou / len(gts))
-  return out
-
-
-def _ratio_of_choices(misses: int, total: int, n: int) -> float:
-  """C(misses, n) / C(total, n): chance that n draws without replacement all miss."""
-  ratio = 1.0
-  for t in range(min(n, total)):
-    ratio *= max(misses - t, 0) / (total - t)
-  return ratio
-
-
 def windows_of(gts) -> list[np.ndarray]:
   """Ground truth as per-query windows: `[Q, 2]` moments, or a sequence of `[2]` or
   `[W_q, 2]` per query (e.g. `record_windows` of each record) -> a list of `[W_q, 2]`

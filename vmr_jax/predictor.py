@@ -7,7 +7,7 @@
     predictor.search(["the person opens the door"], top_n=10)
         # per sentence [Moment(video_id, start, end, score), ...] over the collection
 
-`encode` resamples every video's clips to the model's grid (`vmr_jax.batches`, the
+`encode` resamples every video's clips to the model's grid (`vmr_jax.predictor_inputs`, the
 input pipeline's rules) and keeps, on the devices, what the model computes from the
 video alone (`registry.Retrieval`), split over the mesh's `data` axis:
 - CMHN: every candidate's binary code, packed into uint32 words; a sentence's code
@@ -56,7 +56,7 @@ from jax.sharding import PartitionSpec
 import jax.numpy as jnp
 import numpy as np
 
-from vmr_jax import batches, distributed, evaluate, export, metrics, sharding
+from vmr_jax import distributed, evaluate, export, metrics, predictor_inputs, sharding
 
 PLACEHOLDER_SENTENCE = "a"  # the query of the batches that encode videos
 
@@ -123,7 +123,7 @@ class Predictor:
     self.mesh = mesh or sharding.make_mesh(jax.local_devices())
     self.devices = self.mesh.devices.size
     data = self.config.data
-    self.sentence_encoder = batches.SentenceEncoder(
+    self.sentence_encoder = predictor_inputs.SentenceEncoder(
         exported.words, data.max_words, data.wordpiece_vocab, data.max_wordpiece)
     self.query_level = data.batch_kind == "query"
     # Rows of a batch: eval.batch_size, or fewer for a smaller collection, rounded up
@@ -164,7 +164,7 @@ class Predictor:
       duration = float(durations[video])
       if not (np.isfinite(duration) and duration > 0):
         raise ValueError(f"video {video!r}: duration {duration} is not a positive number")
-      resampled, mask = batches.resample_clips(feats, data.num_clips, data.short_videos)
+      resampled, mask = predictor_inputs.resample_clips(feats, data.num_clips, data.short_videos)
       clips.append(resampled), masks.append(mask), seconds.append(duration)
     rows = self.devices * math.ceil(len(video_ids) / self.devices)
     self.chunk = self.devices * math.ceil(min(self.config.eval.batch_size, len(video_ids))
@@ -288,7 +288,7 @@ class Predictor:
     for begin in range(0, rows, self.chunk):
       index = np.arange(begin, begin + self.chunk)
       picked = np.where(index < rows, index, 0)
-      batch = batches.video_level(collection.clips[picked], collection.masks[picked],
+      batch = predictor_inputs.video_level(collection.clips[picked], collection.masks[picked],
                                   collection.durations[picked], placeholder,
                                   picked < len(collection.video_ids))
       parts.append(jax.tree.map(lambda x: np.asarray(x)[index < rows],
@@ -299,14 +299,14 @@ class Predictor:
     collection.entries = jax.device_put(entries, data)
     collection.valid, collection.times = jax.device_put(valid, data), times
 
-  def _query_entries(self, queries: batches.Batch):
+  def _query_entries(self, queries: predictor_inputs.Batch):
     """A Retrieval model's query side of `[S, L]` sentences."""
     t, d = self.config.data.num_clips, self.exported.feature_dim
-    batch = batches.video_level(np.zeros((1, t, d), np.float32), np.ones((1, t), bool),
+    batch = predictor_inputs.video_level(np.zeros((1, t, d), np.float32), np.ones((1, t), bool),
                                 np.ones(1, np.float32), queries, np.ones(1, bool))
     return self._queries(self.variables, jax.device_put(batch, sharding.replicated(self.mesh)))
 
-  def _rank_full(self, rows: np.ndarray, queries: batches.Batch, paragraph: bool = False
+  def _rank_full(self, rows: np.ndarray, queries: predictor_inputs.Batch, paragraph: bool = False
                  ) -> np.ndarray:
     """The model's ranked moments `[len(rows), S, K, 3]` of the collection's `rows`
     for every one of the `S` sentences (`queries [S, L]`); video-level models see
@@ -328,9 +328,9 @@ class Predictor:
                 collection.durations[picked])
       if self.query_level:
         one = {k: v[pair_queries[np.where(valid, index, 0)]] for k, v in queries.items()}
-        batch = batches.query_level(*videos, one, valid)
+        batch = predictor_inputs.query_level(*videos, one, valid)
       else:
-        batch = batches.video_level(*videos, queries, valid)
+        batch = predictor_inputs.video_level(*videos, queries, valid)
       out.append(np.asarray(jax.device_get(
           self._rank(self.variables, self._sharded(batch))))[valid])
     ranked = np.concatenate(out)
@@ -353,7 +353,7 @@ class Predictor:
       merged.append((rows[order], moments[order]))
     return merged
 
-  def _sharded(self, batch: batches.Batch) -> dict[str, jax.Array]:
+  def _sharded(self, batch: predictor_inputs.Batch) -> dict[str, jax.Array]:
     """A host batch split over the mesh's `data` axis (explicitly: with several
     processes jit takes no numpy input for a sharded argument)."""
     return jax.device_put(batch, sharding.data_sharded(self.mesh))

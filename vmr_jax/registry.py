@@ -7,6 +7,7 @@ functions, so no model-specific code enters them.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import importlib
 from typing import Any, Callable, Mapping, Sequence
 
@@ -118,7 +119,14 @@ def for_config(config) -> ModelSpec:
   return module.spec_for(config) if hasattr(module, "spec_for") else module.SPEC
 
 
+class UnknownModelError(ValueError):
+  """`config.model` names no registered model (the message suggests the closest)."""
+
+
 def _module(name: str):
   if name not in _MODULES:
-    raise ValueError(f"unknown model {name!r}; one of {sorted(_MODULES)}")
+    close = difflib.get_close_matches(name, _MODULES, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise UnknownModelError(f"unknown model {name!r}: {hint}the models are "
+                            f"{', '.join(sorted(_MODULES))}")
   return importlib.import_module(_MODULES[name])

@@ -29,8 +29,8 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from data_pipelines import annotations, features as features_lib
-from vmr_jax import metrics
-from vmr_jax.text.words import split_words
+from data_pipelines.chance import chance_levels
+from data_pipelines.words import split_words
 
 REPORT_FILE = "build_report.json"
 RECALL_AT = (1, 5)
@@ -133,8 +133,8 @@ class ReleaseBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
     chance = {}
     for split, (_, gts, durations) in self._split_stats.items():
       if len(gts):
-        chance[split] = metrics.chance_levels(gts, durations, self.CHANCE_NUM_CLIPS,
-                                              RECALL_AT, self.IOU_THRESHOLDS)
+        chance[split] = chance_levels(gts, durations, self.CHANCE_NUM_CLIPS,
+                                      RECALL_AT, self.IOU_THRESHOLDS)
     return {
         "feature_dim": self._features.dim,
         "iou_thresholds": list(self.IOU_THRESHOLDS),

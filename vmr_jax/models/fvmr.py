@@ -72,7 +72,7 @@ from vmr_jax.layers.losses import DISTILLATIONS, distillation, masked_average, s
 from vmr_jax.layers.mlp import MLP
 from vmr_jax.layers.rnn import BiRNN
 from vmr_jax.models import common
-from vmr_jax.text.words import PAD_ID
+from data_pipelines.words import PAD_ID
 
 TREE_KEYS = ("verb_tokens", "noun_tokens", "role_edges")
 
@@ -191,7 +191,7 @@ class FVMR(common.TextVideoModule):
     if missing:
       raise ValueError(f"FVMR's teacher needs semantic role trees in the batch ({missing} "
                        "missing): set config.data.srl_file to an AllenNLP SRL JSON lines "
-                       "file (vmr_jax.text.semantic_roles)")
+                       "file (data_pipelines.semantic_roles)")
     node_rnn = BiRNN(self.config.node_hidden, 1, "gru", name="node_gru")
 
     def embed(tokens, mask):

@@ -12,7 +12,7 @@ Registry (`config.text.encoder`):
   them when `config.data.wordpiece_vocab` is `<bert_dir>/vocab.txt`). Only when asked
   for by name with `vectors = "random"`: BERT-base's sizes (`bert.BertConfig()`) with
   the module's random initialization and no checkpoint (memory and speed
-  measurements, `vmr_jax.bench --memory`); with `vectors = "export"`, the sizes of
+  measurements, `vmr_jax.tools.bench --memory`); with `vectors = "export"`, the sizes of
   `bert_dir/config.json` and no weights (a model export, `vmr_jax.export`, restores
   them).
 - `glove`: an embedding table for the dataset's `WordVocab`, initialized from

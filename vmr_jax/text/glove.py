@@ -31,7 +31,7 @@ from typing import Sequence
 import numpy as np
 from tqdm import tqdm
 
-from vmr_jax.text.words import PAD, UNK
+from data_pipelines.words import PAD, UNK
 
 OOV_RULES = ("zero", "random")
 

@@ -1,10 +1,10 @@
 """Same data, both frameworks: a model and its PyTorch twin trained side by side.
 
-    python -m vmr_jax.compare --config=configs/cmhn_synthetic.py [--workdir=DIR] \
+    python -m vmr_jax.tools.compare --config=configs/cmhn_synthetic.py [--workdir=DIR] \
         [--config.<field>=value ...]
 
 1. Builds the config's model (`vmr_jax.train.setup`) and its PyTorch twin
-   (`vmr_jax.torch_equivalents`), and copies the JAX initial variables into the twin:
+   (`vmr_jax.tools.twins`), and copies the JAX initial variables into the twin:
    both start from the same weights (the GloVe table included).
 2. Trains each for `train.num_steps` on the same batches in the same order (two
    iterators of the training split with the same seed), with the same optimizer,
@@ -57,7 +57,8 @@ def train_jax(run, config):
 def train_torch(twin, run, config):
   """Trains the twin on the same batches; returns (losses, train s)."""
   import torch
-  from vmr_jax import sharding, torch_equivalents
+  from vmr_jax import sharding
+  from vmr_jax.tools import twins
   cfg = config.train
   if cfg.optimizer != "adam":
     raise ValueError(f"compare trains the twin with Adam only, not {cfg.optimizer!r}")
@@ -69,7 +70,7 @@ def train_torch(twin, run, config):
   losses = []
   start = time.perf_counter()
   for step in range(cfg.num_steps):
-    batch = torch_equivalents.to_torch(next(batches))
+    batch = twins.to_torch(next(batches))
     for group in optimizer.param_groups:
       group["lr"] = float(run.lr_fn(step))
     optimizer.zero_grad()
@@ -85,13 +86,14 @@ def train_torch(twin, run, config):
 def evaluate_torch(twin, run, config, split: str) -> dict[str, float]:
   """The twin's metrics on `split`, by the evaluator's own record and metric code."""
   import torch
-  from vmr_jax import evaluate, torch_equivalents
+  from vmr_jax import evaluate
+  from vmr_jax.tools import twins
   twin.eval()
   records = []
   thresholds = tuple(config.eval.iou_thresholds or run.pipeline.metadata["iou_thresholds"])
   with torch.no_grad():
     for batch in run.pipeline.eval_iterator(split, config.eval.batch_size):
-      tensors = torch_equivalents.to_torch(batch)
+      tensors = twins.to_torch(batch)
       ranked = twin.decode(twin(tensors), tensors).numpy()
       records += evaluate.prediction_records(batch, ranked, config.eval.nms_threshold,
                                              max(config.eval.recall_at),
@@ -101,11 +103,12 @@ def evaluate_torch(twin, run, config, split: str) -> dict[str, float]:
 
 def compare(config) -> dict:
   """Trains and evaluates both frameworks; returns the side-by-side results."""
-  from vmr_jax import evaluate, torch_equivalents, train
-  from vmr_jax.torch_equivalents import convert
+  from vmr_jax import evaluate, train
+  from vmr_jax.tools import twins
+  from vmr_jax.tools.twins import convert
   run = train.setup(config)
   words = run.state.params["text_encoder"]["embedding"]["embedding"]  # [V, d]
-  twin = torch_equivalents.create(config, run.pipeline.feature_dim, words.shape[0],
+  twin = twins.create(config, run.pipeline.feature_dim, words.shape[0],
                                   words.shape[1])
   convert.load_flax(twin, jax.device_get(run.state.variables))
   variables, jax_losses, compile_seconds, jax_seconds = train_jax(run, config)

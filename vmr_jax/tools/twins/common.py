@@ -3,7 +3,7 @@
 
 Every twin names its submodules and parameters as the Flax block names its params
 (`dense_0`, `conv_0`, `attention_norm`, `log_temperature`, ...), so that
-`vmr_jax.torch_equivalents.convert` can copy a Flax variable tree into it by path.
+`vmr_jax.tools.twins.convert` can copy a Flax variable tree into it by path.
 Shapes follow the Flax side (`[B, T, D]`, channels last); each block computes the
 same function as its Flax twin in float32, masks and padding included.
 

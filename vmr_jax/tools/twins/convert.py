@@ -1,7 +1,7 @@
 """Flax variables <-> a PyTorch twin's tensors, by path.
 
 A twin names its submodules and tensors as the Flax model names its variables (see
-`vmr_jax.torch_equivalents.common`), so a Flax path `a/b/kernel` is the tensor of
+`vmr_jax.tools.twins.common`), so a Flax path `a/b/kernel` is the tensor of
 torch module `a.b`. Leaves are converted by the torch module that holds them:
 
 | torch module | Flax leaves | conversion |

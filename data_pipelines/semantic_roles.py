@@ -15,7 +15,7 @@ Two sources:
 - `tree_from_doc` / `spacy_trees`: a dependency-based extractor over spaCy: verbs are
   the VERB tokens (with their particles), nouns the NOUN/PROPN tokens (with their
   compounds), each attached to its nearest VERB ancestor.
-Node words go through `vmr_jax.text.words.split_words`, the datasets' word rule, so
+Node words go through `data_pipelines.words.split_words`, the datasets' word rule, so
 they index the same vocabulary; `sentence_key` matches a parse to a dataset sentence
 whatever the two tokenizers did with punctuation.
 """
@@ -29,7 +29,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from vmr_jax.text.words import PAD_ID, WordVocab, split_words
+from data_pipelines.words import PAD_ID, WordVocab, split_words
 
 MAX_VERBS, MAX_NOUNS = 4, 6  # FVMR Sec. 4.2
 

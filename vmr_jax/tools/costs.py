@@ -1,6 +1,6 @@
 """What each paper config needs: the parameters, FLOPs and peak device memory of its
 train step at the paper's batch, in float32 and bfloat16, from XLA's analyses of the
-compiled step; no data and no weights are read (`python -m vmr_jax.bench --memory`).
+compiled step; no data and no weights are read (`python -m vmr_jax.tools.bench --memory`).
 
 Shapes: `random_batch` of the config (`train.batch_size` videos or pairs, its clips,
 queries and words) with the dataset's clip feature size and word vocabulary
@@ -33,10 +33,10 @@ import jax
 import numpy as np
 
 from vmr_jax import config_files, registry, train
-from vmr_jax.random_batch import random_batch
+from vmr_jax.tools.random_batch import random_batch
 
 # Clip feature size and word vocabulary (words of the train split's sentences,
-# `vmr_jax.text.words.split_words`) of the public releases the builders read.
+# `data_pipelines.words.split_words`) of the public releases the builders read.
 DATASETS = {
     "tacos": (4096, 1499),  # C3D, tall_c3d_features.hdf5
     "activitynet_captions": (500, 10688),  # C3D reduced by PCA, sub_activitynet_v1-3.c3d
@@ -149,7 +149,7 @@ def load(name: str):
   """The config of `configs/<name>.py`; `NAME:ARG` passes ARG to its `get_config`
   (e.g. `cmhn_tacos:paper`)."""
   name, _, arg = name.partition(":")
-  module = importlib.import_module(f"configs.{name}")
+  module = importlib.import_module(f"vmr_jax.configs.{name}")
   return module.get_config(arg) if arg else module.get_config()
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vmr_jax.torch_equivalents import common
-from vmr_jax.text.words import PAD_ID
+from vmr_jax.tools.twins import common
+from data_pipelines.words import PAD_ID
 import torch.nn.functional as F
 
 

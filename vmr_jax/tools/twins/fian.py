@@ -11,7 +11,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from vmr_jax.torch_equivalents import common
+from vmr_jax.tools.twins import common
 
 ENCODERS = ("qv_query", "qv_video", "vq_video", "vq_query")
 

@@ -1,10 +1,10 @@
 """Benchmarks, JAX against the PyTorch equivalent, measured in one run.
 
-    python -m vmr_jax.bench --config=configs/cmhn_synthetic.py [--steps=N]
+    python -m vmr_jax.tools.bench --config=configs/cmhn_synthetic.py [--steps=N]
         [--feature_dim=D] [--eval_variants=FIELD=V1,V2] [--config.<field>=value ...]
-    python -m vmr_jax.bench --task=bert [--sentences=PATH] [--bert_dir=DIR]
+    python -m vmr_jax.tools.bench --task=bert [--sentences=PATH] [--bert_dir=DIR]
         [--batch_size=64] [--limit=N]
-    python -m vmr_jax.bench --memory [--memory_configs=NAME,... | --config=FILE
+    python -m vmr_jax.tools.bench --memory [--memory_configs=NAME,... | --config=FILE
         --config.<field>=value ...] [--memory_dtypes=float32,bfloat16] [--peak_fraction=0.4]
 
 `--config` (a model): a random batch of the config's shapes (`train.batch_size`
@@ -13,7 +13,7 @@ pairs for query-level models; `data.num_clips` clips of `--feature_dim`, queries
 `data.max_words` words). Times the compile and the jit train step on all local
 devices (data parallel, as the trainer runs it), the evaluation forward + decode
 (queries/s), and the same train step of the model's PyTorch twin
-(`vmr_jax.torch_equivalents`, eager, Adam; the twin tests check that it computes the
+(`vmr_jax.tools.twins`, eager, Adam; the twin tests check that it computes the
 same loss and gradients) from the same initial weights on the same machine, then
 prints the ratio. `--eval_variants=clear.search=pruned,exhaustive` times the evaluation with
 each value of that config field instead (same parameters and batch, one run). The
@@ -27,10 +27,10 @@ float32.
 `*_charades.py`; or the `--memory_configs` names; or `--config` alone, with its
 overrides) needs at its own batch in each compute dtype: parameters, the compiled
 train step's FLOPs and peak memory (XLA's cost and memory analyses,
-`vmr_jax.costs`; nothing is run and no data is read), a line per compiled step as it
+`vmr_jax.tools.costs`; nothing is run and no data is read), a line per compiled step as it
 comes, then a markdown table with what fits a 16 GB GPU and a TPU v2 core and step
 times estimated at `--peak_fraction` of each accelerator's peak
-(`vmr_jax.costs.ACCELERATORS`).
+(`vmr_jax.tools.costs.ACCELERATORS`).
 
 `corpus`: the Predictor's collection search (`predictor.make_corpus_top_k`, sharded
 over all local devices) against numpy and, where installed, faiss (`IndexBinaryFlat`,
@@ -63,11 +63,12 @@ import jax.numpy as jnp
 from ml_collections import config_flags
 import numpy as np
 
-from vmr_jax import config_files, corpus_speed
-from vmr_jax.random_batch import random_batch
+from vmr_jax import config_files
+from vmr_jax.tools import corpus_speed
+from vmr_jax.tools.random_batch import random_batch
 from vmr_jax.text import bert
-from vmr_jax.text.wordpiece import WordPieceTokenizer
-from vmr_jax.text.words import split_words
+from data_pipelines.wordpiece import WordPieceTokenizer
+from data_pipelines.words import split_words
 
 _DEFAULT_SENTENCES = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data",
                                   "annotations", "tacos", "test.json")
@@ -190,8 +191,8 @@ def bench_bert() -> None:
 def bench_model(config) -> None:
   import torch
   from vmr_jax import evaluate, registry, sharding, train
-  from vmr_jax import torch_equivalents
-  from vmr_jax.torch_equivalents import convert
+  from vmr_jax.tools import twins
+  from vmr_jax.tools.twins import convert
   config.unlock()
   if config.text.encoder == "bert":  # no BERT on the PyTorch side
     config.text.head = "bigru"
@@ -202,7 +203,7 @@ def bench_model(config) -> None:
   batch = random_batch(config, _FEATURE_DIM.value, _VOCAB.value, np.random.default_rng(0))
   mesh = sharding.make_mesh()
   variables = train.init_variables(model, batch, config)
-  torch_model = torch_equivalents.create(config, _FEATURE_DIM.value, _VOCAB.value)
+  torch_model = twins.create(config, _FEATURE_DIM.value, _VOCAB.value)
   convert.load_flax(torch_model, variables)  # the same function, the same weights
   state, lr_fn = train.create_train_state(model, variables, config, mesh)
   replicated, data = sharding.replicated(mesh), sharding.data_sharded(mesh)
@@ -246,7 +247,7 @@ def bench_model(config) -> None:
     evaluations.append(("JAX eval", time_eval()))
 
   optimizer = torch.optim.Adam(torch_model.parameters(), lr=config.train.learning_rate)
-  torch_batch = torch_equivalents.to_torch(batch)
+  torch_batch = twins.to_torch(batch)
   torch_model.train()
 
   def torch_step():
@@ -277,7 +278,7 @@ def bench_model(config) -> None:
 
 def bench_memory(config=None) -> None:
   """The paper configs (or the `--memory_configs` names, or `config` alone)."""
-  from vmr_jax import costs
+  from vmr_jax.tools import costs
   if config is not None:
     path = config_flags.get_config_filename(flags.FLAGS["config"])
     configs = [(os.path.basename(path).split(".py")[0], config)]

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from vmr_jax.torch_equivalents import common
+from vmr_jax.tools.twins import common
 
 
 def packed_index(num_clips: int, start: int, end: int) -> int:

@@ -3,7 +3,7 @@
 Each row is the implemented model's line of its paper's comparison table on one
 dataset, transcribed from the plain-text copies in `../shared/papers/` (index:
 `../shared/papers/README.md`), with the metrics under this project's names
-(`vmr_jax.metrics.metric_name`: "R@1,IoU=0.5"; "mIoU"). `vmr_jax.versus_paper`
+(`vmr_jax.metrics.metric_name`: "R@1,IoU=0.5"; "mIoU"). `vmr_jax.tools.versus_paper`
 prints a run's test metrics beside them.
 
 Keys are "model/dataset" with the model's registry name and the dataset's

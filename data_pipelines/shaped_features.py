@@ -33,7 +33,7 @@ import shutil
 import h5py
 import numpy as np
 
-from vmr_jax.text.words import split_words
+from data_pipelines.words import split_words
 
 SPLITS = ("train", "val", "test")
 FEATURES_FILE = "tall_c3d_features.hdf5"
@@ -47,7 +47,7 @@ class TacosShapedSpec:
   clips: int = 128  # feature rows per video
   feature_dim: int = 4096  # C3D's
   # Set once, before any model ran on the data, so that the bag-of-words baseline
-  # (`data_pipelines.bow_baseline`) is well above chance: test R@1,IoU=0.5 23.1 at
+  # (`vmr_jax.tools.bow_baseline`) is well above chance: test R@1,IoU=0.5 23.1 at
   # 2.0 (14.6 at 1.0; chance 3.0).
   amplitude: float = 2.0
   noise: float = 1.0

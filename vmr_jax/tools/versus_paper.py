@@ -1,13 +1,13 @@
 """A trained run's test metrics beside its paper's row.
 
-    python -m vmr_jax.versus_paper --workdir=W [--split=test] [--paper=MODEL/DATASET]
+    python -m vmr_jax.tools.versus_paper --workdir=W [--split=test] [--paper=MODEL/DATASET]
 
 Reads `W/config.json` (its `model` and `data.name`, on Charades-STA also
-`data.builder_config`, pick the row of `vmr_jax.paper_rows`; `--paper=cmhn/tacos`
+`data.builder_config`, pick the row of `vmr_jax.tools.paper_rows`; `--paper=cmhn/tacos`
 picks another), `W/eval/<split>_metrics.json` (which metrics the run measured) and
 `W/eval/<split>_predictions.jsonl` (`--mode=eval`'s per-query records). For each
 metric of the paper's row that the run measured it prints ours with its standard
-error clustered by video (`vmr_jax.significance`: the per-query values of
+error clustered by video (`vmr_jax.tools.significance`: the per-query values of
 `significance.query_values`, which reads `pred_at` where the run wrote it,
 `eval.nms_offset`), the paper's figure and whether that figure lies within
 +-1.96 SE of ours; the paper's metrics the run lacks are listed as not measured.
@@ -25,7 +25,8 @@ from typing import Mapping
 
 from absl import app, flags
 
-from vmr_jax import metrics, paper_rows, significance
+from vmr_jax import metrics
+from vmr_jax.tools import paper_rows, significance
 from vmr_jax.export import read_config
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "The run's workdir.")

@@ -1,14 +1,14 @@
 """A simple baseline to read the models' numbers against: a bag-of-words ridge
 regression from clip features, fitted on the training split
-(`data_pipelines.word_regression` has the method).
+(`vmr_jax.tools.word_regression` has the method).
 
-    python -m data_pipelines.bow_baseline --name=tacos_shaped --data_dir=DIR \
+    python -m vmr_jax.tools.bow_baseline --name=tacos_shaped --data_dir=DIR \
         [--num_clips=128] [--ridge=100] [--workdir=W]
 
 Prints the offset it chose and R@1 and R@5 (after NMS 0.5) at the dataset's IoU
 thresholds and mIoU on val and test, with the models' evaluation code
 (`vmr_jax.evaluate`), which with `--workdir` also writes the val and test
-predictions as theirs (`vmr_jax.significance` compares them).
+predictions as theirs (`vmr_jax.tools.significance` compares them).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 from absl import app, flags, logging
 import numpy as np
 
-from data_pipelines import word_regression
+from vmr_jax.tools import word_regression
 from data_pipelines.data_config import DataConfig
 from data_pipelines.input_pipeline import Pipeline
 from vmr_jax import evaluate, metrics

@@ -21,7 +21,7 @@ the diagonal: (scale_layers[0] - 1, *scale_layers[1:]).
 The Flax model names its layers flat (`fine/query_encode_conv`, `coarse/video_trans`);
 each release layer is therefore also registered under its Flax name, ahead of the
 release's containers, so that `named_parameters()` and
-`vmr_jax.torch_equivalents.convert` see the Flax names (the CMHN twin's
+`vmr_jax.tools.twins.convert` see the Flax names (the CMHN twin's
 `TemporalBlock` holds `conv1` the same way, itself and inside `net`). The release's
 1x1 convolutions (`fp.conv`, `query_encode.conv`, `predictor.pred`) keep their
 weights as an `nn.Linear`'s `[out, in]` (the Flax Dense kernel) and run as
@@ -53,8 +53,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from vmr_jax.torch_equivalents import common
-from vmr_jax.torch_equivalents.cmhn_released import TemporalConvNet
+from vmr_jax.tools.twins import common
+from vmr_jax.tools.twins.cmhn_released import TemporalConvNet
 
 
 def pooling_counts(scale_layers):

@@ -1,10 +1,10 @@
-"""The bag-of-words baseline's method (`python -m data_pipelines.bow_baseline` runs it):
+"""The bag-of-words baseline's method (`python -m vmr_jax.tools.bow_baseline` runs it):
 a ridge regression from clip features to words, fitted on the training split.
 
 1. Fit (training split): ridge regression W `[D, V]` from a clip's features to the
    words of the sentences whose spans cover it: target row t = sum over queries q of
    c_qt x bag-of-words(q) / |words(q)|, c_qt the fraction of clip t inside q's span
-   (`tacos_shaped.coverage`, as the generator computes it).
+   (`shaped_features.coverage`, as the generator computes it).
 2. Score (any split): a query's clip relevance r_t = mean over its words w of
    (x_t W)_w, standardized within the video (z_t); the span (i, j) of the clip grid
    scores sum_{t=i..j} (z_t - c), the most relevant stretch of clips. The offset c is
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from data_pipelines import tacos_shaped
+from data_pipelines import shaped_features
 from vmr_jax import evaluate
 from vmr_jax.layers.moment_map import dense_spans
 
@@ -39,7 +39,7 @@ def fit(batches, vocab_size: int, ridge: float) -> np.ndarray:
   y = []
   for b in batches:
     valid = b["query_valid"][0]
-    y.append(tacos_shaped.coverage(b["gt_times"][0][valid], float(b["duration"][0]),
+    y.append(shaped_features.coverage(b["gt_times"][0][valid], float(b["duration"][0]),
                            b["video_feats"].shape[1]).T
              @ bags(b["query_tokens"][0][valid], b["query_mask"][0][valid], vocab_size))
   y = np.concatenate(y).astype(np.float64)

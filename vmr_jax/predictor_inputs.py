@@ -4,7 +4,7 @@ what `vmr_jax.predictor` feeds the models.
 The rules are the input pipeline's (`data_pipelines.input_pipeline`, whose tf.data
 versions `tests/test_predictor.py` checks these against): clip features resampled to
 `num_clips` by the same average pooling (`resample_clips`), words split by
-`vmr_jax.text.words.split_words` and looked up in the export's vocabulary, BERT
+`data_pipelines.words.split_words` and looked up in the export's vocabulary, BERT
 WordPiece ids from its `vocab.txt`. Batches carry no strings; `gt_times` are zeros
 (unknown).
 """
@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from vmr_jax.text.words import PAD_ID, WordVocab, split_words
+from data_pipelines.words import PAD_ID, WordVocab, split_words
 
 Batch = dict[str, np.ndarray]
 
@@ -52,7 +52,7 @@ class SentenceEncoder:
     self.max_wordpiece = max_wordpiece
     self.wordpiece = None
     if wordpiece_vocab:
-      from vmr_jax.text.wordpiece import WordPieceTokenizer
+      from data_pipelines.wordpiece import WordPieceTokenizer
       self.wordpiece = WordPieceTokenizer(wordpiece_vocab)
 
   def __call__(self, sentences: Sequence[str]) -> Batch:

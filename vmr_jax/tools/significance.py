@@ -1,10 +1,10 @@
 """How far apart evaluations are, given that a split's queries come in videos.
 
-    python -m vmr_jax.significance A/eval/test_predictions.jsonl \
+    python -m vmr_jax.tools.significance A/eval/test_predictions.jsonl \
         [B/eval/test_predictions.jsonl] [--metric=R@1,IoU=0.5]
 
 A split's queries are not independent draws: those of one video share its features
-(and, on the generated data of `data_pipelines.tacos_shaped`, its noise), so a model
+(and, on the generated data of `data_pipelines.shaped_features`, its noise), so a model
 that misreads a video misses many of its queries at once. The spread of a recall over
 splits like this one is set by the number of videos (25 in TACoS's test split) more
 than by the number of queries (4,001). So each figure here carries the

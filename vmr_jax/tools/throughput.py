@@ -1,6 +1,6 @@
 """Measures the input pipeline's throughput on a built dataset.
 
-    python -m data_pipelines.throughput --data_dir=OUT [--name=synthetic]
+    python -m vmr_jax.tools.throughput --data_dir=OUT [--name=synthetic]
         [--batch_kind=video|query] [--batch_size=32] [--batches=300]
 
 Prints batches/s and examples/s of the training stream (after a warm-up batch) and of

@@ -1,4 +1,4 @@
-"""Collection search speed (`python -m vmr_jax.bench --task=corpus`): the Predictor's
+"""Collection search speed (`python -m vmr_jax.tools.bench --task=corpus`): the Predictor's
 sharded top-k over random CMHN codes and FVMR embeddings against numpy and, where
 installed, faiss. A module of its own, without flags, so that tests can import it
 next to the other command lines."""

@@ -5,10 +5,10 @@ in eager PyTorch, with their parameters named as the Flax models name theirs.
 `model` has `model(batch) -> outputs` (a dict shaped as the Flax model's outputs;
 `model.train()` / `.eval()` as the Flax `train` flag), `model.loss(outputs, batch) ->
 (scalar, terms)` and `model.decode(outputs, batch) -> [B, (Q,) K, 3]`, on a batch of
-tensors (`to_torch`). `vmr_jax.torch_equivalents.convert.load_flax` copies a Flax
+tensors (`to_torch`). `vmr_jax.tools.twins.convert.load_flax` copies a Flax
 model's variables into its twin; the twin tests (`pytest -k twin`) check that both
-compute the same loss, gradients and moments, so `vmr_jax.bench` and
-`vmr_jax.compare` time and train the same function in both frameworks. Only the
+compute the same loss, gradients and moments, so `vmr_jax.tools.bench` and
+`vmr_jax.tools.compare` time and train the same function in both frameworks. Only the
 GloVe text encoder has a twin (the PyTorch side has no BERT of ours).
 """
 

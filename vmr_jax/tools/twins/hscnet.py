@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vmr_jax.torch_equivalents import common
+from vmr_jax.tools.twins import common
 
 
 class MultiModalLayer(nn.Module):

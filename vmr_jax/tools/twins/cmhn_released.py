@@ -17,7 +17,7 @@ from torch import nn
 import torch.nn.functional as F
 from torch.nn.utils import weight_norm
 
-from vmr_jax.torch_equivalents import common
+from vmr_jax.tools.twins import common
 
 
 class TemporalBlock(nn.Module):
