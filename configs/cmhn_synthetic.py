@@ -15,7 +15,21 @@ trains the paper's.
 from vmr_jax.configs import cmhn_common, default
 
 
-def get_config(reading: str = cmhn_common.DEFAULT_READING):
+READINGS = (cmhn_common.DEFAULT_READING, "paper")
+# `get_config("tiny")`, `("small")`, `("tiny,paper")`: `default.shrink`'s sizes.
+SIZES = {
+    "tiny": {"data.max_queries": 4, "data.eval_max_queries": 0, "text.head_hidden": 8,
+             "cmhn.hidden": 16, "cmhn.code_bits": 8, "cmhn.kernels": (1, 2, 3, 4, 6),
+             "cmhn.strides": (1, 1, 1, 2, 2), "cmhn.tcn_channels": (16, 16),
+             "cmhn.query_hidden": (16, 8), "eval.top_k": 10},
+    "small": {"cmhn.hidden": 16, "cmhn.code_bits": 8, "cmhn.kernels": (1, 2, 3, 5, 8),
+              "cmhn.strides": (1, 1, 2, 2, 3), "cmhn.tcn_channels": (12, 16),
+              "cmhn.query_hidden": (10, 8), "text.head_hidden": 6, "data.num_clips": 16},
+}
+
+
+def get_config(arg: str = ""):
+  size, reading = default.parse_arg(arg, READINGS)
   config = cmhn_common.get_config(reading)
   default.use_synthetic(config)
   config.data.max_queries = 8
@@ -29,4 +43,5 @@ def get_config(reading: str = cmhn_common.DEFAULT_READING):
   config.cmhn.strides = (1,) * 12
   config.cmhn.tcn_channels = (128, 64)  # the released reading's, shrunk like `hidden`
   config.cmhn.query_hidden = (64, 64)
+  default.shrink(config, size, reading, SIZES)
   return config

@@ -2,6 +2,7 @@
 
 import dataclasses
 import os
+from typing import Any, Mapping, Sequence
 
 import ml_collections
 
@@ -78,3 +79,62 @@ def use_synthetic(config: ml_collections.ConfigDict) -> None:
   config.train.eval_every = 500
   config.train.checkpoint_every = 250
   config.eval.iou_thresholds = (0.1, 0.3, 0.5, 0.7)
+
+
+SIZES = ("tiny", "small")
+
+
+def parse_arg(arg: str, readings: Sequence[str] = ()) -> tuple[str, str]:
+  """A demo config's `get_config` argument -> (size, reading).
+
+  `arg` is "", "READING", "SIZE" or "SIZE,READING" (`--config=configs/clear_synthetic.py:
+  tiny,paper`): SIZE one of `SIZES` ("" = the demo's own sizes), READING one of the
+  model's `readings` (default: the first; "" for a model with one).
+  """
+  size, reading = "", readings[0] if readings else ""
+  for token in filter(None, arg.split(",")):
+    if token in SIZES:
+      size = token
+    elif token in readings:
+      reading = token
+    else:
+      raise ValueError(f"config argument {token!r}: a size ({', '.join(SIZES)})"
+                       + (f" or a reading ({', '.join(readings)})" if readings else ""))
+  return size, reading
+
+
+def shrink(config: ml_collections.ConfigDict, size: str, reading: str,
+           sizes: Mapping[str, Mapping[str, Any]]) -> None:
+  """Shrinks a synthetic demo config to `size`, then sets the model's own fields of that
+  size: `sizes[size]`, then `sizes["SIZE/READING"]` (dotted paths -> values).
+
+  - tiny: the `synthetic/tiny` build (`python -m data_pipelines.build synthetic
+    --config=tiny`): 16 clips, a 12-step schedule; a CLI run takes seconds. The tests'
+    trained models.
+  - small: random word vectors (no files): the tests' models on random batches.
+  """
+  if size == "tiny":
+    release = config.data.get_ref("data_dir") + "/downloads/synthetic_release/tiny/"
+    config.data.builder_config = "tiny"
+    config.data.num_clips = 16
+    config.data.shuffle_buffer = 32
+    config.text.glove_file = release + "glove.synthetic.8d.txt"
+    if config.data.srl_file:
+      config.data.srl_file = release + "srl.jsonl"
+    config.train.update(batch_size=8, num_steps=12, log_every=4, eval_every=6,
+                        checkpoint_every=3)
+    config.eval.batch_size = 8
+  elif size == "small":
+    config.text.vectors, config.text.glove_dim = "random", 6
+    config.train.batch_size = 4
+    config.eval.top_k = 6
+  elif size:
+    raise ValueError(f"size {size!r}: one of {SIZES}")
+  set_fields(config, {**sizes.get(size, {}), **sizes.get(f"{size}/{reading}", {})})
+
+
+def set_fields(config: ml_collections.ConfigDict, fields: Mapping[str, Any]) -> None:
+  """Sets `{"section.field": value}` in `config`."""
+  for path, value in fields.items():
+    section, field = path.split(".")
+    config[section][field] = value

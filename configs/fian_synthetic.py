@@ -12,7 +12,17 @@ the window.
 from vmr_jax.configs import default, fian_common
 
 
-def get_config():
+# `get_config("tiny")`, `("small")`: `default.shrink`'s sizes.
+SIZES = {
+    "tiny": {"text.head_hidden": 4, "fian.hidden": 8, "fian.num_heads": 2, "fian.mlp_dim": 8,
+             "eval.top_k": 10},
+    "small": {"fian.hidden": 8, "fian.num_heads": 2, "fian.mlp_dim": 8, "text.head_hidden": 4,
+              "fian.windows": (2, 3, 4, 6), "data.num_clips": 16, "data.max_words": 7},
+}
+
+
+def get_config(arg: str = ""):
+  size, _ = default.parse_arg(arg)
   config = fian_common.get_config()
   default.use_synthetic(config)
   config.text.head_hidden = 32
@@ -24,4 +34,5 @@ def get_config():
   config.fian.stride_ratio = 0.25
   config.train.batch_size = 32
   config.eval.batch_size = 32
+  default.shrink(config, size, "", SIZES)
   return config

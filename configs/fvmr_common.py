@@ -20,6 +20,8 @@ import ml_collections
 
 from vmr_jax.configs import default
 
+FRAME_LAYERS = ("paper", "2dtan")
+
 
 def get_config(frame_layer: str = "paper"):
   """`frame_layer`: "paper" or "2dtan" (2D-TAN's released frame layer,

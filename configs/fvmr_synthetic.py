@@ -15,7 +15,20 @@ pair. The synthetic videos have at most 5 sentences, so a video is one example.
 from vmr_jax.configs import default, fvmr_common
 
 
-def get_config(frame_layer: str = "paper"):
+# `get_config("tiny")`, `("small")`: `default.shrink`'s sizes (tiny: the distillation
+# warm-up ends after 2 of the 12 steps' ~6 epochs); a frame layer: `("tiny,2dtan")`.
+SIZES = {
+    "tiny": {"data.max_queries": 4, "data.eval_max_queries": 0, "text.head_hidden": 8,
+             "fvmr.video_dim": 8, "fvmr.dim": 8, "fvmr.mlp_hidden": 8, "fvmr.node_hidden": 4,
+             "fvmr.fuse_hidden": 4, "fvmr.distill_warmup_epochs": 2, "eval.top_k": 10},
+    "small": {"fvmr.video_dim": 8, "fvmr.dim": 8, "fvmr.mlp_hidden": 8, "fvmr.fuse_hidden": 4,
+              "fvmr.node_hidden": 4, "text.head_hidden": 5, "text.head_layers": 2,
+              "data.num_clips": 32, "fvmr.scale_layers": (16, 8), "data.max_queries": 3},
+}
+
+
+def get_config(arg: str = ""):
+  size, frame_layer = default.parse_arg(arg, fvmr_common.FRAME_LAYERS)
   config = fvmr_common.get_config(frame_layer)
   default.use_synthetic(config)
   config.data.srl_file = (
@@ -32,4 +45,5 @@ def get_config(frame_layer: str = "paper"):
   config.fvmr.mlp_hidden = 32
   config.fvmr.fuse_hidden = 16
   config.eval.batch_size = 16
+  default.shrink(config, size, frame_layer, SIZES)
   return config

@@ -41,9 +41,37 @@ import os
 
 import ml_collections
 
+from vmr_jax.configs import default
+
+# Each model's fields on TACoS-shaped data (MODEL, or MODEL/READING where its readings
+# differ): widths 128, a schedule of a few epochs, the input clips 128 (FVMR's map is
+# its TACoS config's 128 cells wide).
+FIELDS = {
+    "cmhn": {"data.num_clips": 128, "cmhn.hidden": 128, "cmhn.tcn_channels": (256, 128, 128, 128),
+             "cmhn.query_hidden": (256, 128), "train.learning_rate": 1e-3,
+             "train.num_steps": 400, "train.eval_every": 200},
+    # A 64-clip map (the ActivityNet release's size and schedule), a 4-layer kernel-5
+    # predictor, widths 64 (fine) and 128 (coarse), the release's learning rate constant
+    # (its first 7 epochs are), an evaluation every ~1 epoch of pairs.
+    "clear/released": {
+        "data.num_clips": 128, "clear.frame_dim": 64, "clear.predictor_hidden": 64,
+        "clear.query_hidden": 128, "clear.scale_layers": (16, 8, 8), "clear.predictor_layers": 4,
+        "clear.tcn_channels": (256, 128, 128, 128), "clear.sentence_hidden": 128,
+        "clear.sentence_fc": 128, "train.schedule": "constant", "train.num_steps": 600,
+        "train.eval_every": 300},
+    "clear/paper": {"data.num_clips": 128, "clear.hidden": 128, "clear.dim": 128,
+                    "clear.fine_hidden": 128, "eval.batch_size": 4, "train.num_steps": 600,
+                    "train.eval_every": 150},
+    "fvmr": {"fvmr.video_dim": 128, "fvmr.dim": 128, "fvmr.mlp_hidden": 128,
+             "fvmr.fuse_hidden": 64, "fvmr.node_hidden": 64, "text.head_hidden": 64,
+             "fvmr.distill_warmup_epochs": 1, "train.num_steps": 600, "train.eval_every": 150},
+    "hscnet": {"data.num_clips": 128, "hscnet.hidden": 128, "hscnet.mlp_dim": 256,
+               "hscnet.word_layers": 1, "hscnet.sentence_layers": 1,
+               "hscnet.paragraph_layers": 1, "train.num_steps": 350, "train.eval_every": 175},
+    "fian": {"data.num_clips": 128, "fian.hidden": 128, "fian.mlp_dim": 128,
+             "text.head_hidden": 64, "train.num_steps": 800, "train.eval_every": 200},
+}
 MODELS = ("clear", "cmhn", "fian", "fvmr", "hscnet")
-STEPS = {"clear": 600, "cmhn": 400, "fian": 800, "fvmr": 600, "hscnet": 350}
-EVAL_EVERY = {"clear": 150, "cmhn": 200, "fian": 200, "fvmr": 150, "hscnet": 175}
 
 
 def get_config(model: str = "cmhn"):
@@ -57,50 +85,14 @@ def get_config(model: str = "cmhn"):
   data_dir = ml_collections.FieldReference(os.path.expanduser("~/tensorflow_datasets"))
   config.data.name = "tacos_shaped"
   config.data.data_dir = data_dir
-  config.data.num_clips = 128
-  if model == "fvmr":
-    importlib.import_module("vmr_jax.configs.fvmr_common").set_map_clips(config, 128)
   config.text.vectors = "random"
   config.text.glove_dim = 300
   if config.text.encoder == "bert":
     config.text.encoder, config.text.head, config.text.head_hidden = "glove", "bigru", 128
     config.text.trainable = True
-  config.train.num_steps = STEPS[model]
-  config.train.eval_every = config.train.checkpoint_every = EVAL_EVERY[model]
   config.train.log_every = 25
-  width = 128
-  if model == "cmhn":
-    config.cmhn.hidden = width
-    config.cmhn.tcn_channels = (2 * width, width, width, width)
-    config.cmhn.query_hidden = (2 * width, width)
-    config.train.learning_rate = 1e-3
-  elif model == "clear" and reading == "released":
-    # A 64-clip map (the ActivityNet release's size and schedule), a 4-layer
-    # kernel-5 predictor, widths 64 (fine) and 128 (coarse), the release's learning
-    # rate constant (its first 7 epochs are).
-    config.data.num_clips = 128
-    config.clear.update(
-        frame_dim=width // 2, predictor_hidden=width // 2, query_hidden=width,
-        scale_layers=(16, 8, 8), predictor_layers=4,
-        tcn_channels=(2 * width, width, width, width), sentence_hidden=width,
-        sentence_fc=width)
-    config.train.schedule = "constant"
-    config.train.eval_every = config.train.checkpoint_every = 300  # ~1 epoch of pairs
-  elif model == "clear":
-    config.clear.hidden = config.clear.dim = config.clear.fine_hidden = width
-    config.eval.batch_size = 4
-  elif model == "fvmr":
-    for field in ("video_dim", "dim", "mlp_hidden"):
-      config.fvmr[field] = width
-    config.fvmr.fuse_hidden = config.fvmr.node_hidden = config.text.head_hidden = width // 2
-    config.fvmr.distill_warmup_epochs = 1
+  default.set_fields(config, FIELDS.get(f"{model}/{reading}", FIELDS.get(model)))
+  config.train.checkpoint_every = config.train.eval_every
+  if model == "fvmr":  # the teacher's role trees (data_pipelines.parse_roles)
     config.data.srl_file = data_dir + "/tacos_srl.jsonl"
-  elif model == "hscnet":
-    config.hscnet.hidden = width
-    config.hscnet.mlp_dim = 2 * width
-    config.hscnet.word_layers = config.hscnet.sentence_layers = 1
-    config.hscnet.paragraph_layers = 1
-  elif model == "fian":
-    config.fian.hidden = config.fian.mlp_dim = width
-    config.text.head_hidden = width // 2
   return config

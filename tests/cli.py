@@ -13,17 +13,18 @@ from tests.conftest import FAST_COMPILE, REPO
 CONFIG = """
 import pathlib, sys
 sys.path.insert(0, {repo!r})
-from tests.conftest import tiny_{model}_config
+from tests.models import tiny_config
 
 def get_config():
-  return tiny_{model}_config(pathlib.Path({data!r}), pathlib.Path({release!r}))
+  return tiny_config({variant!r}, pathlib.Path({data!r}), pathlib.Path({release!r}))
 """
 
 
-def write_config(directory, model, data_dir, release):
-  """`directory/tiny_<model>.py`: the config file of conftest's `tiny_<model>_config`."""
-  path = directory / f"tiny_{model}.py"
-  path.write_text(CONFIG.format(repo=str(REPO), model=model, data=str(data_dir),
+def write_config(directory, variant, data_dir, release):
+  """`directory/tiny_<variant>.py`: the config file of `tests.models.tiny_config(variant,
+  ...)` ("MODEL" or "MODEL/READING")."""
+  path = directory / f"tiny_{variant.replace('/', '_')}.py"
+  path.write_text(CONFIG.format(repo=str(REPO), variant=variant, data=str(data_dir),
                                 release=str(release)))
   return path
 

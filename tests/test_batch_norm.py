@@ -16,7 +16,8 @@ import pytest
 from vmr_jax import checkpoints, registry, sharding, train
 from vmr_jax.layers.attention import masked_mean
 from tests.cli import environment
-from tests.conftest import REPO, tiny_cmhn_config, tiny_fvmr_config
+from tests.conftest import REPO
+from tests.models import tiny_config
 
 MOMENTUM = 0.9
 
@@ -53,9 +54,9 @@ def after_one_step(data_dir, release, model="bn_probe"):
   of the probe (or FVMR) on the tiny set, on all local devices."""
   registry._MODULES["bn_probe"] = __name__
   if model == "fvmr":
-    config = tiny_fvmr_config(data_dir, release)
+    config = tiny_config("fvmr", data_dir, release)
   else:
-    config = tiny_cmhn_config(data_dir, release)
+    config = tiny_config("cmhn", data_dir, release)
     config.model = "bn_probe"
   run = train.setup(config)
   batch = next(run.pipeline.train_iterator(8, seed=0))

@@ -12,8 +12,9 @@ import tensorflow_datasets as tfds
 from data_pipelines import build
 from data_pipelines.annotations import FormatError
 from data_pipelines.builders.base import REPORT_FILE
-from tests.conftest import (REPO, VIDEOS_PER_SPLIT, random_features, take,
-                            write_charades_release)
+from tests.conftest import REPO
+from tests.release_files import (VIDEOS_PER_SPLIT, random_features, take,
+                                 write_charades_release)
 
 
 def build_and_load(name, manual_dir, data_dir, config=None):

@@ -8,14 +8,14 @@ from vmr_jax.layers import moment_map
 from vmr_jax.models import clear
 from vmr_jax.train import setup
 
-from tests.conftest import overfit_one_batch, tiny_clear_paper_config
+from tests.models import overfit_one_batch, tiny_config
 
 L, P = 16, 4  # the tiny config's units and tree layers
 
 
 @pytest.fixture(scope="module")
 def run(tiny_data_dir, tiny_release):
-  return setup(tiny_clear_paper_config(tiny_data_dir, tiny_release))
+  return setup(tiny_config("clear/paper", tiny_data_dir, tiny_release))
 
 
 def batch_of(run):

@@ -6,12 +6,12 @@ from vmr_jax import metrics, registry, sharding
 from vmr_jax.models import cmhn
 from vmr_jax.train import setup
 
-from tests.conftest import overfit_one_batch, tiny_cmhn_paper_config
+from tests.models import overfit_one_batch, tiny_config
 
 
 @pytest.fixture(scope="module")
 def run(tiny_data_dir, tiny_release):
-  return setup(tiny_cmhn_paper_config(tiny_data_dir, tiny_release))
+  return setup(tiny_config("cmhn/paper", tiny_data_dir, tiny_release))
 
 
 def batch_of(run, config):

@@ -5,14 +5,14 @@ import pytest
 
 from vmr_jax.tools import compare
 
-from tests.conftest import tiny_fian_config
+from tests.models import tiny_config
 
 pytest.importorskip("torch")
 
 
 @pytest.mark.xdist_group("fian")
 def test_both_frameworks_follow_the_same_losses(tiny_data_dir, tiny_release, capsys):
-  config = tiny_fian_config(tiny_data_dir, tiny_release)
+  config = tiny_config("fian", tiny_data_dir, tiny_release)
   config.train.num_steps, config.train.log_every = 6, 2
   result = compare.compare(config)
   printed = capsys.readouterr().out

@@ -13,7 +13,7 @@ from data_pipelines import build
 from data_pipelines import input_pipeline as ip
 from vmr_jax import evaluate, metrics, train
 from vmr_jax.models import common
-from tests.conftest import tiny_cmhn_config
+from tests.models import tiny_config
 
 
 def iou(a, b):
@@ -139,7 +139,7 @@ def test_cmhn_released_trains_and_evaluates_merged_queries(tacos_data, tiny_rele
                                                            tmp_path):
   """The released CMHN (whose loss reads `gt_windows`) from the trainer on TACoS
   files: every merged test query counted once, the metrics those of its records."""
-  config = tiny_cmhn_config(tacos_data, tiny_release)
+  config = tiny_config("cmhn", tacos_data, tiny_release)
   config.data.update(name="tacos", builder_config=None, duplicate_sentences="merge")
   config.text.update(vectors="random", glove_dim=8)
   config.train.update(num_steps=2, eval_every=2, checkpoint_every=2)

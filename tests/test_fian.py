@@ -10,7 +10,8 @@ import pytest
 from vmr_jax import registry, train
 from vmr_jax.layers import windows
 from vmr_jax.models import fian
-from tests.conftest import overfit_one_batch, write_charades_release
+from tests.models import overfit_one_batch
+from tests.release_files import write_charades_release
 
 CLIPS, SIZES, RATIO = 8, (2, 4), 0.5  # strides 1, 2: 7 + 3 windows
 

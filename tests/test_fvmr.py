@@ -11,8 +11,8 @@ from vmr_jax import registry
 from vmr_jax.layers import moment_map
 from vmr_jax.models import fvmr
 from vmr_jax.tools.random_batch import random_batch
-from tests.conftest import (FEATURE_DIM, VOCAB, overfit_one_batch, small_model,
-                            small_model_config, tiny_fvmr_config)
+from tests.models import (FEATURE_DIM, VOCAB, overfit_one_batch, small_model,
+                          small_model_config, tiny_config)
 
 TEACHER_ONLY = ("phi_u", "fuse_conv", "fuse_gated_conv", "node_gru", "semantic_attention")
 
@@ -212,11 +212,11 @@ def test_one_batch_overfits(fvmr_config):
 
 def test_config_checks(tiny_data_dir, tiny_release):
   info = registry.DataInfo(16, ["a"], None)
-  config = tiny_fvmr_config(tiny_data_dir, tiny_release)
+  config = tiny_config("fvmr", tiny_data_dir, tiny_release)
   config.text.encoder = "bert"
   with pytest.raises(ValueError, match="GloVe"):
     fvmr.create(config, info)
-  config = tiny_fvmr_config(tiny_data_dir, tiny_release)
+  config = tiny_config("fvmr", tiny_data_dir, tiny_release)
   config.fvmr.scale_layers = (16, 8)  # pools past the 16 clips
   with pytest.raises(ValueError, match="pool past"):
     fvmr.create(config, info)

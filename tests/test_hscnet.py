@@ -7,13 +7,13 @@ import pytest
 from vmr_jax import metrics, registry, train
 from vmr_jax.models import hscnet
 
-from tests.conftest import fit_one_batch, tiny_hscnet_config
+from tests.models import fit_one_batch, tiny_config
 
 B, T, Q, L, FEATURES, VOCAB = 2, 12, 3, 6, 10, 30
 
 
 def small_config(tiny_data_dir, tiny_release):
-  config = tiny_hscnet_config(tiny_data_dir, tiny_release)
+  config = tiny_config("hscnet", tiny_data_dir, tiny_release)
   config.text.vectors = "random"
   config.text.glove_dim = 8
   config.hscnet.word_layers = config.hscnet.sentence_layers = 2

@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO, changed_fields, tiny_cmhn_config
+from tests.conftest import REPO
+from tests.models import changed_fields, tiny_config
 from tests.cli import command, environment
 from vmr_jax import config_files
 
@@ -71,7 +72,7 @@ def test_cli_from_another_directory_on_a_non_editable_install(tmp_path, tiny_dat
   assert not (site / "configs").exists()  # installed in the project's namespace only
 
   from vmr_jax.configs import cmhn_synthetic
-  overrides = changed_fields(tiny_cmhn_config(tiny_data_dir, tiny_release),
+  overrides = changed_fields(tiny_config("cmhn", tiny_data_dir, tiny_release),
                              cmhn_synthetic.get_config())
   workdir = tmp_path / "workdir"
   out = subprocess.run(command("configs/cmhn_synthetic.py", workdir,

@@ -17,7 +17,8 @@ import jupyter_client
 import nbclient
 import nbformat
 
-from tests.conftest import REPO, TINY_SPEC, changed_fields, tiny_cmhn_config
+from tests.conftest import REPO, TINY_SPEC
+from tests.models import changed_fields, tiny_config
 from tests.cli import environment
 
 NOTEBOOK = REPO / "colab" / "vmr_jax_demo.ipynb"
@@ -31,7 +32,7 @@ def tiny_parameters(directory, data_dir, release) -> dict:
   configs/cmhn_synthetic.py and of configs/cmhn_tacos.py (the same shapes, so the
   TACoS run reuses the compiled programs)."""
   from vmr_jax.configs import cmhn_synthetic, cmhn_tacos
-  tiny = tiny_cmhn_config(data_dir, release)
+  tiny = tiny_config("cmhn", data_dir, release)
   overrides = {k: v for k, v in changed_fields(tiny, cmhn_synthetic.get_config()).items()
                if k not in SET_BY_THE_NOTEBOOK}
   tacos = {k: v for k, v in changed_fields(tiny, cmhn_tacos.get_config()).items()

@@ -13,9 +13,8 @@ from vmr_jax.layers import moment_map
 from vmr_jax.layers.attention import MultiHeadAttention, masked_softmax, sinusoidal_encoding
 from vmr_jax.layers.rnn import BiRNN
 
-from tests.conftest import small_model, small_model_config, small_padded_batch
+from tests.models import VARIANTS, small_model, small_model_config, small_padded_batch
 
-MODELS = ["clear", "clear/paper", "cmhn", "cmhn/paper", "fian", "fvmr", "hscnet"]  # CLEAR's and CMHN's two readings
 
 
 def test_an_unknown_compute_dtype_is_an_error_naming_the_choices():
@@ -109,7 +108,7 @@ def test_map_convolution_in_bfloat16(features):
   np.testing.assert_allclose(np.asarray(got, np.float32), want, rtol=0.02, atol=0.05)
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", VARIANTS)
 def test_one_bfloat16_train_step_of_every_model(name):
   """The same state and padded batch through the trainer's step in both dtypes: the
   bfloat16 loss is within 1% of the float32 one (bfloat16 keeps 8 significant bits,

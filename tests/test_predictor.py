@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 
 from tests.cli import Processes, environment
-from tests.conftest import FEATURE_DIM, REPO, VOCAB, small_model_config
+from tests.conftest import REPO
+from tests.models import FEATURE_DIM, VARIANTS, VOCAB, small_model_config
 
 # One xdist worker for the module: each model's export is made once.
 pytestmark = pytest.mark.xdist_group("predictor")
-MODELS = ["clear", "clear/paper", "cmhn", "cmhn/paper", "fian", "fvmr", "hscnet"]  # CLEAR's and CMHN's two readings
 WORDS = ["<pad>", "<unk>"] + [f"w{i}" for i in range(VOCAB - 2)]
 SENTENCES = ["w3 w4 w5", "w7 w8 w2 w9"]
 
@@ -62,7 +62,7 @@ def exports(tmp_path_factory):
   return get
 
 
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("model", VARIANTS)
 def test_predictor(exports, model):
   from vmr_jax import Predictor, evaluate, predictor_inputs
   directory, variables = exports(model)

@@ -20,10 +20,10 @@ import pytest
 
 from tests.cli import command, environment, write_config
 from tests.conftest import REPO
+from tests.models import VARIANTS
 
-MODELS = ["clear", "clear_paper", "cmhn", "cmhn_paper", "fian", "fvmr", "hscnet"]  # two readings
 # One xdist worker per model: its 1-device run (the `trained` fixture) is made once.
-ON_ITS_WORKER = [pytest.param(m, marks=pytest.mark.xdist_group(m)) for m in MODELS]
+ON_ITS_WORKER = [pytest.param(m, marks=pytest.mark.xdist_group(m)) for m in VARIANTS]
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def trained(tmp_path_factory, tiny_data_dir, tiny_release):
     if model not in runs:
       config = write_config(tmp_path_factory.mktemp("config"), model, tiny_data_dir,
                             tiny_release)
-      workdir = tmp_path_factory.mktemp(f"{model}_one")
+      workdir = tmp_path_factory.mktemp(f"{model.replace('/', '_')}_one")
       runs[model] = config, workdir, train(config, workdir)
     return runs[model]
   return get

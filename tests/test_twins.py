@@ -13,8 +13,8 @@ from vmr_jax.layers import losses
 from vmr_jax.models import clear
 from vmr_jax.tools.twins import convert
 
-from tests.conftest import (FEATURE_DIM, VOCAB, small_model, small_model_config,
-                            small_padded_batch)
+from tests.models import (FEATURE_DIM, VOCAB, small_model, small_model_config,
+                          small_padded_batch)
 
 torch = pytest.importorskip("torch")
 from vmr_jax.tools.twins import fvmr as torch_fvmr  # noqa: E402 (needs torch)

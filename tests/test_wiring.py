@@ -14,9 +14,8 @@ import pytest
 from vmr_jax import sharding
 from vmr_jax.layers.attention import TransformerLayer
 
-from tests.conftest import VOCAB, small_model, small_model_config, small_padded_batch
+from tests.models import VARIANTS, VOCAB, small_model, small_model_config, small_padded_batch
 
-MODELS = ["clear", "clear/paper", "cmhn", "cmhn/paper", "fian", "fvmr", "hscnet"]  # CLEAR's and CMHN's two readings
 TOKEN_KEYS = ("query_tokens", "verb_tokens", "noun_tokens")
 
 
@@ -69,7 +68,7 @@ def scramble_padding(batch, seed=7):
   return out
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", VARIANTS)
 def test_what_padding_holds_changes_nothing(name):
   config = small_model_config(name)
   batch = small_padded_batch(config)
@@ -86,7 +85,7 @@ def grow(x, axis, n, fill=0):
   return np.pad(x, pad, constant_values=fill)
 
 
-@pytest.mark.parametrize("name", [m for m in MODELS if m != "fian"])
+@pytest.mark.parametrize("name", [m for m in VARIANTS if m != "fian"])
 def test_more_padded_slots_change_nothing(name):
   """Two more padded word slots and query slots (word slots alone in a batch of one
   query per example), and for HSCNet three more padded clips. (FIAN's Eq. 11 maps the n_q word slots onto the clips with weights sized by

@@ -1,7 +1,10 @@
 """Models by name: what the generic trainer and evaluator need to know of each.
 
-A model file registers a `ModelSpec`; `train.py` and `evaluate.py` use only these
-functions, so no model-specific code enters them.
+Each name has an `Entry`: the model file, whose `SPEC` (or `spec_for(config)`, for a
+model with several readings) is a `ModelSpec`, and its demo config on the synthetic
+benchmark. `train.py` and `evaluate.py` use only these functions, so no model-specific
+code enters them. `names()` and `variants()` drive every per-model test; a model of
+one's own is added with `register` (tests/toy_model.py does, and runs through them).
 """
 
 from __future__ import annotations
@@ -102,9 +105,53 @@ class ModelSpec:
   map_clips: Callable[[Any], int] | None = None
 
 
-_MODULES = {"clear": "vmr_jax.models.clear", "cmhn": "vmr_jax.models.cmhn",
-            "fian": "vmr_jax.models.fian", "fvmr": "vmr_jax.models.fvmr",
-            "hscnet": "vmr_jax.models.hscnet"}
+@dataclasses.dataclass(frozen=True)
+class Entry:
+  """Where model `name` is found.
+
+  model: the module defining `SPEC` (and `spec_for(config)` where the config picks one
+    of several readings).
+  config: its demo config module; `get_config(arg)` takes "", "READING", "SIZE" or
+    "SIZE,READING" (`vmr_jax.configs.default.parse_arg`), and `READINGS`, where
+    defined, lists the readings that are separate specs, the default first.
+  """
+  model: str
+  config: str
+
+
+_ENTRIES = {name: Entry(f"vmr_jax.models.{name}", f"vmr_jax.configs.{name}_synthetic")
+            for name in ("clear", "cmhn", "fian", "fvmr", "hscnet")}
+
+
+def register(name: str, model: str, config: str) -> None:
+  """Adds model `name`: `model` and `config` are module names, as in `Entry`."""
+  if name in _ENTRIES:
+    raise ValueError(f"model {name!r} is already registered ({_ENTRIES[name]})")
+  _ENTRIES[name] = Entry(model, config)
+
+
+def names() -> list[str]:
+  """Every registered model's name, sorted."""
+  return sorted(_ENTRIES)
+
+
+def variants() -> list[str]:
+  """`MODEL` for each model (its default reading) and `MODEL/READING` for each of its
+  other readings: what the per-model tests run."""
+  out = []
+  for name in names():
+    readings = getattr(importlib.import_module(_entry(name).config), "READINGS", ("",))
+    out += [name] + [f"{name}/{reading}" for reading in readings[1:]]
+  return out
+
+
+def demo_config(variant: str, size: str = ""):
+  """The demo config of `variant` ("MODEL" or "MODEL/READING") at `size` ("", "tiny",
+  "small"; `vmr_jax.configs.default.shrink`)."""
+  name, _, reading = variant.partition("/")
+  arg = ",".join(part for part in (size, reading) if part)
+  module = importlib.import_module(_entry(name).config)
+  return module.get_config(arg) if arg else module.get_config()
 
 
 def get(name: str) -> ModelSpec:
@@ -123,10 +170,14 @@ class UnknownModelError(ValueError):
   """`config.model` names no registered model (the message suggests the closest)."""
 
 
-def _module(name: str):
-  if name not in _MODULES:
-    close = difflib.get_close_matches(name, _MODULES, n=1)
+def _entry(name: str) -> Entry:
+  if name not in _ENTRIES:
+    close = difflib.get_close_matches(name, _ENTRIES, n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
     raise UnknownModelError(f"unknown model {name!r}: {hint}the models are "
-                            f"{', '.join(sorted(_MODULES))}")
-  return importlib.import_module(_MODULES[name])
+                            f"{', '.join(names())}")
+  return _ENTRIES[name]
+
+
+def _module(name: str):
+  return importlib.import_module(_entry(name).model)

@@ -189,10 +189,9 @@ def bench_bert() -> None:
 
 
 def bench_model(config) -> None:
-  import torch
+  """The train step of `config` in JAX and, where the model has one, its PyTorch twin
+  (`vmr_jax.tools.twins`), on a random batch; evaluation queries/s."""
   from vmr_jax import evaluate, registry, sharding, train
-  from vmr_jax.tools import twins
-  from vmr_jax.tools.twins import convert
   config.unlock()
   if config.text.encoder == "bert":  # no BERT on the PyTorch side
     config.text.head = "bigru"
@@ -203,8 +202,7 @@ def bench_model(config) -> None:
   batch = random_batch(config, _FEATURE_DIM.value, _VOCAB.value, np.random.default_rng(0))
   mesh = sharding.make_mesh()
   variables = train.init_variables(model, batch, config)
-  torch_model = twins.create(config, _FEATURE_DIM.value, _VOCAB.value)
-  convert.load_flax(torch_model, variables)  # the same function, the same weights
+  torch_step = _torch_step(config, variables, batch)  # before training updates them
   state, lr_fn = train.create_train_state(model, variables, config, mesh)
   replicated, data = sharding.replicated(mesh), sharding.data_sharded(mesh)
   step = jax.jit(train.make_train_step(model, spec, config, lr_fn),
@@ -246,34 +244,53 @@ def bench_model(config) -> None:
   else:
     evaluations.append(("JAX eval", time_eval()))
 
-  optimizer = torch.optim.Adam(torch_model.parameters(), lr=config.train.learning_rate)
-  torch_batch = twins.to_torch(batch)
-  torch_model.train()
-
-  def torch_step():
-    optimizer.zero_grad()
-    torch_model.loss(torch_model(torch_batch), torch_batch)[0].backward()
-    optimizer.step()
-
-  for _ in range(2):
-    torch_step()
-  start = time.perf_counter()
-  for _ in range(_STEPS.value):
-    torch_step()
-  torch_seconds = (time.perf_counter() - start) / _STEPS.value
   devices = jax.devices()
   examples = (f"{config.train.batch_size} queries" if config.data.batch_kind == "query" else
               f"{config.train.batch_size} videos x {config.data.max_queries} queries")
   print(f"{config.model}: batch {examples}, {config.data.num_clips} clips x "
-        f"{_FEATURE_DIM.value}; JAX on "
-        f"{len(devices)} x {devices[0].device_kind}, torch {torch.__version__} "
-        f"({torch.get_num_threads()} threads)")
+        f"{_FEATURE_DIM.value}; JAX on {len(devices)} x {devices[0].device_kind}"
+        + (f", {torch_step[1]}" if torch_step else ""))
   print(f"JAX compile (first step):    {compile_seconds:8.2f} s")
   print(f"JAX train step:              {1000 * jax_step:8.2f} ms")
-  print(f"PyTorch train step (eager):  {1000 * torch_seconds:8.2f} ms")
-  print(f"PyTorch / JAX step time:     {torch_seconds / jax_step:8.2f}x")
+  if torch_step:
+    torch_seconds = _seconds_per_call(torch_step[0])
+    print(f"PyTorch train step (eager):  {1000 * torch_seconds:8.2f} ms")
+    print(f"PyTorch / JAX step time:     {torch_seconds / jax_step:8.2f}x")
+  else:
+    print(f"no PyTorch twin of {config.model}")
   for label, speed in evaluations:
     print(f"{label}: {speed:.0f} queries/s")
+
+
+def _torch_step(config, variables, batch):
+  """(one Adam step of the PyTorch twin holding `variables`, "torch VERSION (N
+  threads)"), or None where `config.model` has no twin."""
+  from vmr_jax.tools import twins
+  if not twins.has(config.model):
+    return None
+  import torch
+  from vmr_jax.tools.twins import convert
+  torch_model = twins.create(config, _FEATURE_DIM.value, _VOCAB.value)
+  convert.load_flax(torch_model, variables)  # the same function, the same weights
+  optimizer = torch.optim.Adam(torch_model.parameters(), lr=config.train.learning_rate)
+  torch_batch = twins.to_torch(batch)
+  torch_model.train()
+
+  def step():
+    optimizer.zero_grad()
+    torch_model.loss(torch_model(torch_batch), torch_batch)[0].backward()
+    optimizer.step()
+  return step, f"torch {torch.__version__} ({torch.get_num_threads()} threads)"
+
+
+def _seconds_per_call(fn) -> float:
+  """Mean seconds of `--steps` calls of `fn` after two warm-up calls."""
+  for _ in range(2):
+    fn()
+  start = time.perf_counter()
+  for _ in range(_STEPS.value):
+    fn()
+  return (time.perf_counter() - start) / _STEPS.value
 
 
 def bench_memory(config=None) -> None:

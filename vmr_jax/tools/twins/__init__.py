@@ -24,6 +24,11 @@ _MODELS = {"clear": "CLEAR", "cmhn": "CMHN", "fian": "FIAN", "fvmr": "FVMR",
 _TOKEN_KEYS = ("query_tokens", "verb_tokens", "noun_tokens")
 
 
+def has(model: str) -> bool:
+  """Whether model `model` has a PyTorch twin."""
+  return model in _MODELS
+
+
 def create(config, feature_dim: int, vocab_size: int, word_dim: int | None = None):
   """The PyTorch twin of `config.model`; `word_dim`: the width of the word vectors
   when they come from a file (default: `config.text.glove_dim`)."""
