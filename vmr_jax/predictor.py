@@ -10,8 +10,10 @@
 `encode` resamples every video's clips to the model's grid (`vmr_jax.predictor_inputs`, the
 input pipeline's rules) and keeps, on the devices, what the model computes from the
 video alone (`registry.Retrieval`), split over the mesh's `data` axis:
-- CMHN: every candidate's binary code, packed into uint32 words; a sentence's code
-  is ranked against them by Hamming distance (popcount of the XOR);
+- CMHN: every candidate's binary code, packed into uint32 words, and its unit-norm
+  real-valued code; a sentence's code is ranked against them by Hamming distance
+  (popcount of the XOR), equal distances by the cosine, as evaluation ranks them
+  (`cmhn.ranking_score`);
 - FVMR: every map cell's common-space embedding phi_m(m); scores sigmoid(phi_m . phi_s);
 - CLEAR: every candidate's moment embedding (the anchors among them); a sentence
   runs the tree walk (Algorithm 1, `clear.search = "pruned"`) or the exhaustive
