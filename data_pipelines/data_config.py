@@ -22,6 +22,11 @@ class DatasetNotBuiltError(FileNotFoundError):
   build command); defined here so the command line catches it without TensorFlow."""
 
 
+class NotInDatasetError(LookupError):
+  """A split or video the built dataset does not have (the message names the closest);
+  defined here so the command line catches it without TensorFlow."""
+
+
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
   """The `config.data` fields the pipeline reads (see the module docstring)."""

@@ -60,6 +60,7 @@ global batches, and `TrainIterator.state`, are the same for any number of proces
 
 from __future__ import annotations
 
+import difflib
 import os
 from typing import Any, Iterator, Mapping
 
@@ -68,7 +69,8 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from data_pipelines import builders  # registers the builders with TFDS
-from data_pipelines.data_config import PER_QUERY_KEYS, DataConfig, DatasetNotBuiltError
+from data_pipelines.data_config import (PER_QUERY_KEYS, DataConfig, DatasetNotBuiltError,
+                                         NotInDatasetError)
 from data_pipelines import semantic_roles
 from data_pipelines.words import PAD_ID, UNK_ID, WordVocab
 from data_pipelines.wordpiece import WordPieceTokenizer
@@ -193,13 +195,33 @@ class Pipeline:
       counts = ds.map(lambda ex: tf.size(starts(ex)))
     return int(counts.reduce(np.int64(0), lambda a, n: a + tf.cast(n, tf.int64)))
 
+  def check_split(self, split: str) -> None:
+    """`NotInDatasetError` naming the closest split where the dataset lacks `split`."""
+    splits = list(self.builder.info.splits)
+    if split not in splits:
+      close = difflib.get_close_matches(split, splits, n=1)
+      hint = f"did you mean {close[0]!r}? " if close else ""
+      raise NotInDatasetError(f"split {split!r} is not in {self.builder.info.full_name}: "
+                              f"{hint}its splits are {', '.join(sorted(splits))}")
+
+  def video_ids(self, split: str) -> list[str]:
+    """Every video id of `split`, in file order."""
+    self.check_split(split)
+    ds = self._videos(split, whole=True,
+                      decoders=tfds.decode.PartialDecoding({"video_id": True}))
+    return [ex["video_id"].decode() for ex in ds.as_numpy_iterator()]
+
   def video_features(self, split: str, video: str) -> tuple[np.ndarray, float]:
     """The stored clip features `[clips, D]` and duration (seconds) of `video` in
-    `split` (prediction on a dataset video)."""
+    `split` (prediction on a dataset video); `NotInDatasetError` naming the closest
+    ids for a video the split lacks."""
+    videos = self.video_ids(split)
+    if video not in videos:
+      close = ", ".join(map(repr, difflib.get_close_matches(video, videos, n=3, cutoff=0)))
+      raise NotInDatasetError(f"video {video!r} is not in split {split!r} "
+                              f"({len(videos)} videos); the closest: {close}")
     found = self._videos(split, whole=True).filter(lambda ex: ex["video_id"] == video)
-    example = next(iter(found.take(1)), None)
-    if example is None:
-      raise KeyError(f"video {video!r} is not in split {split!r}")
+    example = next(iter(found.take(1)))
     return example["features"].numpy(), float(example["duration"].numpy())
 
   def _videos(self, split: str, decoders=None, whole: bool = False) -> tf.data.Dataset:

@@ -58,3 +58,8 @@ class WordPieceTokenizer:
     ids = np.asarray(out["input_ids"], dtype=np.int32).reshape(-1, max_length)
     mask = np.asarray(out["attention_mask"], dtype=bool).reshape(-1, max_length)
     return ids, mask
+
+  def lengths(self, sentences: Sequence[str]) -> list[int]:
+    """Each sentence's token count `encode` would give untruncated ([CLS], [SEP]
+    included)."""
+    return [len(ids) for ids in self._tokenizer(list(sentences))["input_ids"]]

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import time
 from typing import Any, Callable, Mapping
 
@@ -102,8 +101,8 @@ class Checkpoints:
     if restored is not None:
       return restored["state"], step
     state, _, step = self.restore_latest(abstract_state)
-    _warn(f"using the newest readable checkpoint instead of the best: "
-          f"{self.latest_path(step)}")
+    distributed.warn(f"using the newest readable checkpoint instead of the best: "
+                     f"{self.latest_path(step)}")
     return state, step
 
   def close(self) -> None:
@@ -121,7 +120,7 @@ class Checkpoints:
           target += f".{int(time.time())}"
         os.makedirs(os.path.dirname(target), exist_ok=True)
         shutil.move(self.latest_path(step), target)
-        _warn(f"moved the unreadable {self.latest_path(step)} to {target}")
+        distributed.warn(f"moved the unreadable {self.latest_path(step)} to {target}")
     distributed.barrier("checkpoints set aside")
     self._latest.reload()
 
@@ -136,10 +135,10 @@ def _newest_readable(manager: ocp.CheckpointManager, args: Callable[[], Any],
     except Exception as e:  # noqa: BLE001 -- any failure to read is reported, not raised
       reason = _first_line(e)
       unreadable.append((step, reason))
-      _warn(f"{kind} {path(step)} does not restore ({reason})")
+      distributed.warn(f"{kind} {path(step)} does not restore ({reason})")
       continue
     if unreadable:
-      _warn(f"falling back to {kind} {path(step)}")
+      distributed.warn(f"falling back to {kind} {path(step)}")
     return restored, step, unreadable
   return None, None, unreadable
 
@@ -155,8 +154,3 @@ def _first_line(error: Exception) -> str:
   line = text.splitlines()[0] if text else ""
   line = f"{type(error).__name__}: {line}" if line else type(error).__name__
   return line if len(line) <= 300 else line[:297] + "..."
-
-
-def _warn(message: str) -> None:
-  if distributed.is_main():
-    print(f"warning: {message}", file=sys.stderr, flush=True)

@@ -106,6 +106,12 @@ def is_main() -> bool:
   return jax.process_index() == 0
 
 
+def warn(message: str) -> None:
+  """Prints `warning: message` on stderr, on process 0 (every process says the same)."""
+  if is_main():
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
 def barrier(name: str) -> None:
   """Waits for every process (no-op with one)."""
   if jax.process_count() > 1:

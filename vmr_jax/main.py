@@ -30,7 +30,7 @@ import sys
 
 from absl import app, flags, logging
 
-from data_pipelines.data_config import DatasetNotBuiltError
+from data_pipelines.data_config import DatasetNotBuiltError, NotInDatasetError
 from vmr_jax import config_files, distributed
 
 _CONFIG = config_files.DEFINE_config_file("config", "Model config file (a path, or "
@@ -65,13 +65,18 @@ _CONNECT_TIMEOUT = flags.DEFINE_integer("connect_timeout", 300, "Several process
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  config = _CONFIG.value
+  from vmr_jax import registry  # keeps --help fast
+  try:
+    registry.for_config(config)  # an unknown model stops here, before any data is read
+  except registry.UnknownModelError as e:
+    raise app.UsageError(str(e)) from None
   try:
     distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
                            detect=_MULTIHOST.value, timeout_s=_CONNECT_TIMEOUT.value)
   except distributed.DistributedError as e:
     raise app.UsageError(str(e)) from None
   logging.set_verbosity(logging.WARNING)
-  config = _CONFIG.value
   from vmr_jax import checkpoints, from_checkpoint, preemption, train, workdir_lock  # keeps --help fast
   try:
     if _MODE.value == "train":
@@ -90,8 +95,8 @@ def main(argv):
       from_checkpoint.predict(config, _WORKDIR.value, _CHECKPOINT.value, sentences,
                       video=_VIDEO.value, split=_SPLIT.value or config.eval.test_split,
                       features=_FEATURES.value, duration=_DURATION.value)
-  except (DatasetNotBuiltError, workdir_lock.WorkdirInUseError,
-          checkpoints.CheckpointError) as e:
+  except (DatasetNotBuiltError, NotInDatasetError, workdir_lock.WorkdirInUseError,
+          checkpoints.CheckpointError, from_checkpoint.InputError) as e:
     raise app.UsageError(str(e)) from None
   except preemption.Preempted as e:
     print(e, flush=True)

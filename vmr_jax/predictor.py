@@ -10,8 +10,10 @@
 `encode` resamples every video's clips to the model's grid (`vmr_jax.predictor_inputs`, the
 input pipeline's rules) and keeps, on the devices, what the model computes from the
 video alone (`registry.Retrieval`), split over the mesh's `data` axis:
-- CMHN: every candidate's binary code, packed into uint32 words; a sentence's code
-  is ranked against them by Hamming distance (popcount of the XOR);
+- CMHN: every candidate's binary code, packed into uint32 words, and its unit-norm
+  real-valued code; a sentence's code is ranked against them by Hamming distance
+  (popcount of the XOR), equal distances by the cosine, as evaluation ranks them
+  (`cmhn.ranking_score`);
 - FVMR: every map cell's common-space embedding phi_m(m); scores sigmoid(phi_m . phi_s);
 - CLEAR: every candidate's moment embedding (the anchors among them); a sentence
   runs the tree walk (Algorithm 1, `clear.search = "pruned"`) or the exhaustive
@@ -30,9 +32,11 @@ one video, top_n kept.
 `localize` ranks one video's moments the same way (for HSCNet the sentences of one
 call are one paragraph, in the given order, as in training; `search` grounds each
 sentence alone). Sentence batches of a shape seen before reuse the compiled
-functions (`traces` counts their traces). Nothing is printed. A process computes
-over its local devices (the mesh: `sharding.make_mesh(jax.local_devices())` unless
-given).
+functions (`traces` counts their traces). Nothing is printed but a warning on stderr
+for a sentence the model reads only in part (cut to `data.max_words`, or with no
+word of its vocabulary: `predictor_inputs.SentenceEncoder`; `warn = False` silences
+them). A process computes over its local devices (the mesh:
+`sharding.make_mesh(jax.local_devices())` unless given).
 
 Several processes (`vmr_jax.distributed`): each `encode`s its own part of the
 collection (its videos' ids distinct from the others'); `encode` and `search` are
@@ -125,6 +129,7 @@ class Predictor:
     data = self.config.data
     self.sentence_encoder = predictor_inputs.SentenceEncoder(
         exported.words, data.max_words, data.wordpiece_vocab, data.max_wordpiece)
+    self.warn = True  # localize and search warn of sentences read in part (SentenceEncoder)
     self.query_level = data.batch_kind == "query"
     # Rows of a batch: eval.batch_size, or fewer for a smaller collection, rounded up
     # to a multiple of the devices (`encode` sets it).
@@ -188,7 +193,7 @@ class Predictor:
     if video_id not in collection.row:
       raise KeyError(f"video {video_id!r} is not in the encoded collection")
     row = collection.row[video_id]
-    queries = self.sentence_encoder(sentences)
+    queries = self.sentence_encoder(sentences, self.warn)
     if self.spec.retrieval is not None:
       best, index = self._row_top_k(collection.entries, collection.valid,
                                     self._query_entries(queries), jnp.asarray(row, jnp.int32))
@@ -203,7 +208,7 @@ class Predictor:
     (fewer where NMS leaves fewer of the candidates ranked, `eval.top_k` a video (0: all) or,
     with a `Retrieval`, max(eval.top_k, top_n) in all)."""
     collection = self._require_collection()
-    queries = self.sentence_encoder(sentences)
+    queries = self.sentence_encoder(sentences, self.warn)
     if self.spec.retrieval is not None:
       k = max(self.config.eval.top_k if self.config.eval.top_k > 0  # 0: a video's all
               else collection.times.shape[1], top_n)
@@ -282,7 +287,7 @@ class Predictor:
 
   def _index(self, collection: _Collection) -> None:
     """The Retrieval models' video side of every video, data-sharded."""
-    placeholder = self.sentence_encoder([PLACEHOLDER_SENTENCE])
+    placeholder = self.sentence_encoder([PLACEHOLDER_SENTENCE], warn=False)
     rows = len(collection.clips)
     parts = []
     for begin in range(0, rows, self.chunk):

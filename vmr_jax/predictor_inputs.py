@@ -15,7 +15,8 @@ from typing import Sequence
 
 import numpy as np
 
-from data_pipelines.words import PAD_ID, WordVocab, split_words
+from data_pipelines.words import PAD_ID, UNK_ID, WordVocab, split_words
+from vmr_jax import distributed
 
 Batch = dict[str, np.ndarray]
 
@@ -43,8 +44,19 @@ def resample_clips(features: np.ndarray, num_clips: int, short_videos: str = "st
   return pooled.astype(np.float32), np.ones(num_clips, bool)
 
 
+def shortened(text: str, width: int = 60) -> str:
+  """`text`, cut to `width` characters with "..." where longer (for messages)."""
+  return text if len(text) <= width else text[:width - 3] + "..."
+
+
 class SentenceEncoder:
-  """Sentences -> the query keys of a model's text encoder, `[S, L]` each."""
+  """Sentences -> the query keys of a model's text encoder, `[S, L]` each.
+
+  A call with `warn` says once, on stderr (`distributed.warn`), of a sentence the
+  model reads only in part: one longer than `max_words` words (with a WordPiece
+  vocabulary: `max_wordpiece` tokens), which is cut, and, without one, one none of
+  whose words is in the vocabulary (its moments then mean nothing).
+  """
 
   def __init__(self, words: Sequence[str], max_words: int, wordpiece_vocab: str = "",
                max_wordpiece: int = 32):
@@ -54,8 +66,9 @@ class SentenceEncoder:
     if wordpiece_vocab:
       from data_pipelines.wordpiece import WordPieceTokenizer
       self.wordpiece = WordPieceTokenizer(wordpiece_vocab)
+    self._warned: set[str] = set()
 
-  def __call__(self, sentences: Sequence[str]) -> Batch:
+  def __call__(self, sentences: Sequence[str], warn: bool = True) -> Batch:
     if not len(sentences):
       raise ValueError("no sentences")
     tokens = np.full((len(sentences), self.max_words), PAD_ID, np.int32)
@@ -66,11 +79,28 @@ class SentenceEncoder:
         raise ValueError(f"sentence {sentence!r} has no words")
       ids = self.vocab.ids(words[:self.max_words])
       tokens[i, :len(ids)], mask[i, :len(ids)] = ids, True
+      if warn and self.wordpiece is None:
+        if len(words) > self.max_words:
+          self._warn(sentence, f"has {len(words)} words: the model reads its first "
+                     f"{self.max_words} (data.max_words)")
+        if (ids == UNK_ID).all():
+          self._warn(sentence, "has no word of the model's vocabulary: its moments "
+                     "mean nothing")
     out = {"query_tokens": tokens, "query_mask": mask}
     if self.wordpiece is not None:
       out["query_wordpiece"], out["query_wordpiece_mask"] = self.wordpiece.encode(
           list(sentences), self.max_wordpiece)
+      for sentence, length in zip(sentences, self.wordpiece.lengths(sentences) if warn else ()):
+        if length > self.max_wordpiece:
+          self._warn(sentence, f"has {length} WordPiece tokens: the model reads its "
+                     f"first {self.max_wordpiece} (data.max_wordpiece)")
     return out
+
+  def _warn(self, sentence: str, what: str) -> None:
+    message = f"sentence {shortened(sentence)!r} {what}"
+    if message not in self._warned:
+      self._warned.add(message)
+      distributed.warn(message)
 
 
 def video_level(clips: np.ndarray, masks: np.ndarray, durations: np.ndarray,

@@ -23,6 +23,7 @@ IoU >= m among the top k). `--output`: one JSON line per sentence, `{"qid", "que
 from __future__ import annotations
 
 import json
+import os
 from typing import Mapping
 
 from absl import app, flags, logging
@@ -77,32 +78,51 @@ def read_annotations(path: str, kind: str):
   return read(path, "search", annotations.BuildReport())
 
 
+def read_durations(path: str) -> dict[str, float]:
+  """A JSON file `{video_id: seconds}`."""
+  try:
+    with open(path) as f:
+      durations = json.load(f)
+    return {str(k): float(v) for k, v in durations.items()}
+  except (OSError, ValueError, TypeError, AttributeError) as e:
+    raise ValueError(f"--durations {path} is not a readable JSON object {{video_id: "
+                     f"seconds}} ({e})") from None
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   logging.set_verbosity(logging.WARNING)
+  from data_pipelines.words import split_words
   from vmr_jax import metrics
   from vmr_jax.predictor import Predictor
-  videos = read_annotations(_ANNOTATIONS.value, _FORMAT.value) if _ANNOTATIONS.value else None
-  if videos is not None:
-    durations = {v.video_id: v.duration for v in videos}
-  elif _DURATIONS.value:
-    with open(_DURATIONS.value) as f:
-      durations = {k: float(v) for k, v in json.load(f).items()}
-  else:
-    durations = None
-  if _EVALUATE.value:
-    if videos is None:
-      raise app.UsageError("--evaluate needs --annotations")
-    queries = [(v.video_id, v.duration, q) for v in videos for q in v.queries]
-    sentences = [q.sentence for _, _, q in queries]
-  else:
-    sentences, queries = list(_QUERY.value), None
-  if not sentences:
-    raise app.UsageError("give --query='a sentence' (or --evaluate with --annotations)")
-
-  predictor = Predictor.load(_EXPORT.value)
-  predictor.encode(*read_collection(_FEATURES.value, _FEATURE_DATASET.value, durations))
+  try:  # the inputs: a bad one is one line naming it
+    videos = read_annotations(_ANNOTATIONS.value, _FORMAT.value) if _ANNOTATIONS.value else None
+    if videos is not None:
+      durations = {v.video_id: v.duration for v in videos}
+    elif _DURATIONS.value:
+      durations = read_durations(_DURATIONS.value)
+    else:
+      durations = None
+    if _EVALUATE.value:
+      if videos is None:
+        raise app.UsageError("--evaluate needs --annotations")
+      queries = [(v.video_id, v.duration, q) for v in videos for q in v.queries]
+      sentences = [q.sentence for _, _, q in queries]
+    else:
+      sentences, queries = list(_QUERY.value), None
+    if not sentences:
+      raise app.UsageError("give --query='a sentence' (or --evaluate with --annotations)")
+    wordless = [s for s in sentences if not split_words(s)]
+    if wordless:
+      raise app.UsageError(f"sentence {wordless[0]!r} has no words")
+    if _OUTPUT.value and not os.path.isdir(os.path.dirname(os.path.abspath(_OUTPUT.value))):
+      raise app.UsageError(f"--output {_OUTPUT.value}: no such directory")
+    predictor = Predictor.load(_EXPORT.value)
+    predictor.warn = not _EVALUATE.value  # --annotations' sentences are cut as in evaluation
+    predictor.encode(*read_collection(_FEATURES.value, _FEATURE_DATASET.value, durations))
+  except (OSError, ValueError) as e:
+    raise app.UsageError(str(e).strip().partition("\n")[0] or type(e).__name__) from None
   ranked, size = [], predictor.config.eval.batch_size
   for begin in tqdm(range(0, len(sentences), size), desc="search", unit="batch",
                     leave=False, disable=len(sentences) <= size):

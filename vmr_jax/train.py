@@ -157,10 +157,12 @@ class Setup:
   lr_fn: Any
 
 
-def setup(config: ml_collections.ConfigDict) -> Setup:
+def make_pipeline(config: ml_collections.ConfigDict):
+  """This process's input pipeline of `config.data`
+  (`data_pipelines.input_pipeline.Pipeline`), once the model accepts the data
+  options and the dataset has the config's splits."""
   from data_pipelines.input_pipeline import Pipeline  # TensorFlow: only with real data
   precision.compute_dtype(config)  # a bad value fails before the data is read
-  mesh = sharding.make_mesh()
   spec = registry.for_config(config)
   data_config = DataConfig.from_config(config.data)
   for field, value in spec.data.items():
@@ -171,9 +173,15 @@ def setup(config: ml_collections.ConfigDict) -> Setup:
                        f"the config has {getattr(data_config, field)!r}")
   pipeline = Pipeline(data_config, jax.process_index(), jax.process_count())
   for split in (config.eval.val_split, config.eval.test_split, data_config.train_split):
-    if split not in pipeline.builder.info.splits:
-      raise ValueError(f"split {split!r} is not in {pipeline.builder.info.full_name} "
-                       f"(has {sorted(pipeline.builder.info.splits)})")
+    pipeline.check_split(split)
+  return pipeline
+
+
+def setup(config: ml_collections.ConfigDict, pipeline=None) -> Setup:
+  """The model of `config` initialized on `pipeline` (default: `make_pipeline`'s)."""
+  pipeline = pipeline or make_pipeline(config)
+  mesh = sharding.make_mesh()
+  spec = registry.for_config(config)
   info = registry.DataInfo(pipeline.feature_dim, pipeline.vocab.words,
                            str(pipeline.builder.data_path))
   model = spec.create(config, info)

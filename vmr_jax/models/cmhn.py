@@ -238,33 +238,46 @@ def balance_loss(h, valid):
   return jnp.sum(jnp.sum(jnp.where(valid[..., None], h, 0.0), axis=1) ** 2, axis=-1)
 
 
+def ranking_score(distance: jnp.ndarray, cosine: jnp.ndarray) -> jnp.ndarray:
+  """The score candidates are ranked by: minus the Hamming distance (Eq. 12), equal
+  distances ordered by the cosine of the real-valued codes (in [-1, 1], so 0.25 x it
+  never reorders different distances). `decode` (evaluation) and the `Retrieval`
+  score (`vmr_jax.predictor`) both rank by it."""
+  return -distance + 0.25 * cosine
+
+
 def decode(outputs, batch, config):
-  """`[B, Q, K, 3]`: per query the K candidates of smallest Hamming distance."""
+  """`[B, Q, K, 3]`: per query the K candidates of smallest Hamming distance
+  (`ranking_score`)."""
   h_c, h_q = outputs["moment_codes"], outputs["query_codes"]
   times, cand_valid = _candidates(batch, config)
   distance = hamming_distance(sign(h_c), sign(h_q))
-  cosine = jnp.einsum("bnl,bml->bnm", l2_normalize(h_c), l2_normalize(h_q))  # in [-1, 1]
-  score = -distance + 0.25 * cosine  # the cosine only orders equal distances
-  score = jnp.where(cand_valid[:, :, None], score, -jnp.inf)
+  cosine = jnp.einsum("bnl,bml->bnm", l2_normalize(h_c), l2_normalize(h_q))
+  score = jnp.where(cand_valid[:, :, None], ranking_score(distance, cosine), -jnp.inf)
   return common.top_moments(jnp.swapaxes(score, 1, 2), times, config.eval.top_k)
 
 
 def retrieval_moments(outputs, batch, config):
-  """Every candidate's binary code packed into uint32 words `[B, N, ceil(L / 32)]`."""
+  """Every candidate's binary code packed into uint32 words `[B, N, ceil(L / 32)]`
+  and its real-valued code of unit norm `[B, N, L]` (for `ranking_score`'s ties)."""
   times, valid = _candidates(batch, config)
-  return pack_signs(outputs["moment_codes"]), times, valid
+  h_c = outputs["moment_codes"]
+  return (pack_signs(h_c), l2_normalize(h_c)), times, valid
 
 
 def retrieval_queries(outputs, config):
-  return pack_signs(outputs["query_codes"][0])  # [Q, W]
+  h_q = outputs["query_codes"][0]
+  return pack_signs(h_q), l2_normalize(h_q)  # [Q, W], [Q, L]
 
 
-def retrieval_score(moment_words, query_words, config):
-  """`[V, N, W]`, `[S, W]` packed codes -> `[S, V, N]` minus the Hamming distance
-  (Eq. 12; popcount of the XOR). Unlike `decode`, equal distances stay tied (the
-  real-valued codes are not kept): the top-k takes the lower index first."""
+def retrieval_score(moments, queries, config):
+  """Packed and unit codes `([V, N, W], [V, N, L])`, `([S, W], [S, L])` -> `[S, V, N]`
+  `ranking_score`s, as `decode`'s: the Hamming distance from the popcount of the
+  XOR, its ties ordered by the cosine."""
   del config
-  return -packed_hamming_distance(moment_words[None], query_words[:, None, None])
+  (moment_words, moment_units), (query_words, query_units) = moments, queries
+  distance = packed_hamming_distance(moment_words[None], query_words[:, None, None])
+  return ranking_score(distance, jnp.einsum("vnl,sl->svn", moment_units, query_units))
 
 
 def create(config, info: registry.DataInfo) -> registry.Model:

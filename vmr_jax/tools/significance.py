@@ -44,16 +44,34 @@ _MERGE = flags.DEFINE_bool("merge_duplicates", False,
                            "Score a video's repeated sentences as one query (all windows).")
 
 
+EXPECTED = ("a predictions jsonl (--mode=eval's <split>_predictions.jsonl: one JSON "
+            "object a line with video, query_index, gt and pred)")
+
+
 def read_records(path: str) -> dict[tuple[str, int], dict]:
-  """A predictions jsonl -> its records keyed by (video, query_index)."""
+  """A predictions jsonl -> its records keyed by (video, query_index); a file of other
+  lines is a ValueError naming the first such line and what the file should be."""
   records = {}
-  with open(path) as f:
-    for line in f:
-      if line.strip():
-        record = json.loads(line)
-        records[(record["video"], int(record["query_index"]))] = record
+  try:
+    with open(path) as f:
+      lines = f.readlines()
+  except UnicodeDecodeError:
+    raise ValueError(f"{path} is not a text file: expected {EXPECTED}") from None
+  for number, line in enumerate(lines, 1):
+    if not line.strip():
+      continue
+    try:
+      record = json.loads(line)
+    except ValueError:
+      raise ValueError(f"{path}: line {number} is not JSON: expected {EXPECTED}") from None
+    if not (isinstance(record, dict) and {"video", "query_index", "pred"} <= set(record)
+            and ({"gt", "gt_windows"} & set(record))):
+      keys = f"its keys are {', '.join(record)}" if isinstance(record, dict) else "not an object"
+      raise ValueError(f"{path}: line {number} is not a prediction record ({keys}): "
+                       f"expected {EXPECTED}")
+    records[(record["video"], int(record["query_index"]))] = record
   if not records:
-    raise ValueError(f"{path}: no prediction records")
+    raise ValueError(f"{path}: no prediction records: expected {EXPECTED}")
   return records
 
 
@@ -136,10 +154,13 @@ def main(argv):
   paths = argv[1:]
   if len(paths) not in (1, 2):
     raise app.UsageError("one or two predictions jsonl files")
-  records = [read_records(p) for p in paths]
-  if _MERGE.value:
-    records = [merge_duplicates(r) for r in records]
-  result = compare(records[0], records[1] if len(records) == 2 else None, _METRIC.value)
+  try:
+    records = [read_records(p) for p in paths]
+    if _MERGE.value:
+      records = [merge_duplicates(r) for r in records]
+    result = compare(records[0], records[1] if len(records) == 2 else None, _METRIC.value)
+  except (OSError, ValueError) as e:
+    raise app.UsageError(str(e)) from None
   print(report(result, _METRIC.value, paths))
 
 
