@@ -24,14 +24,14 @@ The data (`data_pipelines/shaped_features.py`): the real TACoS annotations, 128 
   so, and FVMR's distillation warm-up of 1 epoch instead of 8;
 - CLEAR's paper reading's evaluation batch of 4 videos (its fine map holds 8,256 candidates);
 - CMHN's released reading: residual TCN widths 256, 128, 128, 128 (the release's
-  2048, 1024, 512, 256 would take ~6 s a step here);
+  2048, 1024, 512, 256 are too slow on 2 CPU cores: docs/benchmarks.md);
 - CLEAR's released reading: the 128 clips pooled to a 64-clip map (16, 8, 8), a
   4-layer predictor, fine widths 64, coarse TCN 256, 128, 128, 128 and LSTM 128,
   the release's lr 1.3e-3 without its decays (16 epochs' milestones), an evaluation
   every 300 steps (an epoch is 306);
 - CMHN's learning rate 1e-3 instead of the paper's 1e-4, which the authors' code runs
-  for 1,024 epochs: in a few epochs 1e-4 had only reached validation R@1,IoU=0.5
-  6.33 after 400 steps and 10.50 after 800, 1e-3 11.56 after 400 (docs/results.md).
+  for 1,024 epochs: within a few epochs 1e-4 learns too slowly (docs/results.md,
+  "CMHN's paper reading on TACoS-shaped data: what was tried").
 Everything else (losses, candidates, the other learning rates, batch sizes) is the
 TACoS config's.
 """

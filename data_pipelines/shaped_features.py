@@ -47,8 +47,8 @@ class TacosShapedSpec:
   clips: int = 128  # feature rows per video
   feature_dim: int = 4096  # C3D's
   # Set once, before any model ran on the data, so that the bag-of-words baseline
-  # (`vmr_jax.tools.bow_baseline`) is well above chance: test R@1,IoU=0.5 23.1 at
-  # 2.0 (14.6 at 1.0; chance 3.0).
+  # (`vmr_jax.tools.bow_baseline`) is well above chance (docs/results.md, TACoS-shaped
+  # data).
   amplitude: float = 2.0
   noise: float = 1.0
 

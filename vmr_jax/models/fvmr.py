@@ -29,10 +29,9 @@ q_i = phi_fuse(phi_m(m_i) (.) phi_u(u)) (Eq. 7) with phi_fuse = a kernel-3 map
 convolution (ReLU) and a kernel-9 gated map convolution (Yu et al. 2019: a feature
 channel times the sigmoid of a gate channel) to one logit per cell. phi_fuse sums over
 its windows' cells (`MapConv(normalize=False)`): 2D-TAN's division by the cell count
-shrank the kernel-9 logits by up to the ~45 cells of a window, which kept softmax(q)
-nearly uniform (distillation cross entropy ~4.4 of log 136 = 4.9 after 1,300 steps)
-and made the distillation pull p towards a flat distribution (synthetic test
-R@1,IoU=0.5 25.6 with it, 70.2 with the sums).
+shrinks the kernel-9 logits by up to the ~45 cells of a window, which keeps softmax(q)
+nearly uniform and makes the distillation pull p towards a flat distribution
+(docs/results.md, "FVMR: phi_fuse's cell-count division", measures both).
 Losses (Eq. 8-10), per (video, query) pair, averaged over the batch's real pairs:
 BCE of sigmoid(p) and of sigmoid(q) against 2D-TAN's scaled IoU
 y = clip((o - o_min) / (o_max - o_min), 0, 1), averaged over the M cells (the paper

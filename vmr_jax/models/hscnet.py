@@ -10,8 +10,8 @@ sentence q, and the paragraph's words are the Q * L slots of valid words
 What a paragraph is (`data.paragraphs`): the synthetic set's videos' sentences in
 time order ("time"), or a release's own descriptions ("release": TACoS lists each
 annotator's description of a video in turn). The paragraph context helps when the
-paragraph is one description, as the paper's are (docs/results.md, TACoS-shaped
-data, measures both).
+paragraph is one description, as the paper's are (docs/results.md, "HSCNet: what a
+paragraph is", measures both).
 
 Feature encoder (Sec. 3.2): video = projection to D + sinusoidal clip positions +
 `video_layers` self-attention layers; text = the configured word vectors (GloVe in
