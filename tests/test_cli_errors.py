@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from tests.cli import command, environment
-from tests.conftest import REPO, tiny_cmhn_config
+from tests.conftest import REPO
+from tests.models import tiny_config
 
 # main's errors before any data is read, in a process where importing TensorFlow fails.
 WITHOUT_TENSORFLOW = ("import runpy, sys; sys.modules['tensorflow'] = None; "
@@ -90,7 +91,7 @@ def evaluated_cmhn(tiny_data_dir, tiny_release, tmp_path_factory):
   """A randomly initialized tiny CMHN (8-bit codes: many equal Hamming distances)
   evaluated on the test split: (pipeline, its prediction records, its export dir)."""
   from vmr_jax import evaluate, export, train
-  config = tiny_cmhn_config(tiny_data_dir, tiny_release)
+  config = tiny_config("cmhn", tiny_data_dir, tiny_release)
   run_ = train.setup(config)
   workdir = tmp_path_factory.mktemp("cmhn_eval")
   evaluate.Evaluator(run_.model, run_.spec, config, run_.pipeline, run_.mesh).run(
