@@ -28,7 +28,7 @@ MODEL = "cmhn"
 
 
 def tiny_parameters(directory, data_dir, release) -> dict:
-  """The notebook's parameters for the tiny run: `tiny_cmhn_config` as overrides of
+  """The notebook's parameters for the tiny run: `tiny_config("cmhn")` as overrides of
   configs/cmhn_synthetic.py and of configs/cmhn_tacos.py (the same shapes, so the
   TACoS run reuses the compiled programs)."""
   from vmr_jax.configs import cmhn_synthetic, cmhn_tacos
