@@ -118,7 +118,7 @@ def recompute(records, ns, thresholds):
 def test_metrics_equal_recomputation_from_predictions(trained, model):
   _, workdir, result = trained(model)
   saved = json.loads((workdir / "config.json").read_text())  # the run's config
-  assert saved["model"] == model.split("_")[0] and saved["train"]["num_steps"] == 12
+  assert saved["model"] == model.partition("/")[0] and saved["train"]["num_steps"] == 12
   lines = (workdir / "eval" / "test_predictions.jsonl").read_text().splitlines()
   records = [json.loads(line) for line in lines]
   assert len(records) == result["num_queries"]
