@@ -47,12 +47,13 @@ def decode(outputs, batch, config):
 
 SPEC = registry.ModelSpec(create=lambda config, info: registry.Model(Probe()), loss=loss,
                           decode=decode, data={"batch_kind": "video"})
+PROBE = registry.Entry(model=__name__, config="vmr_jax.configs.cmhn_synthetic")
 
 
 def after_one_step(data_dir, release, model="bn_probe"):
   """(the train batch's pooled features [B, D], batch_stats after one step, the state)
   of the probe (or FVMR) on the tiny set, on all local devices."""
-  registry._MODULES["bn_probe"] = __name__
+  registry._ENTRIES.setdefault("bn_probe", PROBE)  # pylint: disable=protected-access
   if model == "fvmr":
     config = tiny_config("fvmr", data_dir, release)
   else:
@@ -68,7 +69,7 @@ def after_one_step(data_dir, release, model="bn_probe"):
 
 def test_train_step_updates_the_statistics_and_checkpoints_keep_them(
     tiny_data_dir, tiny_release, tmp_path, monkeypatch):
-  monkeypatch.setitem(registry._MODULES, "bn_probe", __name__)
+  monkeypatch.setitem(registry._ENTRIES, "bn_probe", PROBE)  # pylint: disable=protected-access
   pooled, stats, state, run = after_one_step(tiny_data_dir, tiny_release)
   np.testing.assert_array_equal(jax.device_get(run.state.batch_stats["norm"]["mean"]), 0)
   np.testing.assert_allclose(stats["norm"]["mean"], (1 - MOMENTUM) * pooled.mean(0),
@@ -104,7 +105,7 @@ print(json.dumps({{"devices": jax.device_count(), **{{k: v.tolist() for k, v in 
 @pytest.mark.parametrize("model", ["bn_probe", "fvmr"])
 def test_statistics_are_the_same_on_one_and_four_devices(tiny_data_dir, tiny_release,
                                                          monkeypatch, model):
-  monkeypatch.setitem(registry._MODULES, "bn_probe", __name__)
+  monkeypatch.setitem(registry._ENTRIES, "bn_probe", PROBE)  # pylint: disable=protected-access
   _, one, _, _ = after_one_step(tiny_data_dir, tiny_release, model)
   script = SCRIPT.format(repo=str(REPO), data=str(tiny_data_dir), release=str(tiny_release),
                          model=model)

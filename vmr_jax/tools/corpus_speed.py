@@ -22,8 +22,13 @@ def corpus_comparison(moments: int, per_video: int, bits: int, dim: int, queries
   devices = mesh.devices.size
   videos = devices * -(-moments // (per_video * devices))
   rng = np.random.default_rng(seed)
-  codes = np.asarray(pack_signs(rng.normal(size=(videos, per_video, bits)).astype(np.float32)))
-  code_queries = np.asarray(pack_signs(rng.normal(size=(queries, bits)).astype(np.float32)))
+  real_codes = rng.normal(size=(videos, per_video, bits)).astype(np.float32)
+  real_queries = rng.normal(size=(queries, bits)).astype(np.float32)
+  codes, code_queries = np.asarray(pack_signs(real_codes)), np.asarray(pack_signs(real_queries))
+  unit = lambda x: x / np.linalg.norm(x, axis=-1, keepdims=True)
+  # CMHN's entries: packed bits and unit real codes (its ties go by their cosine).
+  code_entries = (codes, unit(real_codes))
+  code_query_entries = (code_queries, unit(real_queries))
   vectors = (rng.normal(size=(videos, per_video, dim)) / np.sqrt(dim)).astype(np.float32)
   vector_queries = rng.normal(size=(queries, dim)).astype(np.float32)  # p ~ N(0, 1)
 
@@ -40,7 +45,7 @@ def corpus_comparison(moments: int, per_video: int, bits: int, dim: int, queries
 
   results = {}
   for name, model, entries, query, flat_score in (
-      ("cmhn", cmhn, codes, code_queries,
+      ("cmhn", cmhn, code_entries, code_query_entries,
        lambda: -np.bitwise_count(codes.reshape(1, -1, codes.shape[-1])
                                  ^ code_queries[:, None]).sum(-1, dtype=np.int32)),
       ("fvmr", fvmr, vectors, vector_queries,
@@ -48,10 +53,11 @@ def corpus_comparison(moments: int, per_video: int, bits: int, dim: int, queries
     top_k = jax.jit(predictor.make_corpus_top_k(model.retrieval_score, None, mesh, k))
     data = sharding.data_sharded(mesh)
     args = (jax.device_put(entries, data),
-            jax.device_put(np.ones(entries.shape[:2], bool), data), jax.device_put(query))
+            jax.device_put(np.ones((videos, per_video), bool), data), jax.device_put(query))
     seconds, (best, _) = timed(lambda: jax.block_until_ready(top_k(*args)))
-    best = np.asarray(best)
-    same = lambda got: bool(np.allclose(  # JAX's FVMR scores are sigmoid(p)
+    # JAX's FVMR scores are sigmoid(p); its CMHN scores -distance + 0.25 cosine.
+    best = np.round(best) if name == "cmhn" else np.asarray(best)
+    same = lambda got: bool(np.allclose(
         1 / (1 + np.exp(-got)) if name == "fvmr" else got, best, rtol=1e-5, atol=1e-5))
     row = {"JAX": (seconds, True)}
     seconds, got = timed(lambda: numpy_top_k(flat_score()))
