@@ -201,3 +201,70 @@ def test_recurrent_state_stays_float32_over_a_long_sequence(cell):
   want = np.asarray(want.astype(jnp.bfloat16), np.float32)[mask]
   error = np.abs(np.asarray(got, np.float32)[mask] - want).mean() / np.abs(want).mean()
   assert error < 0.006, error
+
+
+def float32_floats(tree):
+  """`tree` with every floating leaf in float32."""
+  return jax.tree.map(lambda x: x.astype(jnp.float32)
+                      if jnp.issubdtype(x.dtype, jnp.floating) else x, tree)
+
+
+@pytest.mark.parametrize("name", ["clear", "clear/paper", "cmhn", "cmhn/paper", "fian",
+                                  "fvmr", "hscnet"])
+def test_bfloat16_evaluation_of_every_model_against_float32(name):
+  """Guards bfloat16 evaluation (`evaluate.make_predict_fn`) for every model, in two
+  parts. The forward: bfloat16 parameters and clip features and nothing else cast
+  (`vmr_jax.precision`: not the times, not BatchNorm's statistics, here FVMR's set to
+  values bfloat16 cannot hold, so that casting them shows) give every output
+  within 3% (norm-wise) of the float32 forward's, with the same masked entries.
+  bfloat16 keeps 8 significant bits (2^-9 per rounding) and these small networks
+  compound that to 0.5-1.2% (seen; CMHN's query codes the most), so 3% leaves a
+  margin while a part computed in bfloat16 that should not be stands out. The decode:
+  the evaluation's ranked moments and stats are exactly the float32 decode of that
+  bfloat16 forward's outputs cast to float32, as `precision` promises; a decode left
+  in bfloat16 rounds the scores to 8 bits and breaks their ties differently. The
+  decode itself is not compared with a tolerance: its discrete steps (CMHN's sign
+  bits, top-k among near-equal scores) turn a rounding into a different moment.
+  CLEAR's search is exhaustive here, for the same reason: Algorithm 1's node is a
+  choice between near-equal anchor similarities, which bfloat16 flips on this batch."""
+  config = small_model_config(name)
+  if config.model == "clear":
+    config.clear.search = "exhaustive"
+  batch = jax.tree.map(jnp.asarray, small_padded_batch(config))
+  spec, model, variables = small_model(config, batch)
+  if "batch_stats" in variables:  # running statistics bfloat16 cannot hold (not 0, 1)
+    leaves, tree = jax.tree.flatten(variables["batch_stats"])
+    rng = np.random.default_rng(0)
+    variables = {**variables, "batch_stats": jax.tree.unflatten(tree, [
+        jnp.asarray(rng.uniform(0.5, 2.0, x.shape), jnp.float32) for x in leaves])}
+  want = jax.jit(evaluate.make_forward_fn(model, config))(variables, batch)
+  config.train.compute_dtype = "bfloat16"
+
+  @jax.jit
+  def bfloat16_forward(variables, batch):
+    params = jax.tree.map(lambda x: x.astype(jnp.bfloat16), variables["params"])
+    features = {**batch, "video_feats": batch["video_feats"].astype(jnp.bfloat16)}
+    return float32_floats(model.module.apply({**variables, "params": params}, features,
+                                             train=False))
+
+  got = bfloat16_forward(variables, batch)
+  for (path, a), b in zip(jax.tree_util.tree_flatten_with_path(want)[0], jax.tree.leaves(got)):
+    a, b, where = np.asarray(a), np.asarray(b), jax.tree_util.keystr(path)
+    assert b.dtype == a.dtype, where
+    if not np.issubdtype(a.dtype, np.floating):
+      np.testing.assert_array_equal(b, a, err_msg=where)
+      continue
+    real = lambda x: np.isfinite(x) & (np.abs(x) < 1e30)  # not a masked logit
+    np.testing.assert_array_equal(real(b), real(a), err_msg=where)
+    a, b = a[real(a)], b[real(a)]
+    assert np.linalg.norm(b - a) <= 0.03 * np.linalg.norm(a), where
+  ranked, stats = jax.jit(evaluate.make_predict_fn(model, spec, config))(variables, batch)
+  decode = jax.jit(lambda outputs, batch: (
+      spec.decode(outputs, batch, config),
+      dict(spec.eval_stats(outputs, batch, config)) if spec.eval_stats else {}))
+  want_ranked, want_stats = decode(got, batch)
+  assert ranked.dtype == jnp.float32
+  np.testing.assert_array_equal(np.asarray(ranked), np.asarray(want_ranked))
+  assert sorted(stats) == sorted(want_stats)
+  for stat in stats:
+    np.testing.assert_array_equal(np.asarray(stats[stat]), np.asarray(want_stats[stat]))
