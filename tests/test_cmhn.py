@@ -118,7 +118,8 @@ def test_load_pretrained_checks_paths_and_shapes():
     registry.load_pretrained(params, {"a": {"v": np.ones(1)}})
 
 
-def test_binary_similarity_codes_are_signs_with_a_straight_through_gradient(run, cmhn_config):
+def test_binary_similarity_codes_are_signs_with_a_straight_through_gradient(run,
+                                                                          cmhn_config):
   """Guards `similarity_codes = "binary"`, the one model path through
   `hashing.sign_ste`: Gamma_1 (Eq. 7) is computed on sgn(H) (the numpy transcription
   on sign codes), Gamma_2 still on H, and its gradient with respect to H is the

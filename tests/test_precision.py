@@ -248,7 +248,8 @@ def test_bfloat16_evaluation_of_every_model_against_float32(name):
                                              train=False))
 
   got = bfloat16_forward(variables, batch)
-  for (path, a), b in zip(jax.tree_util.tree_flatten_with_path(want)[0], jax.tree.leaves(got)):
+  paths = jax.tree_util.tree_flatten_with_path(want)[0]
+  for (path, a), b in zip(paths, jax.tree.leaves(got)):
     a, b, where = np.asarray(a), np.asarray(b), jax.tree_util.keystr(path)
     assert b.dtype == a.dtype, where
     if not np.issubdtype(a.dtype, np.floating):
