@@ -3,7 +3,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from vmr_jax import metrics, registry, sharding
+from vmr_jax import evaluate, metrics, registry, sharding
 from vmr_jax.layers import moment_map
 from vmr_jax.models import clear
 from vmr_jax.train import setup
@@ -171,3 +171,69 @@ def test_config_checks(clear_config, tiny_data_dir):
   clear_config.data.short_videos = "pad"
   with pytest.raises(ValueError, match="short_videos='stretch'"):
     setup(clear_config)
+
+
+def brute_force_recall(in_node, scores, times, gts, n, threshold, nms_threshold):
+  """R@n,IoU=m over each query's candidates in its node alone (the pruned search's),
+  written without vmr_jax: rank by score, greedy NMS (suppress IoU > nms_threshold),
+  a hit if one of the first n kept reaches IoU `threshold` with the ground truth."""
+  def iou(a, b):
+    inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
+    union = (a[1] - a[0]) + (b[1] - b[0]) - inter
+    return inter / union if union > 0 else 0.0
+  hits = []
+  for inside, score, spans, gt in zip(in_node, scores, times, gts):
+    ranked = [spans[i] for i in sorted(np.flatnonzero(inside), key=lambda i: -score[i])]
+    kept = []
+    for span in ranked:
+      if all(iou(span, k) <= nms_threshold for k in kept):
+        kept.append(span)
+    hits.append(any(iou(span, gt) >= threshold for span in kept[:n]))
+  return float(np.mean(hits))
+
+
+def test_evaluation_of_the_pruned_search_ranks_its_node_alone(tmp_path):
+  """Guards evaluation's filter of non-finite scores (`evaluate.prediction_records`):
+  the pruned search scores only its node's candidates, -inf elsewhere, and a node
+  smaller than `eval.top_k` (a right leaf holds one candidate) fills the decode's rows
+  with -inf ones. Each such query's ground truth is its first -inf row's span, so
+  counting those rows as moments would hit at R@5 (and write -Infinity scores):
+  R@n equals a brute-force computation over the nodes' candidates alone, and every
+  written score is finite."""
+  rng = np.random.default_rng(0)
+  names = clear.node_names(P)
+  nodes = np.array([[names.index(k) for k in row] for row in (
+      ("right1", "between1", "root", "right3", "left2"),
+      ("right2", "between3", "right1", "left3", "between2"))])  # [B, Q]
+  in_node = clear.tree_nodes(L, P)[nodes]  # [B, Q, N]
+  full = rng.normal(size=in_node.shape).astype(np.float32)
+  logits = np.where(in_node, full, -np.inf).astype(np.float32)
+  b, q = nodes.shape
+  config = ml_collections.ConfigDict({"data": {"num_clips": L}, "eval": {"top_k": 10}})
+  duration = np.array([32.0, 50.0], np.float32)
+  batch = {"video_mask": np.ones((b, L), bool), "duration": duration}
+  ranked = np.asarray(clear.decode({"fine_logits": jnp.asarray(logits)}, batch, config))
+  times = np.asarray(clear._candidates(batch, config))  # [B, N, 2]
+  gts = np.zeros((b, q, 2), np.float32)
+  for i, j in np.ndindex(b, q):
+    outside = ranked[i, j][~np.isfinite(ranked[i, j, :, 2])]
+    gts[i, j] = outside[0, :2] if len(outside) else times[i, rng.integers(times.shape[1])]
+  small = in_node.sum(-1) < config.eval.top_k  # the four right leaves
+  assert small.sum() == 4
+  np.testing.assert_array_equal((~np.isfinite(ranked[..., 2])).any(-1), small)
+  batch.update({
+      "video_id": np.array([b"v0", b"v1"]), "query_index": np.tile(np.arange(q), (b, 1)),
+      "sentence": np.full((b, q), b"s"), "gt_times": gts,
+      "query_valid": np.ones((b, q), bool), "example_valid": np.ones(b, bool)})
+  records = evaluate.prediction_records(batch, ranked, 0.5, 5)
+  assert all(np.isfinite(score) for r in records for _, _, score in r["pred"])
+  result = evaluate.metrics_of_records(records, (1, 5), (0.3, 0.5, 0.7))
+  scores = 1 / (1 + np.exp(-full))
+  for n in (1, 5):
+    for m in (0.3, 0.5, 0.7):
+      want = brute_force_recall(in_node.reshape(b * q, -1), scores.reshape(b * q, -1),
+                                np.repeat(times, q, axis=0), gts.reshape(-1, 2), n, m, 0.5)
+      assert result[f"R@{n},IoU={m}"] == pytest.approx(want, abs=1e-9), (n, m)
+  evaluate.write(str(tmp_path), "test", result, records)
+  for name in ("test_predictions.jsonl", "test_submission.jsonl"):
+    assert "Infinity" not in (tmp_path / "eval" / name).read_text()

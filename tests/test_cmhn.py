@@ -1,3 +1,4 @@
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -115,3 +116,46 @@ def test_load_pretrained_checks_paths_and_shapes():
     registry.load_pretrained(params, {"a": {"w": np.ones((3, 2))}})
   with pytest.raises(ValueError, match="a/v has no place"):
     registry.load_pretrained(params, {"a": {"v": np.ones(1)}})
+
+
+def test_binary_similarity_codes_are_signs_with_a_straight_through_gradient(run,
+                                                                          cmhn_config):
+  """Guards `similarity_codes = "binary"`, the one model path through
+  `hashing.sign_ste`: Gamma_1 (Eq. 7) is computed on sgn(H) (the numpy transcription
+  on sign codes), Gamma_2 still on H, and its gradient with respect to H is the
+  straight-through one, the gradient of Gamma_1 at the sign codes as if sgn were the
+  identity: 2 (C Q^T - L M) Q for the moments, 2 (C Q^T - L M)^T C for the queries,
+  over the valid pairs. sgn without the straight-through gradient gives zero; the
+  identity gives Gamma_1 of H."""
+  cmhn_config.cmhn.similarity_codes = "binary"
+  cmhn_config.cmhn.loss_reduction = "sum"
+  batch = batch_of(run, cmhn_config)
+  rng = np.random.default_rng(0)
+  spans = cmhn.candidate_spans(16, cmhn_config.cmhn)
+  h_c = rng.normal(size=(8, len(spans), 8)).astype(np.float32)
+  h_q = rng.normal(size=(8, 4, 8)).astype(np.float32)
+  gamma1 = lambda h_c, h_q: cmhn.loss({"moment_codes": h_c, "query_codes": h_q}, batch,
+                                      cmhn_config)[1]["gamma1"]
+  _, terms = cmhn.loss({"moment_codes": h_c, "query_codes": h_q}, batch, cmhn_config)
+  grad_c, grad_q = jax.grad(gamma1, argnums=(0, 1))(jnp.asarray(h_c), jnp.asarray(h_q))
+  sgn = lambda h: np.where(h >= 0, 1.0, -1.0)
+  want, want_gamma2 = 0.0, 0.0
+  want_c, want_q = np.zeros_like(h_c), np.zeros_like(h_q)
+  for b in range(8):
+    times = spans * batch["duration"][b] / 16
+    valid = batch["query_valid"][b]
+    c, q = sgn(h_c[b]), sgn(h_q[b])
+    want += numpy_losses(c, q, times, batch["gt_times"][b], valid, 8, "sum")[0] / 8
+    want_gamma2 += numpy_losses(h_c[b], h_q[b], times, batch["gt_times"][b], valid, 8,
+                                "sum")[1] / 8
+    m = np.array([[metrics.temporal_iou(t, g) for g in batch["gt_times"][b][valid]]
+                  for t in times])
+    residual = c @ q[valid].T - 8 * m  # [N, M]
+    want_c[b] = 2 * residual @ q[valid] / 8
+    want_q[b][valid] = 2 * residual.T @ c / 8
+  assert batch["example_valid"].all() and not batch["query_valid"].all()
+  assert float(terms["gamma1"]) == pytest.approx(want, rel=1e-4)
+  assert float(terms["gamma2"]) == pytest.approx(want_gamma2, rel=1e-4)  # of H itself
+  np.testing.assert_allclose(np.asarray(grad_c), want_c, rtol=1e-4, atol=1e-4)
+  np.testing.assert_allclose(np.asarray(grad_q), want_q, rtol=1e-4, atol=1e-4)
+  assert np.abs(want_c).max() > 1

@@ -169,3 +169,102 @@ def test_bfloat16_training_lands_near_float32(fian_config):
   assert got["num_queries"] == want["num_queries"]
   assert abs(got["R@1,IoU=0.5"] - want["R@1,IoU=0.5"]) <= 3 / want["num_queries"] + 1e-9
   assert got["mIoU"] == pytest.approx(want["mIoU"], abs=0.03)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_recurrent_state_stays_float32_over_a_long_sequence(cell):
+  """Guards BiRNN's float32 recurrent state under bfloat16 compute: a bfloat16 carry
+  rounds the state itself at every step (8 significant bits) and the roundings pile up
+  over the cell's memory, where a float32 carry sees only each step's rounded gate
+  inputs once. Made visible: 128 steps, a forget (LSTM) / update (GRU) gate biased
+  by +4 (sigmoid 0.98: a memory of ~50 steps), inputs and weights exactly
+  representable in bfloat16 (so only the computation differs), outputs compared with
+  the float32 run's rounded to bfloat16 (the layer returns the inputs' dtype). The
+  mean error relative to the mean output, seen: float32 carry 0.0026 (LSTM) / 0.0013
+  (GRU), bfloat16 carry 0.021 / 0.035; bound 0.006."""
+  rng = np.random.default_rng(0)
+  steps = 128
+  x = rng.normal(size=(3, steps, 6)).astype(np.float32)
+  mask = np.arange(steps)[None] < np.array([steps, 70, 1])[:, None]
+  rnn = BiRNN(8, 1, cell)
+  variables = rnn.init(jax.random.PRNGKey(0), x, mask)
+  gate = {"lstm": "hf", "gru": "iz"}[cell]  # the Dense holding the gate's bias
+  params = {direction: {name: {**p, "bias": p["bias"] + 4.0} if name == gate else p
+                        for name, p in layers.items()}
+            for direction, layers in variables["params"].items()}
+  to_bf16 = lambda tree: jax.tree.map(lambda a: jnp.asarray(a, jnp.bfloat16), tree)
+  params, x = to_bf16(params), to_bf16(x)
+  want, _ = rnn.apply({"params": jax.tree.map(lambda a: a.astype(jnp.float32), params)},
+                      x.astype(jnp.float32), mask)
+  got, _ = rnn.apply({"params": params}, x, mask)
+  want = np.asarray(want.astype(jnp.bfloat16), np.float32)[mask]
+  error = np.abs(np.asarray(got, np.float32)[mask] - want).mean() / np.abs(want).mean()
+  assert error < 0.006, error
+
+
+def float32_floats(tree):
+  """`tree` with every floating leaf in float32."""
+  return jax.tree.map(lambda x: x.astype(jnp.float32)
+                      if jnp.issubdtype(x.dtype, jnp.floating) else x, tree)
+
+
+@pytest.mark.parametrize("name", ["clear", "clear/paper", "cmhn", "cmhn/paper", "fian",
+                                  "fvmr", "hscnet"])
+def test_bfloat16_evaluation_of_every_model_against_float32(name):
+  """Guards bfloat16 evaluation (`evaluate.make_predict_fn`) for every model, in two
+  parts. The forward: bfloat16 parameters and clip features and nothing else cast
+  (`vmr_jax.precision`: not the times, not BatchNorm's statistics, here FVMR's set to
+  values bfloat16 cannot hold, so that casting them shows) give every output
+  within 3% (norm-wise) of the float32 forward's, with the same masked entries.
+  bfloat16 keeps 8 significant bits (2^-9 per rounding) and these small networks
+  compound that to 0.5-1.2% (seen; CMHN's query codes the most), so 3% leaves a
+  margin while a part computed in bfloat16 that should not be stands out. The decode:
+  the evaluation's ranked moments and stats are exactly the float32 decode of that
+  bfloat16 forward's outputs cast to float32, as `precision` promises; a decode left
+  in bfloat16 rounds the scores to 8 bits and breaks their ties differently. The
+  decode itself is not compared with a tolerance: its discrete steps (CMHN's sign
+  bits, top-k among near-equal scores) turn a rounding into a different moment.
+  CLEAR's search is exhaustive here, for the same reason: Algorithm 1's node is a
+  choice between near-equal anchor similarities, which bfloat16 flips on this batch."""
+  config = small_model_config(name)
+  if config.model == "clear":
+    config.clear.search = "exhaustive"
+  batch = jax.tree.map(jnp.asarray, small_padded_batch(config))
+  spec, model, variables = small_model(config, batch)
+  if "batch_stats" in variables:  # running statistics bfloat16 cannot hold (not 0, 1)
+    leaves, tree = jax.tree.flatten(variables["batch_stats"])
+    rng = np.random.default_rng(0)
+    variables = {**variables, "batch_stats": jax.tree.unflatten(tree, [
+        jnp.asarray(rng.uniform(0.5, 2.0, x.shape), jnp.float32) for x in leaves])}
+  want = jax.jit(evaluate.make_forward_fn(model, config))(variables, batch)
+  config.train.compute_dtype = "bfloat16"
+
+  @jax.jit
+  def bfloat16_forward(variables, batch):
+    params = jax.tree.map(lambda x: x.astype(jnp.bfloat16), variables["params"])
+    features = {**batch, "video_feats": batch["video_feats"].astype(jnp.bfloat16)}
+    return float32_floats(model.module.apply({**variables, "params": params}, features,
+                                             train=False))
+
+  got = bfloat16_forward(variables, batch)
+  paths = jax.tree_util.tree_flatten_with_path(want)[0]
+  for (path, a), b in zip(paths, jax.tree.leaves(got)):
+    a, b, where = np.asarray(a), np.asarray(b), jax.tree_util.keystr(path)
+    assert b.dtype == a.dtype, where
+    if not np.issubdtype(a.dtype, np.floating):
+      np.testing.assert_array_equal(b, a, err_msg=where)
+      continue
+    real = lambda x: np.isfinite(x) & (np.abs(x) < 1e30)  # not a masked logit
+    np.testing.assert_array_equal(real(b), real(a), err_msg=where)
+    a, b = a[real(a)], b[real(a)]
+    assert np.linalg.norm(b - a) <= 0.03 * np.linalg.norm(a), where
+  ranked, stats = jax.jit(evaluate.make_predict_fn(model, spec, config))(variables, batch)
+  decode = jax.jit(lambda outputs, batch: (
+      spec.decode(outputs, batch, config),
+      dict(spec.eval_stats(outputs, batch, config)) if spec.eval_stats else {}))
+  want_ranked, want_stats = decode(got, batch)
+  assert ranked.dtype == jnp.float32
+  np.testing.assert_array_equal(np.asarray(ranked), np.asarray(want_ranked))
+  assert sorted(stats) == sorted(want_stats)
+  for stat in stats:
+    np.testing.assert_array_equal(np.asarray(stats[stat]), np.asarray(want_stats[stat]))

@@ -3,8 +3,8 @@ and 4 devices (trained on 4, or its checkpoint evaluated on 4) and metrics equal
 recomputation from the predictions, the run's config saved, the compile announced and
 evaluation's progress shown; predict mode for each batch kind; then the
 model-independent paths once, with CMHN: SIGKILL and resume, SIGTERM and resume,
-unreadable checkpoints, a workdir in use, eval mode, a missing dataset, a non-finite
-loss."""
+a resume after the best checkpoint was saved, unreadable checkpoints, a workdir in
+use, eval mode, a missing dataset, a non-finite loss."""
 
 import json
 import os
@@ -355,3 +355,27 @@ def test_non_finite_loss_stops_the_run_and_saves_nothing(trained, tmp_path):
   step = int(out.stderr.split("FloatingPointError: loss is")[1].split("at step ")[1].split(";")[0])
   saved = sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit())
   assert all(s < step for s in saved)  # nothing at or after the bad step
+
+
+@pytest.mark.xdist_group("cmhn")
+def test_a_resume_after_a_best_checkpoint_keeps_it(trained, tmp_path):
+  """Guards the best checkpoint across a resume. The uninterrupted 12-step run keeps
+  step 6's (step 12's validation does not beat it). A run stopped right after step
+  6's evaluation saved the best (`--config.train.num_steps=6`; CMHN's constant
+  schedule makes its steps the 12-step run's) and resumed to 12 must keep comparing
+  with it: it ends with best step 6 and the uninterrupted run's test metrics,
+  predictions and export. A resume that forgets the best (a fresh best metric, or
+  the best saved again from scratch) takes step 12's instead."""
+  config_file, workdir, uninterrupted = trained("cmhn")
+  assert saved_steps(workdir / "best") == [6], "the test needs a best before the last eval"
+  first = run(config_file, tmp_path, "--config.train.num_steps=6")
+  assert first.returncode == 0, first.stderr[-3000:]
+  assert saved_steps(tmp_path / "best") == [6]
+  resumed, out = train(config_file, tmp_path, output=True)
+  assert "resuming from step 6 of 12" in out.stdout
+  assert re.search(r"step 12 val: .*\n", out.stdout) and "(best)" not in out.stdout
+  assert saved_steps(tmp_path / "best") == [6]
+  assert "test (best checkpoint, step 6)" in out.stdout
+  assert resumed == uninterrupted
+  for name in ("eval/test_predictions.jsonl", "export/export.json"):
+    assert (tmp_path / name).read_text() == (workdir / name).read_text(), name
