@@ -208,8 +208,7 @@ def float32_floats(tree):
                       if jnp.issubdtype(x.dtype, jnp.floating) else x, tree)
 
 
-@pytest.mark.parametrize("name", ["clear", "clear/paper", "cmhn", "cmhn/paper", "fian",
-                                  "fvmr", "hscnet"])
+@pytest.mark.parametrize("name", VARIANTS)
 def test_bfloat16_evaluation_of_every_model_against_float32(name):
   """Guards bfloat16 evaluation (`evaluate.make_predict_fn`) for every model, in two
   parts. The forward: bfloat16 parameters and clip features and nothing else cast
