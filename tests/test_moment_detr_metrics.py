@@ -14,7 +14,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from configs import default
+from vmr_jax.configs import default
 from data_pipelines import build
 from data_pipelines import input_pipeline as ip
 from vmr_jax import evaluate, metrics
