@@ -57,6 +57,10 @@ def get_config() -> ml_collections.ConfigDict:
       "recall_at": (1, 5),
       "iou_thresholds": (),  # () = the dataset's (from its build metadata)
       "best_metric": "R@1,IoU=0.5",
+      # Also Moment-DETR's standalone_eval metrics (MR-full-mAP, MR-full-R1@0.5, ...;
+      # vmr_jax.metrics.moment_detr_metrics), from the top 10 moments; always on for
+      # the jsonl builder's datasets.
+      "moment_detr_metrics": False,
   })
   return config
 

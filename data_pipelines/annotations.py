@@ -13,6 +13,10 @@ Formats (as distributed with microsoft/2D-TAN, `data/`):
   `{vid: {"duration", "timestamps": [[start, end], ...] (seconds), "sentences"}}`.
 - Charades-STA `charades_sta_{train,test}.txt`: lines `VID START END##sentence`;
   durations from `Charades_v1_{train,test}.csv`, column `length`.
+- Moment-DETR's JSON lines (QVHighlights `highlight_{train,val}_release.jsonl`, the
+  format of QD-DETR, CG-DETR and Lighthouse): one object a line with `qid` (int or
+  string), `query`, `vid`, `duration` and `relevant_windows` [[start, end], ...] in
+  seconds; other keys are ignored (`read_jsonl`).
 
 Validation of one query, in this order (`Video.queries` keeps the survivors):
 1. a sentence with no words, or a non-finite time: skipped;
@@ -54,11 +58,14 @@ class FormatError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Query:
-  """One sentence and its moment. `index` is its position in the release file."""
+  """One sentence and its moment. `index` is its position in the release file; a
+  query with several windows (`read_jsonl`) is one `Query` per window, all with the
+  same index, sentence and `qid` (None in the formats without one)."""
   sentence: str
   start: float
   end: float
   index: int
+  qid: int | str | None = None
 
 
 @dataclasses.dataclass
@@ -205,6 +212,113 @@ def read_charades(txt_path: str, csv_path: str, split: str, report: BuildReport,
                for index, (_, sentence, start, end) in enumerate(lines)]
     videos.append(Video(vid, duration, [q for q in queries if q is not None]))
   return videos
+
+
+def read_jsonl(path: str, split: str, report: BuildReport,
+               out_of_range: str = "clip") -> list[Video]:
+  """Moment-DETR JSON lines -> videos, in order of their first line.
+
+  Each kept window of a query is one `Query` whose `index` is the query's line in
+  the file (0-based; blank lines count) and whose `qid` is the line's. Checks, each a
+  skipped record in `report` (`query_index` = that line):
+  - a line without `relevant_windows` (an unlabeled line), or with an empty list;
+  - a `qid` seen on an earlier line; a `duration` other than the video's earlier
+    lines'; a query text (stripped) that an earlier line of the same video has
+    (duplicates would be merged by `duplicate_sentences="merge"`);
+  - then each window as `validate_query` rules (empty query, end <= start, outside
+    the video: clipped or skipped), and a window equal to an earlier one of the query.
+  A file none of whose lines has `relevant_windows` (e.g. QVHighlights' test split)
+  is a `FormatError`: it has nothing to train or evaluate on. So is a line that is
+  not a JSON object, lacks `qid`, `query`, `vid` or `duration`, or has a field of the
+  wrong type.
+  """
+  videos: dict[str, Video] = {}
+  qids: dict[Any, int] = {}
+  texts: dict[tuple[str, str], Any] = {}
+  labeled = False
+  for index, line in enumerate(_read_lines(path)):
+    if not line.strip():
+      continue
+    entry = _jsonl_entry(line, path, index + 1)
+    qid, vid, query, duration = (entry["qid"], entry["vid"], entry["query"],
+                                 float(entry["duration"]))
+
+    def skip(reason, detail=""):
+      report.add(Problem(split, vid, index, "skipped", reason,
+                         f"qid {qid!r}" + (f": {detail}" if detail else "")))
+
+    if "relevant_windows" not in entry:
+      skip("no relevant_windows (unlabeled)")
+      continue
+    labeled = True
+    windows = entry["relevant_windows"]
+    if (not isinstance(windows, list) or not all(
+        isinstance(w, list) and len(w) == 2 and all(_is_number(t) for t in w)
+        for w in windows)):
+      raise FormatError(path, f"line {index + 1}: expected a list of [start, end] pairs "
+                        f"of numbers, got {windows!r}", vid, "relevant_windows")
+    video = videos.get(vid)
+    if not windows:
+      skip("no relevant window")
+    elif qid in qids:
+      skip("qid repeated", f"first on line {qids[qid] + 1}")
+    elif not _positive_finite(duration):
+      skip("bad duration", repr(duration))
+    elif video is not None and duration != video.duration:
+      skip("duration differs from the video's earlier lines",
+           f"{duration} s, not {video.duration} s")
+    elif (vid, query.strip()) in texts:
+      skip("query repeated in the video", f"as qid {texts[vid, query.strip()]!r}")
+    else:
+      qids[qid] = index
+      if video is None:
+        video = videos[vid] = Video(vid, duration, [])
+      kept: list[tuple[float, float]] = []
+      for start, end in windows:
+        q = validate_query(split, vid, duration, index, query, float(start), float(end),
+                           report, out_of_range)
+        if q is not None and (q.start, q.end) in kept:
+          skip("repeated window", f"[{start}, {end}]")
+        elif q is not None:
+          kept.append((q.start, q.end))
+          video.queries.append(dataclasses.replace(q, qid=qid))
+        if q is None and not split_words(query):
+          break  # an empty query: reported once, not once per window
+      if kept:
+        texts[vid, query.strip()] = qid
+  if not labeled:
+    raise FormatError(path, "no line has relevant_windows: an unlabeled split (e.g. "
+                      "QVHighlights' test) cannot be built; leave it out")
+  return list(videos.values())
+
+
+# The required fields of a JSON-lines record: (check, what the check wants).
+JSONL_FIELDS = {
+    "vid": (lambda x: isinstance(x, str) and bool(x), "a non-empty string"),
+    "qid": (lambda x: isinstance(x, (int, str)) and not isinstance(x, bool),
+            "an int or a string"),
+    "query": (lambda x: isinstance(x, str), "a string"),
+    "duration": (lambda x: _is_number(x), "a number"),
+}
+
+
+def _jsonl_entry(line: str, path: str, line_number: int) -> dict:
+  """One line of a JSON-lines file, its required fields checked."""
+  try:
+    entry = json.loads(line)
+  except json.JSONDecodeError as e:
+    raise FormatError(path, f"line {line_number}: not valid JSON: {e}") from e
+  if not isinstance(entry, dict):
+    raise FormatError(path, f"line {line_number}: expected an object, got "
+                      f"{type(entry).__name__}")
+  vid = entry.get("vid")
+  for field, (ok, kind) in JSONL_FIELDS.items():
+    if field not in entry:
+      raise FormatError(path, f"line {line_number}: missing", vid, field)
+    if not ok(entry[field]):
+      raise FormatError(path, f"line {line_number}: not {kind}: {entry[field]!r}", vid,
+                        field)
+  return entry
 
 
 def read_charades_durations(csv_path: str) -> dict[str, float]:

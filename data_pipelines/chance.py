@@ -29,18 +29,21 @@ def chance_levels(gts: np.ndarray, durations: np.ndarray, num_clips: int,
 
   For each query, `k` of the `M` grid moments reach IoU >= m; a random top-n (drawn
   without replacement) contains one of them with probability `1 - C(M-k, n)/C(M, n)`.
-  mIoU is the mean IoU over all grid moments. Exact, no sampling.
+  mIoU is the mean IoU over all grid moments. Exact, no sampling. A moment's IoU with
+  a query of several windows is its largest with any (`vmr_jax.metrics`).
 
   Args:
-    gts: `[Q, 2]` ground truth in seconds; durations: `[Q]` video durations.
+    gts: `[Q, 2]` ground truth in seconds, or per query its windows `[W_q, 2]`;
+      durations: `[Q]` video durations.
   """
-  gts = np.asarray(gts, dtype=np.float64).reshape(-1, 2)
+  gts = [np.asarray(g, dtype=np.float64).reshape(-1, 2) for g in gts]
   durations = np.asarray(durations, dtype=np.float64).reshape(-1)
   names = {(n, m): f"R@{n},IoU={m:g}" for n in ns for m in thresholds}
   out = dict.fromkeys(names.values(), 0.0)
   miou = 0.0
-  for gt, duration in zip(gts, durations):
-    ious = _iou_with(grid_moments(num_clips, duration), gt)
+  for windows, duration in zip(gts, durations):
+    moments = grid_moments(num_clips, duration)
+    ious = np.max([_iou_with(moments, w) for w in windows], axis=0)
     total = len(ious)
     miou += ious.mean()
     for m in thresholds:

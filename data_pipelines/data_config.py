@@ -13,13 +13,19 @@ DUPLICATE_RULES = ("separate", "merge")  # a sentence annotated more than once i
 # query-level ones).
 PER_QUERY_KEYS = frozenset({"query_tokens", "query_mask", "query_wordpiece",
                             "query_wordpiece_mask", "gt_times", "gt_windows", "query_index",
-                            "sentence",
+                            "sentence", "qid",
                             "verb_tokens", "noun_tokens", "role_edges"})
 
 
 class DatasetNotBuiltError(FileNotFoundError):
   """The config's dataset has not been built under its data_dir (the message gives the
   build command); defined here so the command line catches it without TensorFlow."""
+
+
+class DataMismatchError(ValueError):
+  """`config.data` settings the built dataset cannot be read with (the message names
+  the field to change); defined here so the command line catches it without
+  TensorFlow."""
 
 
 class NotInDatasetError(LookupError):

@@ -24,6 +24,10 @@ Per video (one TFDS example):
   `gt_times` is the first window. A sentence with more than K windows is an error.
   Evaluation counts the query once, a hit on any window (`vmr_jax.metrics`); losses
   that read `gt_windows` (CMHN's) train on the best window, the others on `gt_times`.
+  A dataset whose queries have several windows each (`jsonl`: one row per window,
+  metadata `max_windows_per_query` > 1) is read only with "merge" and K at least that
+  (`DataMismatchError` otherwise); its batches also carry each query's `qid` (the
+  release's, as JSON text).
 - `srl_file` (AllenNLP SRL JSON lines, `data_pipelines.semantic_roles`): each query
   also gets its semantic role tree, `verb_tokens [V, W]`, `noun_tokens [N, W]` word
   ids (0 = padding) and `role_edges [V, N]` bool (V = `max_verbs`, N = `max_nouns`,
@@ -40,7 +44,8 @@ Batch kinds (`batch_kind`):
       (query_wordpiece, query_wordpiece_mask [B, Q, Lw]), (verb_tokens [B, Q, V, W],
       noun_tokens [B, Q, N, W], role_edges [B, Q, V, N]), gt_times [B, Q, 2] f32
       seconds, (gt_windows [B, Q, K, 2] f32 seconds), query_index [B, Q] i32 (position in the release file),
-      sentence [B, Q] bytes, query_valid [B, Q] bool, example_valid [B] bool.
+      sentence [B, Q] bytes, (qid [B, Q] bytes), query_valid [B, Q] bool,
+      example_valid [B] bool.
 - `"query"`: one query per example, the same keys without the Q axis and without
   `query_valid`.
 
@@ -69,8 +74,8 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from data_pipelines import builders  # registers the builders with TFDS
-from data_pipelines.data_config import (PER_QUERY_KEYS, DataConfig, DatasetNotBuiltError,
-                                         NotInDatasetError)
+from data_pipelines.data_config import (PER_QUERY_KEYS, DataConfig, DataMismatchError,
+                                         DatasetNotBuiltError, NotInDatasetError)
 from data_pipelines import semantic_roles
 from data_pipelines.words import PAD_ID, UNK_ID, WordVocab
 from data_pipelines.wordpiece import WordPieceTokenizer
@@ -83,13 +88,30 @@ def load_builder(config: DataConfig) -> tfds.core.DatasetBuilder:
   data_dir = os.path.expanduser(config.data_dir) if config.data_dir else None
   builder = builders.BUILDERS[config.name](data_dir=data_dir, config=config.builder_config)
   if not builder.is_prepared():
-    manual = "" if config.name == "synthetic" else " --manual_dir=<release files>"
+    manual = {"synthetic": "",
+              "jsonl": " --annotations=<files> --features=<folders or file>"}.get(
+                  config.name, " --manual_dir=<release files>")
     flag = f" --config={config.builder_config}" if config.builder_config else ""
     raise DatasetNotBuiltError(
         f"dataset {builder.info.full_name} is not built in {builder.data_path}; build it "
         f"with:\n  python -m data_pipelines.build {config.name} "
         f"--data_dir={config.data_dir or '<data_dir>'}{manual}{flag}")
   return builder
+
+
+def check_windows(config: DataConfig, builder: tfds.core.DatasetBuilder) -> None:
+  """`DataMismatchError` where the dataset's queries have several windows each
+  (metadata `max_windows_per_query`) and `config` would not read them as one query
+  with all of them (module docstring)."""
+  most = int(builder.info.metadata.get("max_windows_per_query", 1))
+  name = builder.info.full_name
+  if most > 1 and config.duplicate_sentences != "merge":
+    raise DataMismatchError(
+        f"{name} has queries with up to {most} windows: set "
+        f"data.duplicate_sentences='merge' and data.max_windows >= {most}")
+  if most > config.max_windows and config.duplicate_sentences == "merge":
+    raise DataMismatchError(f"{name} has queries with up to {most} windows: set "
+                            f"data.max_windows >= {most} (it is {config.max_windows})")
 
 
 def word_vocab(builder: tfds.core.DatasetBuilder, min_count: int = 1) -> WordVocab:
@@ -114,6 +136,7 @@ class Pipeline:
                                                    config.max_nouns)
                   if config.srl_file else None)
     self.feature_dim = int(self.builder.info.metadata["feature_dim"])
+    check_windows(config, self.builder)
     self.process_index, self.process_count = process_index, process_count
     self._table = tf.lookup.StaticHashTable(
         tf.lookup.KeyValueTensorInitializer(
@@ -256,6 +279,8 @@ class Pipeline:
     }
     if windows is not None:
       out["gt_windows"] = windows
+    if "qid" in queries:
+      out["qid"] = tf.gather(queries["qid"], order)
     if self.wordpiece is not None:
       wp_ids, wp_mask = tf.numpy_function(self._encode_wordpiece, [out["sentence"]],
                                           [tf.int32, tf.bool], stateful=False)

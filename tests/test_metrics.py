@@ -122,6 +122,25 @@ def test_chance_levels_match_simulation():
       "mIoU"}  # the library's names
 
 
+def test_chance_levels_of_several_windows_per_query():
+  """A query with several windows: a grid moment's IoU is its best with any of them,
+  the same levels as `grounding_metrics` of the whole grid ranked at random."""
+  rng = np.random.default_rng(4)
+  durations = rng.uniform(20, 60, 12)
+  windows = [np.sort(rng.uniform(0, d, (int(rng.integers(1, 4)), 2)), axis=1)
+             for d in durations]
+  levels = chance.chance_levels(windows, durations, 8, (1,), (0.3,))
+  grids = [chance.grid_moments(8, d) for d in durations]
+  per_moment = [metrics.pairwise_iou(g, w).max(axis=1) for g, w in zip(grids, windows)]
+  assert levels["mIoU"] == pytest.approx(np.mean([m.mean() for m in per_moment]))
+  assert levels["R@1,IoU=0.3"] == pytest.approx(np.mean([(m >= 0.3).mean()
+                                                         for m in per_moment]))
+  single = chance.chance_levels([w[:1] for w in windows], durations, 8, (1,), (0.3,))
+  assert single == chance.chance_levels(np.array([w[0] for w in windows]), durations, 8,
+                                        (1,), (0.3,))
+  assert levels["R@1,IoU=0.3"] >= single["R@1,IoU=0.3"]
+
+
 def test_metric_name():
   assert metrics.metric_name(1, 0.5) == "R@1,IoU=0.5"
   assert metrics.metric_name(5, 0.70) == "R@5,IoU=0.7"

@@ -25,13 +25,19 @@ With `eval.nms_offset` >= 0 (CMHN's released `utils/tools.py` `Evaluate.start`:
 0.05), R@n at each IoU threshold m uses its own NMS at threshold m - nms_offset
 (the records' `pred_at`), mIoU the top-1; `pred` keeps the fixed-threshold NMS.
 
+With `eval.moment_detr_metrics`, or on a dataset whose build metadata asks for them
+(the `jsonl` builder's), also Moment-DETR's standalone_eval metrics
+(`metrics.moment_detr_metrics`: MR-full-mAP over IoU 0.5:0.95, MR-full-R1@0.5/0.7,
+...) from each query's `pred`, which then keeps up to max(max(`recall_at`),
+`metrics.MAP_TOP_K` = 10) moments, the ten that standalone_eval reads.
+
 With a `workdir`, writes `workdir/eval/<split>_metrics.json`,
 `workdir/eval/<split>_predictions.jsonl` (one line per query: video, query_index,
 sentence, duration, gt [s, e], pred [[s, e, score], ...], times in seconds, with
-`data.duplicate_sentences = "merge"` gt_windows [[s, e], ...] (a hit on any), and
-with `eval.nms_offset` pred_at {"m": [[s, e, score], ...]}), sorted
-by video and query index, and the same predictions in the field's form
-(Moment-DETR's standalone_eval, Lighthouse) as
+`data.duplicate_sentences = "merge"` gt_windows [[s, e], ...] (a hit on any), with
+`eval.nms_offset` pred_at {"m": [[s, e, score], ...]}, and on a `jsonl` dataset the
+release's qid), sorted by video and query index, and the same predictions in the
+field's form (Moment-DETR's standalone_eval, Lighthouse) as
 `workdir/eval/<split>_submission.jsonl` (`field_record`).
 """
 
@@ -62,6 +68,8 @@ class Evaluator:
     self.recall_at = tuple(config.eval.recall_at)
     self.batch_size = sharding.check_batch_size(config.eval.batch_size, mesh)
     self.protocol = protocol_options(config, self.thresholds)
+    self.moment_detr = moment_detr_on(config, pipeline.metadata)
+    self.top_n = moments_kept(self.recall_at, self.moment_detr)
 
     self.predict = jax.jit(make_predict_fn(model, spec, config),
                            in_shardings=(sharding.replicated(mesh), sharding.data_sharded(mesh)),
@@ -83,7 +91,7 @@ class Evaluator:
       ranked, stats = sharding.global_to_host(
           self.predict(variables, sharding.host_to_global(batch, self.mesh)))
       records += prediction_records(batch, np.asarray(ranked)[rows],
-                                    self.config.eval.nms_threshold, max(self.recall_at),
+                                    self.config.eval.nms_threshold, self.top_n,
                                     **self.protocol)
       valid = query_validity(batch)
       for name, values in stats.items():
@@ -94,7 +102,8 @@ class Evaluator:
       parts = distributed.gather_json(stat_sums)
       stat_sums = {name: sum(part[name] for part in parts) for name in stat_sums}
     records.sort(key=lambda r: (r["video"], r["query_index"]))
-    result = metrics_of_records(records, self.recall_at, self.thresholds)
+    result = metrics_of_records(records, self.recall_at, self.thresholds,
+                                moment_detr=self.moment_detr)
     result.update({name: total / max(len(records), 1) for name, total in stat_sums.items()})
     if workdir is not None and distributed.is_main():
       write(workdir, split, result, records)
@@ -152,6 +161,19 @@ def protocol_options(config, thresholds: Sequence[float]) -> dict[str, Any]:
           "thresholds": tuple(float(m) for m in thresholds)}
 
 
+def moment_detr_on(config, metadata: Mapping[str, Any]) -> bool:
+  """Whether evaluation adds Moment-DETR's metrics: `eval.moment_detr_metrics` (absent
+  in older exported configs: False), or the dataset's metadata asks for them."""
+  return bool(config.eval.get("moment_detr_metrics", False)
+              or metadata.get("moment_detr_metrics", False))
+
+
+def moments_kept(recall_at: Sequence[int], moment_detr: bool) -> int:
+  """Moments a record's `pred` keeps: max(recall_at), with Moment-DETR's metrics at
+  least the `metrics.MAP_TOP_K` its mAP reads."""
+  return max(max(recall_at), metrics.MAP_TOP_K if moment_detr else 0)
+
+
 def offset_on(nms_offset: float | None) -> bool:
   """Whether `eval.nms_offset` selects the per-threshold NMS (None or < 0: off)."""
   return nms_offset is not None and nms_offset >= 0
@@ -199,6 +221,8 @@ def prediction_records(batch: Mapping[str, np.ndarray], ranked: np.ndarray,
     }
     if "gt_windows" in batch:
       record["gt_windows"] = metrics.distinct_windows(batch["gt_windows"][b, q])
+    if "qid" in batch:
+      record["qid"] = json.loads(batch["qid"][b, q].decode())
     if per_threshold:
       record["pred_at"] = {
           metrics.threshold_key(m):
@@ -209,18 +233,20 @@ def prediction_records(batch: Mapping[str, np.ndarray], ranked: np.ndarray,
 
 
 def metrics_of_records(records: Sequence[Mapping[str, Any]], recall_at: Sequence[int],
-                       thresholds: Sequence[float]) -> dict[str, float]:
+                       thresholds: Sequence[float], moment_detr: bool = False
+                       ) -> dict[str, float]:
   """R@n,IoU=m and mIoU of prediction records, plus `num_queries`. Records with
   `pred_at` (`eval.nms_offset`) take R@n at m from `pred_at[m]`, mIoU from the
-  top-1 of `pred`."""
+  top-1 of `pred`. `moment_detr`: also `metrics.moment_detr_metrics` of `pred`."""
   if not records:
     return {"num_queries": 0}
   as_array = lambda pred: np.asarray(pred, dtype=np.float64).reshape(-1, 3)
   gts = [metrics.record_windows(r) for r in records]
   predictions = [as_array(r["pred"]) for r in records]
+  extra = metrics.moment_detr_metrics(predictions, gts) if moment_detr else {}
   if not any("pred_at" in r for r in records):
     result = metrics.grounding_metrics(predictions, gts, recall_at, thresholds)
-    return {**result, "num_queries": len(records)}
+    return {**result, **extra, "num_queries": len(records)}
   at = {}
   for m in thresholds:
     key = metrics.threshold_key(m)
@@ -231,14 +257,16 @@ def metrics_of_records(records: Sequence[Mapping[str, Any]], recall_at: Sequence
   result = {metrics.metric_name(n, m): at[metrics.metric_name(n, m)]
             for n in recall_at for m in thresholds}
   result["mIoU"] = metrics.grounding_metrics(predictions, gts, (1,), ())["mIoU"]
-  return {**result, "num_queries": len(records)}
+  return {**result, **extra, "num_queries": len(records)}
 
 
 def field_record(record: Mapping[str, Any]) -> dict[str, Any]:
-  """A prediction record in the field's JSON-lines keys: qid ("<video>#<query_index>",
-  unique over processes), query, vid, duration, relevant_windows [[s, e], ...] (its
-  gt_windows, else [gt]), pred_relevant_windows [[s, e, score], ...] (seconds)."""
-  return {"qid": f"{record['video']}#{record['query_index']}", "query": record["sentence"],
+  """A prediction record in the field's JSON-lines keys: qid (the release's where the
+  record has one, else "<video>#<query_index>", unique over processes), query, vid,
+  duration, relevant_windows [[s, e], ...] (its gt_windows, else [gt]),
+  pred_relevant_windows [[s, e, score], ...] (seconds)."""
+  qid = record.get("qid", f"{record['video']}#{record['query_index']}")
+  return {"qid": qid, "query": record["sentence"],
           "vid": record["video"], "duration": record["duration"],
           "relevant_windows": metrics.record_windows(record),
           "pred_relevant_windows": record["pred"]}

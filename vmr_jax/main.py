@@ -30,7 +30,8 @@ import sys
 
 from absl import app, flags, logging
 
-from data_pipelines.data_config import DatasetNotBuiltError, NotInDatasetError
+from data_pipelines.data_config import (DataMismatchError, DatasetNotBuiltError,
+                                         NotInDatasetError)
 from vmr_jax import config_files, distributed
 
 _CONFIG = config_files.DEFINE_config_file("config", "Model config file (a path, or "
@@ -95,7 +96,8 @@ def main(argv):
       from_checkpoint.predict(config, _WORKDIR.value, _CHECKPOINT.value, sentences,
                       video=_VIDEO.value, split=_SPLIT.value or config.eval.test_split,
                       features=_FEATURES.value, duration=_DURATION.value)
-  except (DatasetNotBuiltError, NotInDatasetError, workdir_lock.WorkdirInUseError,
+  except (DatasetNotBuiltError, DataMismatchError, NotInDatasetError,
+          workdir_lock.WorkdirInUseError,
           checkpoints.CheckpointError, from_checkpoint.InputError) as e:
     raise app.UsageError(str(e)) from None
   except preemption.Preempted as e:

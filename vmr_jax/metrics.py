@@ -14,6 +14,13 @@ Conventions (the same everywhere in vmr_jax):
   IoU equals a threshold exactly.)
 - mIoU is the mean over queries of the IoU of the top-1 prediction.
 
+Moment-DETR's `standalone_eval/eval.py` (QVHighlights, and the JSON-lines datasets
+after it; `moment_detr_metrics`) adds, over each query's first `MAP_TOP_K` = 10
+predictions, the mean average precision at IoU 0.5:0.05:0.95 (`average_precision`:
+every window is a positive to find, each matched at most once), "R1" (R@1 under
+another name: IoU of the top-1 with its best window) and mAP over the windows of a
+length range.
+
 The evaluation protocol (`vmr_jax.evaluate`, 2D-TAN's `lib/core/eval.py` and
 `moment_localization/train.py:get_proposal_results`): every candidate of a query is
 ranked by score (`eval.top_k = 0`), greedy NMS (`nms`, suppression when IoU > the
@@ -226,6 +233,96 @@ def _top_ious(predictions: Sequence[np.ndarray], gts, n: int) -> np.ndarray:
     pred = np.asarray(pred, dtype=np.float64)
     top = pred[:n, :2] if pred.size else np.zeros((0, 2))
     out[q, :len(top)] = pairwise_iou(top, windows).max(axis=1, initial=0.0)
+  return out
+
+
+MAP_THRESHOLDS = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
+MAP_TOP_K = 10  # standalone_eval's max_pred_windows
+R1_THRESHOLDS = (0.5, 0.7)
+# standalone_eval's window length ranges (seconds, low < length <= high); "full" is
+# every query with all its windows.
+LENGTH_RANGES = (("short", 0.0, 10.0), ("middle", 10.0, 30.0), ("long", 30.0, 150.0))
+
+
+def average_precision(prediction: np.ndarray, windows: np.ndarray,
+                      thresholds: Sequence[float] = MAP_THRESHOLDS) -> np.ndarray:
+  """Average precision `[len(thresholds)]` of one query's predictions against its
+  windows, as Moment-DETR's standalone_eval computes it (its
+  `compute_average_precision_detection`, ActivityNet's detection AP per query).
+
+  The predictions are ranked by descending score (equal scores keep their order).
+  At threshold t each in turn is a true positive when a window not yet matched has
+  IoU >= t with it; the one with the largest IoU is then matched; otherwise it is a
+  false positive. Equal IoUs are taken in the order of numpy's default
+  `np.argsort(ious)[::-1]`, as standalone_eval takes them: not stable on every CPU
+  (AVX-512 sorts), so only the same numpy on the same machine reproduces
+  standalone_eval's matching there. With P_k the precision of the first k
+  predictions and W windows,
+  AP = (1 / W) * sum over the true positives k of max_{j >= k} P_j (the
+  interpolated precision-recall area; recall counts every window, so a query with
+  more windows than predictions stays below 1). No predictions: AP 0.
+
+  Args:
+    prediction: `[K, 3]` (start, end, score), e.g. a record's first `MAP_TOP_K`.
+    windows: `[W, 2]` ground-truth windows, W >= 1.
+  """
+  pred = np.asarray(prediction, dtype=np.float64).reshape(-1, 3)
+  windows = np.asarray(windows, dtype=np.float64).reshape(-1, 2)
+  pred = pred[np.argsort(-pred[:, 2], kind="stable")]
+  ious = pairwise_iou(pred[:, :2], windows)  # [K, W]
+  # Windows tried by descending IoU, each row sorted alone as standalone_eval does.
+  order = [np.argsort(row)[::-1] for row in ious]
+  ap = np.zeros(len(thresholds))
+  for t, threshold in enumerate(thresholds):
+    free = np.ones(len(windows), dtype=bool)
+    hit = np.zeros(len(pred), dtype=bool)
+    for k, tried in enumerate(order):
+      found = tried[free[tried] & (ious[k, tried] >= threshold)]
+      if len(found):
+        free[found[0]], hit[k] = False, True
+    if hit.any():
+      precision = np.cumsum(hit) / np.arange(1, len(pred) + 1)
+      envelope = np.maximum.accumulate(precision[::-1])[::-1]
+      ap[t] = envelope[hit].sum() / len(windows)
+  return ap
+
+
+def moment_detr_metrics(predictions: Sequence[np.ndarray], gts) -> dict[str, float]:
+  """Moment-DETR's standalone_eval moment retrieval metrics, its names, as fractions:
+
+  - `MR-full-mAP`: the mean over queries and `MAP_THRESHOLDS` of `average_precision`
+    of each query's first `MAP_TOP_K` predictions; `MR-full-mAP@0.5`, `@0.75`: at
+    one threshold;
+  - `MR-full-R1@0.5`, `@0.7`: the share of queries whose first prediction has IoU
+    >= m with one of its windows (`R@1,IoU=m` of `grounding_metrics`);
+  - `MR-{short,middle,long}-mAP`: `MR-full-mAP` over the queries with a window of
+    that length (`LENGTH_RANGES`), against those windows only; absent where no
+    query has one.
+
+  standalone_eval leaves a query without predictions out of its mAP (and fails on
+  it for R1); here it scores 0.
+
+  Args:
+    predictions: per query, `[K_q, 3]` ranked moments, best first (a record's `pred`).
+    gts: per query its windows, as `grounding_metrics` takes them.
+  """
+  gts = windows_of(gts)
+  if len(predictions) != len(gts) or not len(gts):
+    raise ValueError(f"{len(predictions)} prediction lists for {len(gts)} queries")
+  top = [np.asarray(p, dtype=np.float64).reshape(-1, 3)[:MAP_TOP_K] for p in predictions]
+  ap = np.array([average_precision(p, w) for p, w in zip(top, gts)])  # [Q, thresholds]
+  out = {"MR-full-mAP": float(ap.mean())}
+  for m in (0.5, 0.75):
+    out[f"MR-full-mAP@{threshold_key(m)}"] = float(ap[:, MAP_THRESHOLDS.index(m)].mean())
+  first = _top_ious(top, gts, 1)[:, 0]
+  for m in R1_THRESHOLDS:
+    out[f"MR-full-R1@{threshold_key(m)}"] = float(np.mean(first >= m))
+  for name, low, high in LENGTH_RANGES:
+    in_range = [(p, w[(w[:, 1] - w[:, 0] > low) & (w[:, 1] - w[:, 0] <= high)])
+                for p, w in zip(top, gts)]
+    scores = [average_precision(p, w).mean() for p, w in in_range if len(w)]
+    if scores:
+      out[f"MR-{name}-mAP"] = float(np.mean(scores))
   return out
 
 

@@ -2,6 +2,7 @@
 
 from data_pipelines.builders.activitynet_captions import ActivitynetCaptions
 from data_pipelines.builders.charades_sta import CharadesSta
+from data_pipelines.builders.jsonl import Jsonl
 from data_pipelines.builders.synthetic import Synthetic
 from data_pipelines.builders.tacos import Tacos
 from data_pipelines.builders.tacos_shaped import TacosShaped
@@ -12,4 +13,5 @@ BUILDERS = {
     "charades_sta": CharadesSta,
     "synthetic": Synthetic,
     "tacos_shaped": TacosShaped,
+    "jsonl": Jsonl,
 }

@@ -7,15 +7,20 @@ records into TFDS examples, one per video:
     video_id   Text
     duration   float32 seconds
     features   float32 [clips, D] as stored in the HDF5 file (D from the file)
-    num_queries int32
+    num_queries int32 (rows of `queries`)
     queries    Sequence of {sentence: Text, words: Sequence(Text) (`split_words`),
                start, end: float32 seconds, index: int32 (position in the release)}
 
+A query with several windows (the JSON-lines format, `jsonl.py`) is one row per
+window, all with its index and sentence; the statistics below count it once (rows
+grouped by index).
+
 After generation, `DatasetInfo.metadata` holds `feature_dim`, per-split word counts
-and query counts, the IoU thresholds, the chance level of each metric, and the
-skip/clip counts; `build_report.json` next to the TFRecords lists every skipped or
-clipped record. Videos whose features are missing or unusable, and videos left with
-no usable query, are skipped and reported.
+and query counts, the IoU thresholds, the chance level of each metric (a hit on any
+of a query's windows), `max_windows_per_query`, and the skip/clip counts;
+`build_report.json` next to the TFRecords lists every skipped or clipped record.
+Videos whose features are missing or unusable (`fit_features`), and videos left
+with no usable query, are skipped and reported.
 """
 
 from __future__ import annotations
@@ -60,14 +65,34 @@ class ReleaseBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
     """The folder with the release files: the manual dir."""
     return os.fspath(dl_manager.manual_dir)
 
-  def _info(self) -> tfds.core.DatasetInfo:
-    query = {
+  def fit_features(self, split: str, video: annotations.Video, features: np.ndarray,
+                   report: annotations.BuildReport) -> np.ndarray | None:
+    """A video's usable features as they are stored (these builders: as read), or None
+    to skip the video, reported."""
+    del split, video, report
+    return features
+
+  def query_features(self) -> dict:
+    """The TFDS features of one row of `queries`."""
+    return {
         "sentence": tfds.features.Text(),
         "words": tfds.features.Sequence(tfds.features.Text()),
         "start": np.float32,
         "end": np.float32,
         "index": np.int32,
     }
+
+  def query_values(self, queries: list[annotations.Query]) -> dict:
+    """The `queries` sequence of one example (`query_features`' keys but `words`)."""
+    return {
+        "sentence": [q.sentence for q in queries],
+        "start": [q.start for q in queries],
+        "end": [q.end for q in queries],
+        "index": [q.index for q in queries],
+    }
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    query = self.query_features()
     return self.dataset_info_from_configs(
         features=tfds.features.FeaturesDict({
             "video_id": tfds.features.Text(),
@@ -87,7 +112,7 @@ class ReleaseBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
   def _generate_examples(self, source_dir: str, split: str):
     report = self._report
     videos = self.read_split(source_dir, split, report)
-    words, gts, durations, kept_videos = collections.Counter(), [], [], 0
+    words, windows, durations, kept_videos = collections.Counter(), [], [], 0
     for video in videos:
       feats = self._features.read(video.video_id)
       reason = features_lib.problem(feats)
@@ -97,27 +122,27 @@ class ReleaseBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
         report.add(annotations.Problem(split, video.video_id, None, "skipped", reason,
                                        f"{len(video.queries)} usable queries dropped"))
         continue
+      feats = self.fit_features(split, video, feats, report)
+      if feats is None:
+        continue
       kept_videos += 1
       query_words = [split_words(q.sentence) for q in video.queries]
-      for w in query_words:
-        words.update(w)
-      gts.extend((q.start, q.end) for q in video.queries)
-      durations.extend([video.duration] * len(video.queries))
+      by_index: dict[int, list] = {}
+      for q, w in zip(video.queries, query_words):
+        if q.index not in by_index:
+          words.update(w)
+        by_index.setdefault(q.index, []).append((q.start, q.end))
+      windows.extend(np.array(w, np.float64) for w in by_index.values())
+      durations.extend([video.duration] * len(by_index))
       yield video.video_id, {
           "video_id": video.video_id,
           "duration": video.duration,
           "features": feats,
           "num_queries": len(video.queries),
-          "queries": {
-              "sentence": [q.sentence for q in video.queries],
-              "words": query_words,
-              "start": [q.start for q in video.queries],
-              "end": [q.end for q in video.queries],
-              "index": [q.index for q in video.queries],
-          },
+          "queries": {**self.query_values(video.queries), "words": query_words},
       }
-    report.count_kept(split, kept_videos, len(gts))
-    self._split_stats[split] = (dict(words), np.array(gts), np.array(durations))
+    report.count_kept(split, kept_videos, len(windows))
+    self._split_stats[split] = (dict(words), windows, np.array(durations))
 
   def _download_and_prepare(self, dl_manager, download_config=None):
     self._source = self.source_dir(dl_manager)
@@ -131,9 +156,9 @@ class ReleaseBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
 
   def _metadata(self) -> dict:
     chance = {}
-    for split, (_, gts, durations) in self._split_stats.items():
-      if len(gts):
-        chance[split] = chance_levels(gts, durations, self.CHANCE_NUM_CLIPS,
+    for split, (_, windows, durations) in self._split_stats.items():
+      if len(windows):
+        chance[split] = chance_levels(windows, durations, self.CHANCE_NUM_CLIPS,
                                       RECALL_AT, self.IOU_THRESHOLDS)
     return {
         "feature_dim": self._features.dim,
@@ -142,6 +167,8 @@ class ReleaseBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
         "num_queries": {s: len(stats[1]) for s, stats in self._split_stats.items()},
         "word_counts": {s: stats[0] for s, stats in self._split_stats.items()},
         "chance": {"num_clips": self.CHANCE_NUM_CLIPS, "by_split": chance},
+        "max_windows_per_query": max((len(w) for _, ws, _ in self._split_stats.values()
+                                      for w in ws), default=0),
         "skipped": self._report.counts("skipped"),
         "clipped": self._report.counts("clipped"),
     }
