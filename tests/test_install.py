@@ -45,6 +45,26 @@ def test_every_package_folder_is_installed():
   assert listed == found
 
 
+def test_tensorflow_is_the_tensorflow_distribution_everywhere():
+  """One TensorFlow requirement on every platform, and it is `tensorflow`: Colab (and
+  many images) ship `tensorflow`, and `tensorflow-cpu` would install a second
+  distribution over the same `tensorflow` package."""
+  import tomllib
+  from packaging.requirements import Requirement
+  requirements = [Requirement(r) for r in tomllib.loads(
+      (REPO / "pyproject.toml").read_text())["project"]["dependencies"]]
+  tensorflow = [r for r in requirements if r.name.startswith("tensorflow")
+                and r.name not in ("tensorflow-datasets", "tensorflow-metadata")]
+  assert [r.name for r in tensorflow] == ["tensorflow"]
+  for system, machines in (("Linux", ("x86_64", "aarch64")), ("Darwin", ("arm64", "x86_64")),
+                           ("Windows", ("AMD64",))):
+    for machine in machines:
+      env = {"platform_system": system, "platform_machine": machine,
+             "sys_platform": {"Linux": "linux", "Darwin": "darwin", "Windows": "win32"}[system]}
+      assert [r.name for r in tensorflow if r.marker is None or r.marker.evaluate(env)] == [
+          "tensorflow"], (system, machine)
+
+
 def test_cli_from_another_directory_on_a_non_editable_install(tmp_path, tiny_data_dir,
                                                               tiny_release):
   source = tmp_path / "source"  # a clean copy: pip builds in the source tree
