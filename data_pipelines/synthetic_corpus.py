@@ -8,6 +8,7 @@ The demo and the tests go through the real builders: this module writes
     DIR/glove.synthetic.<d>d.txt                                     (GloVe text format)
     DIR/vocab.txt                                                    (BERT WordPiece vocab)
     DIR/srl.jsonl              (semantic roles, as AllenNLP's SRL predictor writes them)
+    DIR/jsonl/{train,val,test}.jsonl + jsonl/features/<vid>.npz     (Moment-DETR format)
 
 Both formats hold the same videos and sentences. How a video is made:
 - A concept is a (verb, object) pair. Its clip prototype is the sum of a verb and an
@@ -21,6 +22,13 @@ Both formats hold the same videos and sentences. How a video is made:
   Other sentences sometimes carry such a clause too, as a distractor.
 - Sentences are listed in random order (not by time), as in the real releases.
 Clips are 16 frames at 25 fps (0.64 s); times fall on clip boundaries.
+
+The Moment-DETR copy (the `jsonl` builder's input, to try the bring-your-own-data
+route): one line per sentence, `{"qid", "query", "vid", "duration",
+"relevant_windows": [[start, end]]}` in seconds, with `qid` numbered over the three
+splits, and `features/<vid>.npz` holding `features` `[clips, D]`. A video of n clips
+lasts n * 0.64 s, so build it with `--clip_seconds=0.64` (`JSONL_CLIP_SECONDS`): every
+video's clips then span its duration exactly, and none is skipped.
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ SPLITS = ("train", "val", "test")
 ACTIVITYNET_FILES = {"train": "train.json", "val": "val_1.json", "test": "val_2.json"}
 FRAMES_PER_CLIP = 16
 FPS = 25.0
+JSONL_CLIP_SECONDS = FRAMES_PER_CLIP / FPS  # --clip_seconds for the jsonl copy: 0.64
 # A GloVe line whose token contains spaces, as glove.840B.300d.txt has.
 SPACED_TOKEN = ". . ."
 
@@ -143,6 +152,7 @@ def write_corpus(directory: str, spec: CorpusSpec) -> dict[str, int]:
   with open(os.path.join(directory, "srl.jsonl"), "w") as f:
     for sentence in sentences:
       f.write(json.dumps(srl_record(sentence)) + "\n")
+  _write_moment_detr(os.path.join(directory, "jsonl"), corpus)
   return {split: sum(len(v.sentences) for v in videos) for split, videos in corpus.items()}
 
 
@@ -234,6 +244,25 @@ def _event_spans(rng, num_clips: int, num_events: int) -> list[tuple[int, int]]:
     spans.append((start, start + int(length)))
     cursor = start + int(length)
   return spans
+
+
+def _write_moment_detr(directory: str, corpus: dict[str, list[SyntheticVideo]]) -> None:
+  """`{split}.jsonl` and `features/<vid>.npz` (module docstring)."""
+  features_dir = os.path.join(directory, "features")
+  os.makedirs(features_dir, exist_ok=True)
+  seconds = lambda clips: round(clips * JSONL_CLIP_SECONDS, 2)
+  qid = 0
+  for split, videos in corpus.items():
+    with open(os.path.join(directory, f"{split}.jsonl"), "w", encoding="utf-8") as f:
+      for video in videos:
+        np.savez(os.path.join(features_dir, f"{video.video_id}.npz"),
+                 features=video.features)
+        for (start, end), sentence in zip(video.spans, video.sentences):
+          f.write(json.dumps({
+              "qid": qid, "query": sentence, "vid": video.video_id,
+              "duration": seconds(len(video.features)),
+              "relevant_windows": [[seconds(start), seconds(end)]]}) + "\n")
+          qid += 1
 
 
 def _write_json(path: str, data: dict) -> None:

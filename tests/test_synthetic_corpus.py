@@ -136,3 +136,36 @@ def test_srl_file_gives_each_sentence_its_role_tree(tiny_release):
   assert [f["tags"] for f in clause["verbs"]] == [
       ["B-ARG0", "I-ARG0", "B-V", "B-ARG1", "I-ARG1"] + ["B-ARGM-TMP"] + ["I-ARGM-TMP"] * 5,
       ["O"] * 6 + ["B-ARG0", "I-ARG0", "B-V", "B-ARG1", "I-ARG1"]]
+
+
+def test_moment_detr_copy_builds_as_jsonl_with_nothing_skipped(tiny_release, tmp_path):
+  """jsonl/{split}.jsonl + jsonl/features/<vid>.npz hold the same videos and sentences
+  as the TACoS copy; the jsonl builder with --clip_seconds=0.64 keeps every record."""
+  from data_pipelines import build
+  from data_pipelines.builders.base import REPORT_FILE
+  corpus = sc.generate(TINY_SPEC)
+  directory = tiny_release / "jsonl"
+  qids = []
+  for split, videos in corpus.items():
+    lines = [json.loads(line) for line in (directory / f"{split}.jsonl").read_text()
+             .splitlines()]
+    want = [(v.video_id, s, round(len(v.features) * 0.64, 2),
+             [[round(a * 0.64, 2), round(b * 0.64, 2)]])
+            for v in videos for (a, b), s in zip(v.spans, v.sentences)]
+    assert [(r["vid"], r["query"], r["duration"], r["relevant_windows"])
+            for r in lines] == want
+    qids += [r["qid"] for r in lines]
+    for video in videos:
+      with np.load(directory / "features" / f"{video.video_id}.npz") as npz:
+        np.testing.assert_array_equal(npz["features"], video.features)
+  assert len(set(qids)) == len(qids)
+  assert sc.JSONL_CLIP_SECONDS == 0.64
+
+  builder = build.build("jsonl", str(tmp_path), jsonl={
+      "annotations": [str(directory / f"{s}.jsonl") for s in sc.SPLITS],
+      "features": [str(directory / "features")], "clip_seconds": sc.JSONL_CLIP_SECONDS})
+  report = json.loads((builder.data_path / REPORT_FILE).read_text())
+  assert report["skipped"] == {} and report["clipped"] == {}
+  assert report["kept"] == {split: {"videos": len(videos),
+                                    "queries": sum(len(v.sentences) for v in videos)}
+                            for split, videos in corpus.items()}
