@@ -4,13 +4,19 @@
         --durations=DURATIONS --query="the person opens the door" [--query=...] \
         [--top_n=10] [--output=FILE.jsonl]
     python -m vmr_jax.search --export=... --features=... --annotations=SPLIT.json \
-        --annotation_format=activitynet|tacos --evaluate
+        --annotation_format=activitynet|tacos|jsonl --evaluate
 
 Features: `f[video_id]` -> `[clips, D]` (TACoS, Charades-STA), or
 `f[video_id][NAME]` with `--feature_dataset=NAME` (ActivityNet's `c3d_features`), as
-the dataset builders read them (`data_pipelines.features`).
+the dataset builders read them (`data_pipelines.features`); or, as the `jsonl`
+builder's `--features`, a folder of `<vid>.npz` or several sources, comma-separated,
+concatenated (`data_pipelines.features.open_sources`). `--l2_normalize` normalizes
+each source's clips as that builder does; its default is on for an export trained on
+a `jsonl` dataset (the builder's default) and off otherwise.
 Durations (seconds), one of: `--annotations` (a release split file: ActivityNet
-Captions' `duration`, TACoS' `num_frames / fps`), `--durations` (JSON
+Captions' `duration`, TACoS' `num_frames / fps`, Moment-DETR JSON lines' `duration`,
+with `--annotation_format=jsonl`; a query with several windows is scored on its first
+by `--evaluate`), `--durations` (JSON
 `{video_id: seconds}`), or each video's HDF5 attribute `duration`. The collection is
 the videos of `--annotations` or `--durations`, or else every video of the file.
 `--evaluate` searches every sentence of `--annotations` in the whole collection and
@@ -32,12 +38,15 @@ from tqdm import tqdm
 
 _EXPORT = flags.DEFINE_string("export", None, "A model export (vmr_jax.export).",
                               required=True)
-_FEATURES = flags.DEFINE_string("features", None, "HDF5 clip features.", required=True)
+_FEATURES = flags.DEFINE_string("features", None, "HDF5 clip features, or folders of "
+                                 "<vid>.npz / HDF5 files, comma-separated.", required=True)
 _FEATURE_DATASET = flags.DEFINE_string("feature_dataset", None, "The dataset name inside "
                                        "each video's group (e.g. c3d_features).")
 _ANNOTATIONS = flags.DEFINE_string("annotations", None, "A release split file.")
-_FORMAT = flags.DEFINE_enum("annotation_format", "activitynet", ["activitynet", "tacos"],
-                            "--annotations' format.")
+_FORMAT = flags.DEFINE_enum("annotation_format", "activitynet",
+                            ["activitynet", "tacos", "jsonl"], "--annotations' format.")
+_L2_NORMALIZE = flags.DEFINE_bool("l2_normalize", None, "L2-normalize each feature "
+                                  "source's clips (default: for a jsonl-trained export).")
 _DURATIONS = flags.DEFINE_string("durations", None, "JSON {video_id: seconds}.")
 _QUERY = flags.DEFINE_multi_string("query", [], "A sentence (repeat for more).")
 _EVALUATE = flags.DEFINE_bool("evaluate", False, "Search every sentence of "
@@ -46,13 +55,20 @@ _TOP_N = flags.DEFINE_integer("top_n", 10, "Moments per sentence.")
 _OUTPUT = flags.DEFINE_string("output", None, "JSON lines of the ranked moments.")
 
 
-def read_collection(path: str, dataset: str | None, durations: Mapping[str, float] | None
+def read_collection(path: str, dataset: str | None, durations: Mapping[str, float] | None,
+                    l2_normalize: bool = False
                     ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
   """The features of the videos of `durations` (every video of the file if None) and
-  their durations (else each video's HDF5 attribute `duration`)."""
-  from data_pipelines.features import FeatureFile, problem
-  with FeatureFile(path, dataset) as f:
-    videos = list(durations) if durations is not None else f.video_ids()
+  their durations (else each video's HDF5 attribute `duration`). `path`: one HDF5
+  file, or (without `dataset`) folders of `.npz` / HDF5 files, comma-separated."""
+  from data_pipelines.features import FeatureFile, open_sources, problem
+  paths = path.split(",")
+  one_file = len(paths) == 1 and not os.path.isdir(path) and not l2_normalize
+  with FeatureFile(path, dataset) if one_file or dataset else open_sources(
+      paths, l2_normalize) as f:
+    first = f if one_file or dataset else f.sources[0]
+    videos = (list(durations) if durations is not None
+              else [v for v in first.video_ids() if v in f])
     features, seconds = {}, {}
     for video in videos:
       feats = f.read(video)
@@ -62,8 +78,9 @@ def read_collection(path: str, dataset: str | None, durations: Mapping[str, floa
       features[video] = feats
       if durations is not None:
         seconds[video] = float(durations[video])
-      elif f.attribute(video, "duration") is not None:
-        seconds[video] = float(f.attribute(video, "duration"))
+      elif (isinstance(first, FeatureFile)
+            and first.attribute(video, "duration") is not None):
+        seconds[video] = float(first.attribute(video, "duration"))
       else:
         raise ValueError(f"{path}: video {video!r} has no duration attribute; give "
                          "--durations or --annotations")
@@ -74,8 +91,16 @@ def read_annotations(path: str, kind: str):
   """Release split file -> videos (`data_pipelines.annotations.Video`), as the builders
   read them."""
   from data_pipelines import annotations
-  read = {"activitynet": annotations.read_activitynet, "tacos": annotations.read_tacos}[kind]
-  return read(path, "search", annotations.BuildReport())
+  read = {"activitynet": annotations.read_activitynet, "tacos": annotations.read_tacos,
+          "jsonl": annotations.read_jsonl}[kind]
+  videos = read(path, "search", annotations.BuildReport())
+  if kind == "jsonl":  # a query with several windows is one Query per window: the first
+    for video in videos:
+      first = {}
+      for query in video.queries:
+        first.setdefault(query.index, query)
+      video.queries = list(first.values())
+  return videos
 
 
 def read_durations(path: str) -> dict[str, float]:
@@ -120,7 +145,11 @@ def main(argv):
       raise app.UsageError(f"--output {_OUTPUT.value}: no such directory")
     predictor = Predictor.load(_EXPORT.value)
     predictor.warn = not _EVALUATE.value  # --annotations' sentences are cut as in evaluation
-    predictor.encode(*read_collection(_FEATURES.value, _FEATURE_DATASET.value, durations))
+    l2_normalize = _L2_NORMALIZE.value
+    if l2_normalize is None:  # as the jsonl builder stores them by default
+      l2_normalize = predictor.config.data.name == "jsonl"
+    predictor.encode(*read_collection(_FEATURES.value, _FEATURE_DATASET.value, durations,
+                                      l2_normalize))
   except (OSError, ValueError) as e:
     raise app.UsageError(str(e).strip().partition("\n")[0] or type(e).__name__) from None
   ranked, size = [], predictor.config.eval.batch_size
