@@ -86,12 +86,16 @@ Batch = dict[str, np.ndarray]
 def load_builder(config: DataConfig) -> tfds.core.DatasetBuilder:
   """The prepared TFDS builder; a clear error with the build command if absent."""
   data_dir = os.path.expanduser(config.data_dir) if config.data_dir else None
-  builder = builders.BUILDERS[config.name](data_dir=data_dir, config=config.builder_config)
+  cls = builders.BUILDERS[config.name]
+  # A builder without configs (jsonl) takes none: a config written for another dataset
+  # (`--config=configs/fian_qvhighlights.py --config.data.name=jsonl`) keeps its own.
+  builder_config = config.builder_config if cls.BUILDER_CONFIGS else None
+  builder = cls(data_dir=data_dir, config=builder_config)
   if not builder.is_prepared():
     manual = {"synthetic": "",
               "jsonl": " --annotations=<files> --features=<folders or file>"}.get(
                   config.name, " --manual_dir=<release files>")
-    flag = f" --config={config.builder_config}" if config.builder_config else ""
+    flag = f" --config={builder_config}" if builder_config else ""
     raise DatasetNotBuiltError(
         f"dataset {builder.info.full_name} is not built in {builder.data_path}; build it "
         f"with:\n  python -m data_pipelines.build {config.name} "
