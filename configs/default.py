@@ -142,3 +142,18 @@ def set_fields(config: ml_collections.ConfigDict, fields: Mapping[str, Any]) -> 
   for path, value in fields.items():
     section, field = path.split(".")
     config[section][field] = value
+
+
+def use_qvhighlights(config: ml_collections.ConfigDict) -> None:
+  """Points a model's ActivityNet config at QVHighlights (`data_pipelines/builders/
+  qvhighlights.py`): 150-s videos of 75 two-second clips, SlowFast + CLIP features,
+  one query a video with up to 25 windows (merged into one query: `gt_windows`), and
+  Moment-DETR's metrics. Its test annotations are withheld, so the best checkpoint is
+  scored on val, the split Moment-DETR's tables report."""
+  config.data.name = "qvhighlights"
+  config.data.builder_config = "slowfast_clip"
+  config.data.duplicate_sentences = "merge"
+  config.data.max_windows = 32
+  config.eval.iou_thresholds = (0.5, 0.7)  # Moment-DETR's R1@0.5, R1@0.7
+  config.eval.moment_detr_metrics = True
+  config.eval.test_split = "val"

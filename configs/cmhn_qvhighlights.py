@@ -1,0 +1,15 @@
+"""CMHN on QVHighlights: its ActivityNet Captions config (`configs/cmhn_activitynet.py`)
+with QVHighlights' data (`configs/default.py: use_qvhighlights`).
+
+  python -m data_pipelines.build qvhighlights --manual_dir=QVHIGHLIGHTS \
+      --data_dir=~/tensorflow_datasets
+  python -m vmr_jax.main --config=configs/cmhn_qvhighlights.py --workdir=W
+"""
+
+from vmr_jax.configs import cmhn_common, default, cmhn_activitynet
+
+
+def get_config(reading: str = cmhn_common.DEFAULT_READING):
+  config = cmhn_activitynet.get_config(reading)
+  default.use_qvhighlights(config)
+  return config
