@@ -1,12 +1,16 @@
 """The Colab notebook, headless, top to bottom: on 2 CPU devices, with the tiny
-synthetic set and schedule and the tiny release's TACoS files through its parameters
-(a cell inserted after its `parameters` cell, as papermill does), and CMHN for its
+synthetic set and schedule and the tiny release's Moment-DETR copy (`jsonl/`) as "your
+own data" through its parameters (a cell inserted after its `parameters` cell, as
+papermill does), and CMHN for its
 `MODEL` (the notebook's code is the same for every model, and CMHN compiles in a
 fraction of HSCNet's time; the CLI tests cover every model). Its kernel runs in a
 venv of its own that sees this environment's packages but not vmr_jax, which the
 notebook's install cell installs there from this checkout (this environment's own
-install is left alone). Any cell error fails the test."""
+install is left alone); where this environment has the `tensorflow` distribution, as
+Colab does, that install must keep it (no TensorFlow of the venv's own). Any cell
+error fails the test."""
 
+import importlib.util
 import json
 import pathlib
 import site
@@ -23,29 +27,34 @@ from tests.cli import environment
 
 NOTEBOOK = REPO / "colab" / "vmr_jax_demo.ipynb"
 SET_BY_THE_NOTEBOOK = ("data.data_dir", "data.builder_config", "text.glove_file")
-TACOS_OWN = ("data.name", "eval.iou_thresholds")
+# Set by the notebook's last cell, or configs/MODEL_qvhighlights.py's own (QVHighlights'
+# windows and metrics).
+OWN_DATA_OWN = ("data.name", "eval.test_split", "data.duplicate_sentences",
+                "data.max_windows", "eval.iou_thresholds", "eval.moment_detr_metrics")
 MODEL = "cmhn"
 
 
 def tiny_parameters(directory, data_dir, release) -> dict:
   """The notebook's parameters for the tiny run: `tiny_config("cmhn")` as overrides of
-  configs/cmhn_synthetic.py and of configs/cmhn_tacos.py (the same shapes, so the
-  TACoS run reuses the compiled programs)."""
-  from vmr_jax.configs import cmhn_synthetic, cmhn_tacos
+  configs/cmhn_synthetic.py and of configs/cmhn_qvhighlights.py, whose run is on the
+  tiny release's jsonl copy."""
+  from data_pipelines import synthetic_corpus
+  from vmr_jax.configs import cmhn_qvhighlights, cmhn_synthetic
   tiny = tiny_config("cmhn", data_dir, release)
   overrides = {k: v for k, v in changed_fields(tiny, cmhn_synthetic.get_config()).items()
                if k not in SET_BY_THE_NOTEBOOK}
-  tacos = {k: v for k, v in changed_fields(tiny, cmhn_tacos.get_config()).items()
-           if k not in SET_BY_THE_NOTEBOOK + TACOS_OWN}
+  own = {k: v for k, v in changed_fields(tiny, cmhn_qvhighlights.get_config()).items()
+         if k not in SET_BY_THE_NOTEBOOK + OWN_DATA_OWN}
   return {
       "PROJECT": str(REPO), "MODEL": MODEL, "WORKDIR": str(directory / "demo"),
       "SYNTHETIC": "tiny", "NUM_STEPS": overrides["train.num_steps"],
-      "OVERRIDES": overrides, "TACOS_RELEASE": str(release / "tacos"),
+      "OVERRIDES": overrides, "OWN_DATA": str(release / "jsonl"),
+      "OWN_CLIP_SECONDS": synthetic_corpus.JSONL_CLIP_SECONDS,
       "GLOVE_FILE": str(release / f"glove.synthetic.{TINY_SPEC.glove_dim}d.txt"),
-      "TACOS_OUT": str(directory / "tacos"),
+      "OWN_OUT": str(directory / "own"), "OWN_QUERY": "someone peels the bowl",
       # One flag per word: a tuple without its spaces, e.g. cmhn.kernels=(1,2,3,4,6).
-      "TACOS_FLAGS": " ".join(f"--config.{k}={str(v).replace(' ', '')}"
-                              for k, v in tacos.items()),
+      "OWN_FLAGS": " ".join(f"--config.{k}={str(v).replace(' ', '')}"
+                            for k, v in own.items()),
   }
 
 
@@ -94,5 +103,25 @@ def test_notebook_runs_headless(tmp_path, tiny_data_dir, tiny_release):
   metrics = json.loads((tmp_path / "demo" / MODEL / "eval" / "test_metrics.json")
                        .read_text())
   assert metrics["num_queries"] == 18
-  tacos = tmp_path / "tacos" / f"{MODEL}_tacos" / "eval" / "test_metrics.json"
-  assert json.loads(tacos.read_text())["num_queries"] > 0
+  if importlib.util.find_spec("tensorflow") and _has_distribution("tensorflow"):
+    added = [p.name for pattern in ("tensorflow-*.dist-info", "tensorflow_cpu-*.dist-info")
+             for p in tmp_path.glob(f"venv/lib/*/site-packages/{pattern}")]
+    assert not added, f"the install cell put {added} over the environment's TensorFlow"
+  # Your own data: the tiny jsonl copy built with no record skipped, trained, searched.
+  report = json.loads(next((tmp_path / "own" / "tfds").glob("jsonl/*/build_report.json"))
+                      .read_text())
+  assert report["skipped"] == {} and report["kept"]["test"]["queries"] == 18
+  own = json.loads((tmp_path / "own" / f"{MODEL}_own" / "eval" / "test_metrics.json")
+                   .read_text())
+  assert own["num_queries"] == 18 and "MR-full-mAP" in own
+  assert "someone peels the bowl\n  test" in text  # its ranked moments, by video
+  assert "18 queries, 4 videos" in text  # --evaluate on the test split
+
+
+def _has_distribution(name: str) -> bool:
+  from importlib import metadata
+  try:
+    metadata.distribution(name)
+    return True
+  except metadata.PackageNotFoundError:
+    return False
