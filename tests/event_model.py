@@ -115,3 +115,45 @@ def direction(exported, sentence: str) -> np.ndarray:
   spans = moment_map.dense_spans(num)
   single = [int(np.flatnonzero((spans[:, 0] == i) & (spans[:, 1] == i))[0]) for i in range(dim)]
   return np.asarray(logits)[0, 0, single].astype(np.float64)
+
+
+def write_sources(out_dir: str, videos: int = 20, seed: int = 0) -> None:
+  """`out_dir/export` (random weights), `out_dir/features/<vid>.npz` (`videos`
+  videos of 40 to 80 clips of 2 s, noise pointing against its query's direction
+  with an event of 4 to 12 clips along it) and `out_dir/val.jsonl` (each video's
+  query and event window): events for `vmr_jax.tools.long_video_recall`."""
+  import json
+  import os
+  from vmr_jax import export, train
+  from vmr_jax.tools.random_batch import random_batch
+  from tests.models import FEATURE_DIM, VOCAB
+  from tests.test_predictor import WORDS
+  with registered():
+    config = get_config()
+    built = registry.for_config(config).create(config, registry.DataInfo(FEATURE_DIM, WORDS,
+                                                                         None))
+    batch = random_batch(config, FEATURE_DIM, VOCAB, np.random.default_rng(seed))
+    variables = jax.tree.map(np.asarray, train.init_variables(built, batch, config))
+    export.write(os.path.join(out_dir, "export"), config, variables, WORDS, FEATURE_DIM, 0)
+    exported = export.load(os.path.join(out_dir, "export"))
+  rng = np.random.default_rng(seed)
+  os.makedirs(os.path.join(out_dir, "features"), exist_ok=True)
+  lines = []
+  for i in range(videos):
+    sentence = " ".join(f"w{w}" for w in rng.choice(np.arange(2, VOCAB - 2), 3, replace=False))
+    u = direction(exported, sentence)
+    along = u / np.linalg.norm(u)
+    clips, length = int(rng.integers(40, 81)), int(rng.integers(4, 13))
+    start = int(rng.integers(0, clips - length + 1))
+    feats = rng.normal(size=(clips, FEATURE_DIM)) - 0.5 * along
+    feats[start:start + length] += 2.5 * along
+    np.savez(os.path.join(out_dir, "features", f"v{i}.npz"), features=feats.astype(np.float32))
+    lines.append({"qid": i, "query": sentence, "vid": f"v{i}", "duration": 2.0 * clips,
+                  "relevant_windows": [[2.0 * start, 2.0 * (start + length)]]})
+  with open(os.path.join(out_dir, "val.jsonl"), "w") as f:
+    f.writelines(json.dumps(line) + "\n" for line in lines)
+
+
+if __name__ == "__main__":  # python -m tests.event_model OUT_DIR [VIDEOS]
+  import sys
+  write_sources(sys.argv[1], *(int(a) for a in sys.argv[2:3]))

@@ -296,3 +296,35 @@ def test_search_command_on_npz_folders_and_json_lines(exports, tmp_path):
     long_hit = corpus_metrics(records[0]["pred"] and [records[0]["pred"]], ["long"],
                               [records[0]["relevant_windows"]], (1,), (0.5,))
     assert long_hit["corpus R@1,IoU=0.5"] == (1.0 if name == "windows" else 0.0)
+
+
+def test_splice_puts_the_event_once_at_its_place():
+  from vmr_jax.tools.long_video_recall import splice
+  rng = np.random.default_rng(0)
+  event = np.full((5, 2), 9.0, np.float32)
+  background = [np.zeros((7, 2), np.float32), np.ones((3, 2), np.float32)]
+  for length in (3, 5, 30, 101):
+    video, at = splice(event, background, length, rng)
+    assert len(video) == max(length, 5)
+    np.testing.assert_array_equal(video[at:at + 5], event)
+    assert (video == 9.0).all(axis=1).sum() == 5
+
+
+def test_long_video_recall_tool(tmp_path):
+  """The measurement tool on the event model's generated sources: a markdown table
+  where, at 1,000 clips, windows find the events and one resampled pass does not."""
+  event_model.write_sources(str(tmp_path), videos=6)
+  tool = SEARCH.format(repo=str(REPO)).replace("vmr_jax.search", "vmr_jax.tools.long_video_recall")
+  out = subprocess.run([sys.executable, "-c", tool, f"--export={tmp_path / 'export'}",
+                        f"--features={tmp_path / 'features'}",
+                        f"--annotations={tmp_path / 'val.jsonl'}", "--lengths=0,1000",
+                        "--window_clips=32"], cwd=REPO, capture_output=True, text=True,
+                       env=dict(os.environ, JAX_PLATFORMS="cpu"), timeout=600)
+  assert out.returncode == 0, out.stderr[-3000:]
+  rows = {tuple(cell.strip() for cell in line.strip("|").split("|")[:2]):
+          [float(x) for x in line.strip("|").split("|")[2:]]
+          for line in out.stdout.splitlines() if line.startswith("| ") and "R@1" not in line}
+  assert set(rows) == {(length, way) for length in ("source", "1000")
+                       for way in ("one resampled pass", "windows")}
+  assert rows["1000", "one resampled pass"] == [0.0, 0.0]
+  assert rows["1000", "windows"][1] >= 50.0
