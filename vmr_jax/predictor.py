@@ -36,9 +36,9 @@ default; each window a row of the collection, resampled to the model's grid on i
 own); the windows' moments are shifted into the video's seconds and merged by the
 same NMS within the video, so `localize` and `search` return moments of the whole
 video, each video once. A window's candidates are ranked as a video's are (the
-corpus search keeps max(eval.top_k, top_n) x (ceil(W / S) + 1) of the collection's best,
-room for the overlapping windows' duplicates, where some video is split). `window=None`
-(the default), or a W no video exceeds, is the single resampled pass.
+corpus search keeps max(eval.top_k, top_n) x (ceil(W / S) + 1) of the collection's
+best, room for the overlapping windows' duplicates, where some video is split).
+`window=None` (the default), or a W no video exceeds, is the single resampled pass.
 `localize` ranks one video's moments the same way (for HSCNet the sentences of one
 call are one paragraph, in the given order, as in training; `search` grounds each
 sentence alone). Sentence batches of a shape seen before reuse the compiled

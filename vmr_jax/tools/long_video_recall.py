@@ -11,8 +11,9 @@ random place into a background, one long video of `L` clips per query at each of
 `--lengths`: `--background=own` (default) the rest of its own video (the clips before
 and after the event, as two pieces in random order, repeated to the length: the
 scene goes on, the event happens once), `others` the other videos of the collection
-(whole, in random order, cut to the length: a model may find the query in them); the query is localized in it (`localize`, top 10)
-with one resampled pass and with windows. Prints a markdown table of R@1 and R@10
+(whole, in random order, cut to the length: a model may find the query in them).
+The query is localized in it (`localize`, top 10) with one resampled pass and with
+windows. Prints a markdown table of R@1 and R@10
 at IoU 0.5 (`metrics.grounding_metrics`) per length and way; `--lengths` may
 hold 0: the source videos themselves. Inputs as `python -m vmr_jax.search` reads
 them (`--features`: a comma list of HDF5 files and npz folders).
