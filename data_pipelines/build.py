@@ -7,7 +7,10 @@
 DATASET is one of tacos, activitynet_captions, charades_sta (config vgg|c3d|i3d,
 default i3d), synthetic (config default|tiny), tacos_shaped (config default|tiny:
 `--manual_dir` holds the real TACoS annotation files, the features are generated;
-see data_pipelines/shaped_features.py) or jsonl: any dataset in Moment-DETR's JSON
+see data_pipelines/shaped_features.py), qvhighlights (config slowfast_clip|slowfast|
+clip: its release files, data_pipelines/builders/qvhighlights.py), qvhighlights_shaped
+(config default|tiny: QVHighlights' real annotation files, generated features) or
+jsonl: any dataset in Moment-DETR's JSON
 lines with one feature file per video (no `--manual_dir`; the flags are described
 in data_pipelines/builders/jsonl.py). For synthetic, `--manual_dir` is
 where the generated release-format files are written (default:

@@ -130,23 +130,35 @@ def test_cmhn_predictor_breaks_ties_as_evaluation(evaluated_cmhn):
 
 
 @pytest.mark.parametrize("case", ["not_an_export", "durations", "wordless", "output",
-                                  "features"])
+                                  "features", "junk_features", "junk_npz", "window",
+                                  "stride"])
 def test_search_input_mistakes_are_one_line(evaluated_cmhn, tiny_release, tmp_path, case):
   _, _, export_dir = evaluated_cmhn
   features = tiny_release / "tacos" / "tall_c3d_features.hdf5"
   (tmp_path / "durations.json").write_text("{not json")
+  (tmp_path / "junk.hdf5").write_text("not hdf5")
+  (tmp_path / "npz").mkdir()
+  (tmp_path / "npz" / "v0.npz").write_text("not npz")
   flags = {"export": export_dir, "features": features, "query": "the person opens the door"}
   flags.update({
       "not_an_export": {"export": tmp_path},
       "durations": {"durations": tmp_path / "durations.json"},
       "wordless": {"query": "..."},
       "output": {"output": tmp_path / "none" / "out.jsonl"},
-      "features": {"features": tmp_path / "none.hdf5"}}[case])
+      "features": {"features": f"{features},{tmp_path / 'none.hdf5'}"},
+      "junk_features": {"features": tmp_path / "junk.hdf5"},
+      "junk_npz": {"features": tmp_path / "npz"},
+      "window": {"window_clips": 0},
+      "stride": {"window_clips": 8, "window_stride": 9}}[case])
   want = {"not_an_export": f"{tmp_path} is not a model export",
           "durations": f"--durations {tmp_path / 'durations.json'} is not a readable JSON",
           "wordless": "sentence '...' has no words",
           "output": f"--output {tmp_path / 'none' / 'out.jsonl'}: no such directory",
-          "features": f"{tmp_path / 'none.hdf5'}: not a readable HDF5 file"}[case]
+          "features": f"features {tmp_path / 'none.hdf5'}: no such file or folder",
+          "junk_features": f"{tmp_path / 'junk.hdf5'}: not a readable HDF5 file",
+          "junk_npz": f"{tmp_path / 'npz' / 'v0.npz'}: video 'v0': not a readable .npz file",
+          "window": "--window_clips=0: give a number of clips >= 1",
+          "stride": "--window_stride=9: give a number of clips in [1, --window_clips=8]"}[case]
   out = run([sys.executable, "-m", "vmr_jax.search", *(f"--{k}={v}" for k, v in flags.items())])
   assert want in error_line(out)
 

@@ -165,32 +165,13 @@ def test_build_cli(release, tmp_path_factory):
   assert bad.returncode == 1 and "nowhere.jsonl: no such file or folder" in bad.stderr
 
 
-SEARCH_INPUTS = """
-import json, sys
-import numpy as np
-from vmr_jax import search
-d = sys.argv[1]
-videos = search.read_annotations(d + "/test.jsonl", "jsonl")
-durations = {v.video_id: v.duration for v in videos}
-feats, seconds = search.read_collection(d + "/a," + d + "/b", None, durations, True)
-raw, _ = search.read_collection(d + "/a", None, durations, False)
-try:
-  search.read_collection(d + "/a", None, None)
-  error = None
-except ValueError as e:
-  error = str(e)
-print(json.dumps({"videos": [[v.video_id, v.duration, [[q.sentence, q.start, q.end]
-                                                       for q in v.queries]] for v in videos],
-                  "seconds": seconds, "feats": {k: v.tolist() for k, v in feats.items()},
-                  "raw": {k: v.tolist() for k, v in raw.items()}, "error": error}))
-"""
 
-
-def test_search_reads_npz_folders_and_jsonl_annotations(tmp_path):
-  """`vmr_jax.search`'s inputs on the jsonl route: its annotations (a query of several
-  windows once, with its first) and a folder of `.npz` files or several, each source's
-  clips L2-normalized, cut to the fewer and concatenated, as the builder stores them.
-  (In a subprocess: search's flags share names with data_pipelines.build's.)"""
+def test_search_normalizes_clips_as_the_builder_stores_them(tmp_path):
+  """`vmr_jax.search`'s features on the jsonl route (`search_inputs.read_collection`):
+  with `l2_normalize` (search's default for a jsonl-trained export) each source's
+  clips L2-normalized, cut to the fewer and concatenated, as the jsonl builder stores
+  them; without it as read."""
+  from vmr_jax import search_inputs
   rng = np.random.default_rng(0)
   written = {}
   for name, dim, extra in (("a", 3, 0), ("b", 2, 1)):
@@ -198,20 +179,13 @@ def test_search_reads_npz_folders_and_jsonl_annotations(tmp_path):
     for vid, clips in (("v1", 4), ("v2", 5)):
       written[name, vid] = rng.normal(size=(clips + extra, dim)).astype(np.float32)
       np.savez(tmp_path / name / f"{vid}.npz", features=written[name, vid])
-  (tmp_path / "test.jsonl").write_text(
-      json.dumps({"qid": 1, "query": "x", "vid": "v1", "duration": 8,
-                  "relevant_windows": [[0, 2], [4, 6]]}) + "\n"
-      + json.dumps({"qid": "b", "query": "y", "vid": "v2", "duration": 10,
-                    "relevant_windows": [[2, 4]]}) + "\n")
-  out = subprocess.run([sys.executable, "-c", SEARCH_INPUTS, str(tmp_path)], cwd=REPO,
-                       capture_output=True, text=True, timeout=300)
-  assert out.returncode == 0, out.stderr[-3000:]
-  got = json.loads(out.stdout.splitlines()[-1])
-  assert got["videos"] == [["v1", 8.0, [["x", 0.0, 2.0]]], ["v2", 10.0, [["y", 2.0, 4.0]]]]
-  assert got["seconds"] == {"v1": 8.0, "v2": 10.0}
+  durations = {"v1": 8.0, "v2": 10.0}
+  feats, seconds = search_inputs.read_collection(f"{tmp_path / 'a'},{tmp_path / 'b'}", None,
+                                                 durations, l2_normalize=True)
+  raw, _ = search_inputs.read_collection(str(tmp_path / "a"), None, durations)
+  assert seconds == durations
   unit = lambda x: x / np.linalg.norm(x, axis=-1, keepdims=True)
   for vid, clips in (("v1", 4), ("v2", 5)):
     want = np.concatenate([unit(written["a", vid]), unit(written["b", vid][:clips])], -1)
-    np.testing.assert_allclose(got["feats"][vid], want, rtol=1e-5)
-    np.testing.assert_array_equal(got["raw"][vid], written["a", vid])
-  assert "has no duration attribute" in got["error"]
+    np.testing.assert_allclose(feats[vid], want, rtol=1e-5)
+    np.testing.assert_array_equal(raw[vid], written["a", vid])

@@ -339,20 +339,23 @@ def corpus_metrics(predictions: Sequence[Sequence[tuple[str, float, float]]],
 
   Args:
     predictions: per query, ranked `(video_id, start, end)`, best first.
-    gt_videos: per query, its video; gts: `[Q, 2]` its moment (seconds).
+    gt_videos: per query, its video; gts: `[Q, 2]` its moment (seconds), or per query
+      its windows `[W_q, 2]` (`windows_of`; a moment then counts at its largest IoU
+      with any of them).
 
   Returns:
     `"corpus R@k,IoU=m"`: the share of queries with a top-k moment in the right video
     at IoU >= m; `"video R@k"`: with the right video among the top-k moments' videos.
   """
-  gts = np.asarray(gts, dtype=np.float64).reshape(-1, 2)
+  gts = windows_of(gts) if len(gts) else []
   if not (len(predictions) == len(gt_videos) == len(gts)) or not len(gts):
     raise ValueError(f"{len(predictions)} prediction lists, {len(gt_videos)} videos and "
                      f"{len(gts)} moments: need the same number, at least one")
   out = {}
   for k in ks:
     for m in thresholds:
-      hits = [any(v == video and temporal_iou((s, e), gt) >= m for v, s, e, *_ in ranked[:k])
+      hits = [any(v == video and temporal_iou((s, e), gt).max() >= m
+                  for v, s, e, *_ in ranked[:k])
               for ranked, video, gt in zip(predictions, gt_videos, gts)]
       out[f"corpus {metric_name(k, m)}"] = float(np.mean(hits))
   for k in ks:

@@ -2,6 +2,7 @@
 
     predictor = vmr_jax.Predictor.load("WORKDIR/export")          # vmr_jax.export
     predictor.encode(features, durations)  # {video_id: [clips, D]}, {video_id: seconds}
+    predictor.encode(features, durations, window=64)  # long videos: 64-clip windows
     predictor.localize("v1", ["the person opens the door"], top_n=5)
         # per sentence [k, 3] (start, end, score), seconds, best first
     predictor.search(["the person opens the door"], top_n=10)
@@ -29,6 +30,15 @@ device shard, take the shard's top k, and merge the shards' lists
 video's candidates with the model's `decode`, the videos' batches split over the
 devices. Then, as in evaluation, NMS (`eval.nms_threshold`) among the moments of
 one video, top_n kept.
+`encode(..., window=W, stride=S)` indexes each video of more than W clips as its
+overlapping windows of W clips (`vmr_jax.long_videos`: every S clips, W // 2 by
+default; each window a row of the collection, resampled to the model's grid on its
+own); the windows' moments are shifted into the video's seconds and merged by the
+same NMS within the video, so `localize` and `search` return moments of the whole
+video, each video once. A window's candidates are ranked as a video's are (the
+corpus search keeps max(eval.top_k, top_n) x (ceil(W / S) + 1) of the collection's
+best, room for the overlapping windows' duplicates, where some video is split).
+`window=None` (the default), or a W no video exceeds, is the single resampled pass.
 `localize` ranks one video's moments the same way (for HSCNet the sentences of one
 call are one paragraph, in the given order, as in training; `search` grounds each
 sentence alone). Sentence batches of a shape seen before reuse the compiled
@@ -60,7 +70,8 @@ from jax.sharding import PartitionSpec
 import jax.numpy as jnp
 import numpy as np
 
-from vmr_jax import distributed, evaluate, export, metrics, predictor_inputs, sharding
+from vmr_jax import (distributed, evaluate, export, long_videos, metrics, predictor_inputs,
+                     sharding)
 
 PLACEHOLDER_SENTENCE = "a"  # the query of the batches that encode videos
 
@@ -76,19 +87,25 @@ class Moment:
 
 @dataclasses.dataclass
 class _Collection:
-  """The encoded videos: `V` rows, padded to `rows` (a multiple of the devices)."""
-  video_ids: list[str]
+  """The encoded videos: `R` rows (a video each, or with a window a video's windows:
+  `row_videos`), padded to `rows` (a multiple of the devices)."""
+  video_ids: list[str]  # the V videos, each once, in encode order
+  row_videos: list[str]  # [R] the video of each real row
+  offsets: np.ndarray  # [R] float64 seconds of its video at the row's first clip
   clips: np.ndarray  # [rows, T, D]
   masks: np.ndarray  # [rows, T]
-  durations: np.ndarray  # [rows]
+  durations: np.ndarray  # [rows] seconds of each row (a window's own)
+  overlap: int = 1  # the most rows one moment of a video may lie in
   entries: object = None  # Retrieval models: pytree of [rows, N, ...], data-sharded
   valid: jax.Array | None = None  # [rows, N] real candidates, data-sharded
-  times: np.ndarray | None = None  # [rows, N, 2] candidate times, seconds
-  offset: int = 0  # several processes: the row of video_ids[0] in the whole collection
-  all_ids: list[str] = dataclasses.field(default_factory=list)  # every process's, in order
+  times: np.ndarray | None = None  # [rows, N, 2] candidate times, seconds of the row
+  offset: int = 0  # several processes: the row of row_videos[0] in the whole collection
+  all_ids: list[str] = dataclasses.field(default_factory=list)  # every process's rows' videos
 
   def __post_init__(self):
-    self.row = {v: i for i, v in enumerate(self.video_ids)}  # video_id -> row
+    self.rows_of: dict[str, list[int]] = {}  # video_id -> its rows, in order
+    for i, video in enumerate(self.row_videos):
+      self.rows_of.setdefault(video, []).append(i)
 
 
 def make_corpus_top_k(score, config, mesh: jax.sharding.Mesh, k: int):
@@ -148,15 +165,21 @@ class Predictor:
   def video_ids(self) -> list[str]:
     return list(self._require_collection().video_ids)
 
-  def encode(self, features: Mapping[str, np.ndarray], durations: Mapping[str, float]
-             ) -> None:
+  def encode(self, features: Mapping[str, np.ndarray], durations: Mapping[str, float],
+             window: int | None = None, stride: int | None = None) -> None:
     """Makes `features` ({video_id: [clips, D]}) of `durations` ({video_id: seconds})
-    the collection searched, replacing the previous one."""
+    the collection searched, replacing the previous one. `window`: None, one
+    resampled pass a video; W, each video of more than W clips indexed as its
+    windows of W clips every `stride` clips (default W // 2; `long_videos.split`)."""
     if not features:
       raise ValueError("no videos to encode")
+    if window is not None:
+      window, stride = long_videos.check_window(window, stride)
+    elif stride is not None:
+      raise ValueError("a window stride needs a window")
     dim, data = self.exported.feature_dim, self.config.data
     video_ids = list(features)
-    clips, masks, seconds = [], [], []
+    clips, masks, seconds, row_videos, offsets = [], [], [], [], []
     for video in video_ids:
       feats = np.asarray(features[video], np.float32)
       if feats.ndim != 2 or feats.shape[1] != dim or not len(feats):
@@ -169,20 +192,29 @@ class Predictor:
       duration = float(durations[video])
       if not (np.isfinite(duration) and duration > 0):
         raise ValueError(f"video {video!r}: duration {duration} is not a positive number")
-      resampled, mask = predictor_inputs.resample_clips(feats, data.num_clips, data.short_videos)
-      clips.append(resampled), masks.append(mask), seconds.append(duration)
-    rows = self.devices * math.ceil(len(video_ids) / self.devices)
-    self.chunk = self.devices * math.ceil(min(self.config.eval.batch_size, len(video_ids))
+      pieces = ([long_videos.Piece(feats, 0, 0.0, duration)] if window is None
+                else long_videos.split(feats, duration, window, stride))
+      for piece in pieces:
+        resampled, mask = predictor_inputs.resample_clips(piece.features, data.num_clips,
+                                                          data.short_videos)
+        clips.append(resampled), masks.append(mask), seconds.append(piece.duration)
+        row_videos.append(video), offsets.append(piece.offset)
+    rows = self.devices * math.ceil(len(row_videos) / self.devices)
+    self.chunk = self.devices * math.ceil(min(self.config.eval.batch_size, len(row_videos))
                                           / self.devices)
     pad = lambda x: np.concatenate([x, np.repeat(x[:1], rows - len(x), 0)])
-    collection = _Collection(video_ids, pad(np.stack(clips)), pad(np.stack(masks)),
-                             pad(np.asarray(seconds, np.float32)))
+    split = len(row_videos) > len(video_ids)
+    collection = _Collection(video_ids, row_videos, np.asarray(offsets, np.float64),
+                             pad(np.stack(clips)), pad(np.stack(masks)),
+                             pad(np.asarray(seconds, np.float32)),
+                             overlap=long_videos.overlap(window, stride) if split else 1)
     if self.spec.retrieval is not None:
       self._index(collection)
-    parts = distributed.gather_json(video_ids)
-    collection.offset = sum(len(part) for part in parts[:jax.process_index()])
-    collection.all_ids = [video for part in parts for video in part]
-    if len(set(collection.all_ids)) < len(collection.all_ids):
+    parts = distributed.gather_json([video_ids, row_videos])
+    collection.offset = sum(len(part[1]) for part in parts[:jax.process_index()])
+    collection.all_ids = [video for part in parts for video in part[1]]
+    every = [video for part in parts for video in part[0]]
+    if len(set(every)) < len(every):
       raise ValueError("a video id is encoded by more than one process")
     self._collection = collection
 
@@ -190,17 +222,22 @@ class Predictor:
                ) -> list[np.ndarray]:
     """Per sentence, `[k <= top_n, 3]` (start, end, score) of `video_id`, best first."""
     collection = self._require_collection()
-    if video_id not in collection.row:
+    if video_id not in collection.rows_of:
       raise KeyError(f"video {video_id!r} is not in the encoded collection")
-    row = collection.row[video_id]
+    rows = collection.rows_of[video_id]
     queries = self.sentence_encoder(sentences, self.warn)
     if self.spec.retrieval is not None:
-      best, index = self._row_top_k(collection.entries, collection.valid,
-                                    self._query_entries(queries), jnp.asarray(row, jnp.int32))
-      best, index = np.asarray(best), np.asarray(index)
-      ranked = np.concatenate([collection.times[row][index], best[..., None]], -1)
+      query_entries, ranked = self._query_entries(queries), []
+      for row in rows:  # each window's eval.top_k best
+        best, index = self._row_top_k(collection.entries, collection.valid, query_entries,
+                                      jnp.asarray(row, jnp.int32))
+        best, index = np.asarray(best), np.asarray(index)
+        ranked.append(np.concatenate([collection.times[row][index], best[..., None]], -1))
     else:
-      ranked = self._rank_full(np.array([row]), queries, paragraph=True)[0]
+      ranked = list(self._rank_full(np.array(rows), queries, paragraph=True))
+    # [S, sum of K, 3]: the windows' moments in the video's seconds, in row order
+    ranked = np.concatenate([long_videos.to_video_time(r, collection.offsets[row])
+                             for r, row in zip(ranked, rows)], axis=1)
     return [self._nms(moments, top_n) for moments in ranked]
 
   def search(self, sentences: Sequence[str], top_n: int = 10) -> list[list[Moment]]:
@@ -211,14 +248,15 @@ class Predictor:
     queries = self.sentence_encoder(sentences, self.warn)
     if self.spec.retrieval is not None:
       k = max(self.config.eval.top_k if self.config.eval.top_k > 0  # 0: a video's all
-              else collection.times.shape[1], top_n)
+              else collection.times.shape[1], top_n) * collection.overlap
       best, index = self.corpus_top_k(k)(collection.entries, collection.valid,
                                          self._query_entries(queries))
       best, index = np.asarray(best), np.asarray(index)
       candidates = collection.times.shape[1]
       rows, cells = index // candidates, index % candidates
-      ranked = [(rows[s], np.concatenate([collection.times[rows[s], cells[s]],
-                                          best[s, :, None]], -1))
+      ranked = [(rows[s], long_videos.to_video_time(
+                    np.concatenate([collection.times[rows[s], cells[s]], best[s, :, None]], -1),
+                    self._row_offsets(rows[s])[:, None]))
                 for s in range(len(sentences))]
       if jax.process_count() > 1:  # every process's k best, then the k best of all
         ranked = [(rows[:k], moments[:k]) for rows, moments in self._gather(ranked)]
@@ -226,8 +264,9 @@ class Predictor:
       ranked = []
       for s in range(len(sentences)):
         one = {k: v[s:s + 1] for k, v in queries.items()}
-        moments = self._rank_full(np.arange(len(collection.video_ids)), one)[:, 0]
-        per_video = [self._nms(m, top_n) for m in moments]
+        moments = self._rank_full(np.arange(len(collection.row_videos)), one)[:, 0]
+        per_video = [long_videos.to_video_time(self._nms(m, top_n), collection.offsets[r])
+                     for r, m in enumerate(moments)]  # each row's (window's) top_n
         rows = np.concatenate([np.full(len(m), r) for r, m in enumerate(per_video)])
         ranked.append((rows, np.concatenate(per_video)))
       if jax.process_count() > 1:
@@ -295,11 +334,11 @@ class Predictor:
       picked = np.where(index < rows, index, 0)
       batch = predictor_inputs.video_level(collection.clips[picked], collection.masks[picked],
                                   collection.durations[picked], placeholder,
-                                  picked < len(collection.video_ids))
+                                  picked < len(collection.row_videos))
       parts.append(jax.tree.map(lambda x: np.asarray(x)[index < rows],
                                 jax.device_get(self._moments(self.variables, self._sharded(batch)))))
     entries, times, valid = jax.tree.map(lambda *x: np.concatenate(x), *parts)
-    valid &= (np.arange(rows) < len(collection.video_ids))[:, None]
+    valid &= (np.arange(rows) < len(collection.row_videos))[:, None]
     data = sharding.data_sharded(self.mesh)
     collection.entries = jax.device_put(entries, data)
     collection.valid, collection.times = jax.device_put(valid, data), times
@@ -367,21 +406,28 @@ class Predictor:
     return metrics.nms(moments[np.isfinite(moments[:, 2])], self.config.eval.nms_threshold,
                        top_n)
 
+  def _row_offsets(self, rows: np.ndarray) -> np.ndarray:
+    """`[n]` seconds of their videos at the first clip of local `rows` (padding rows: 0)."""
+    offsets = self._collection.offsets
+    return np.where(rows < len(offsets), offsets[np.minimum(rows, len(offsets) - 1)], 0.0)
+
   def _merge(self, rows: np.ndarray, moments: np.ndarray, top_n: int) -> list[Moment]:
-    """Ranked (video row, moment) pairs -> the top_n after NMS within each video."""
+    """Ranked (row, moment in its video's seconds) pairs -> the top_n after NMS
+    within each video (across its windows' rows)."""
     order = np.argsort(-moments[:, 2], kind="stable")
-    kept: dict[int, list[np.ndarray]] = {}
+    kept: dict[str, list[np.ndarray]] = {}
     out = []
     for i in order:
       row, moment = int(rows[i]), moments[i]
       if not np.isfinite(moment[2]):
         break
-      same = kept.setdefault(row, [])
+      video = self._collection.all_ids[row]
+      same = kept.setdefault(video, [])
       if same and metrics.temporal_iou(np.array(same)[:, :2], moment[:2]).max() > \
           self.config.eval.nms_threshold:
         continue
       same.append(moment)
-      out.append(Moment(self._collection.all_ids[row], float(moment[0]),
+      out.append(Moment(video, float(moment[0]),
                         float(moment[1]), float(moment[2])))
       if len(out) == top_n:
         break

@@ -1,117 +1,70 @@
-"""Search the videos of an HDF5 feature file for sentences, with a model export.
+"""Search the videos of feature files for sentences, with a model export.
 
     python -m vmr_jax.search --export=WORKDIR/export --features=FILE.hdf5 \
         --durations=DURATIONS --query="the person opens the door" [--query=...] \
-        [--top_n=10] [--output=FILE.jsonl]
+        [--top_n=10] [--output=FILE.jsonl] [--window_clips=64 [--window_stride=32]]
     python -m vmr_jax.search --export=... --features=... --annotations=SPLIT.json \
         --annotation_format=activitynet|tacos|jsonl --evaluate
 
-Features: `f[video_id]` -> `[clips, D]` (TACoS, Charades-STA), or
-`f[video_id][NAME]` with `--feature_dataset=NAME` (ActivityNet's `c3d_features`), as
-the dataset builders read them (`data_pipelines.features`); or, as the `jsonl`
-builder's `--features`, a folder of `<vid>.npz` or several sources, comma-separated,
-concatenated (`data_pipelines.features.open_sources`). `--l2_normalize` normalizes
-each source's clips as that builder does; its default is on for an export trained on
-a `jsonl` dataset (the builder's default) and off otherwise.
+Features (`data_pipelines.features`, as the dataset builders read them): a comma list
+of flat HDF5 files (`f[video_id]` -> `[clips, D]`: TACoS, Charades-STA) and folders of
+`<video_id>.npz` (Moment-DETR's, the array under "features"), several joined along D
+per video (`open_sources`); or one HDF5 file of groups, `f[video_id][NAME]` with
+`--feature_dataset=NAME` (ActivityNet's `c3d_features`). `--l2_normalize` normalizes
+each file's clips as the `jsonl` builder stores them (its default); it is on by
+default for an export trained on a `jsonl` dataset, off otherwise.
 Durations (seconds), one of: `--annotations` (a release split file: ActivityNet
-Captions' `duration`, TACoS' `num_frames / fps`, Moment-DETR JSON lines' `duration`,
-with `--annotation_format=jsonl`; a query with several windows is scored on its first
-by `--evaluate`), `--durations` (JSON
-`{video_id: seconds}`), or each video's HDF5 attribute `duration`. The collection is
-the videos of `--annotations` or `--durations`, or else every video of the file.
+Captions' `duration`, TACoS' `num_frames / fps`, Moment-DETR JSON lines' `duration`),
+`--durations` (JSON `{video_id: seconds}`), or each video's HDF5 attribute
+`duration`. The collection is the videos of `--annotations` or `--durations`, or
+else every video of the files.
 `--evaluate` searches every sentence of `--annotations` in the whole collection and
-prints the corpus metrics (`metrics.corpus_metrics`: the right video and moment at
-IoU >= m among the top k). `--output`: one JSON line per sentence, `{"qid", "query",
-"pred": [[video_id, start, end, score], ...]}`, and with `--evaluate` its `vid`,
-`duration` and `relevant_windows` too. No TensorFlow is imported.
+prints the corpus metrics (`metrics.corpus_metrics`: the right video and a moment at
+IoU >= m with one of the query's windows among the top k; a JSON-lines query has
+all its `relevant_windows`). `--output`: one JSON line per sentence, `{"qid",
+"query", "pred": [[video_id, start, end, score], ...]}`, and with `--evaluate` its
+`vid`, `duration` and `relevant_windows` too (a JSON-lines query keeps its `qid`).
+`--window_clips=W`: each video of more than W feature clips is searched in windows of
+W clips every `--window_stride` clips (W // 2 by default), their moments merged by NMS
+(`vmr_jax.long_videos`): moments of the whole video, each video once.
+No TensorFlow is imported.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from typing import Mapping
 
 from absl import app, flags, logging
-import numpy as np
 from tqdm import tqdm
+
+from vmr_jax.search_inputs import (evaluation_queries, read_annotations, read_collection,
+                                   read_durations)
 
 _EXPORT = flags.DEFINE_string("export", None, "A model export (vmr_jax.export).",
                               required=True)
-_FEATURES = flags.DEFINE_string("features", None, "HDF5 clip features, or folders of "
-                                 "<vid>.npz / HDF5 files, comma-separated.", required=True)
+_FEATURES = flags.DEFINE_string("features", None, "Clip features: a comma list of HDF5 "
+                                 "files and folders of <video_id>.npz.", required=True)
 _FEATURE_DATASET = flags.DEFINE_string("feature_dataset", None, "The dataset name inside "
                                        "each video's group (e.g. c3d_features).")
 _ANNOTATIONS = flags.DEFINE_string("annotations", None, "A release split file.")
 _FORMAT = flags.DEFINE_enum("annotation_format", "activitynet",
-                            ["activitynet", "tacos", "jsonl"], "--annotations' format.")
-_L2_NORMALIZE = flags.DEFINE_bool("l2_normalize", None, "L2-normalize each feature "
-                                  "source's clips (default: for a jsonl-trained export).")
+                            ["activitynet", "tacos", "jsonl"],
+                            "--annotations' format (jsonl: Moment-DETR JSON lines).")
 _DURATIONS = flags.DEFINE_string("durations", None, "JSON {video_id: seconds}.")
 _QUERY = flags.DEFINE_multi_string("query", [], "A sentence (repeat for more).")
 _EVALUATE = flags.DEFINE_bool("evaluate", False, "Search every sentence of "
                               "--annotations; print the corpus metrics.")
 _TOP_N = flags.DEFINE_integer("top_n", 10, "Moments per sentence.")
 _OUTPUT = flags.DEFINE_string("output", None, "JSON lines of the ranked moments.")
-
-
-def read_collection(path: str, dataset: str | None, durations: Mapping[str, float] | None,
-                    l2_normalize: bool = False
-                    ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
-  """The features of the videos of `durations` (every video of the file if None) and
-  their durations (else each video's HDF5 attribute `duration`). `path`: one HDF5
-  file, or (without `dataset`) folders of `.npz` / HDF5 files, comma-separated."""
-  from data_pipelines.features import FeatureFile, open_sources, problem
-  paths = path.split(",")
-  one_file = len(paths) == 1 and not os.path.isdir(path) and not l2_normalize
-  with FeatureFile(path, dataset) if one_file or dataset else open_sources(
-      paths, l2_normalize) as f:
-    first = f if one_file or dataset else f.sources[0]
-    videos = (list(durations) if durations is not None
-              else [v for v in first.video_ids() if v in f])
-    features, seconds = {}, {}
-    for video in videos:
-      feats = f.read(video)
-      reason = problem(feats)
-      if reason is not None:
-        raise ValueError(f"{path}: video {video!r}: {reason}")
-      features[video] = feats
-      if durations is not None:
-        seconds[video] = float(durations[video])
-      elif (isinstance(first, FeatureFile)
-            and first.attribute(video, "duration") is not None):
-        seconds[video] = float(first.attribute(video, "duration"))
-      else:
-        raise ValueError(f"{path}: video {video!r} has no duration attribute; give "
-                         "--durations or --annotations")
-  return features, seconds
-
-
-def read_annotations(path: str, kind: str):
-  """Release split file -> videos (`data_pipelines.annotations.Video`), as the builders
-  read them."""
-  from data_pipelines import annotations
-  read = {"activitynet": annotations.read_activitynet, "tacos": annotations.read_tacos,
-          "jsonl": annotations.read_jsonl}[kind]
-  videos = read(path, "search", annotations.BuildReport())
-  if kind == "jsonl":  # a query with several windows is one Query per window: the first
-    for video in videos:
-      first = {}
-      for query in video.queries:
-        first.setdefault(query.index, query)
-      video.queries = list(first.values())
-  return videos
-
-
-def read_durations(path: str) -> dict[str, float]:
-  """A JSON file `{video_id: seconds}`."""
-  try:
-    with open(path) as f:
-      durations = json.load(f)
-    return {str(k): float(v) for k, v in durations.items()}
-  except (OSError, ValueError, TypeError, AttributeError) as e:
-    raise ValueError(f"--durations {path} is not a readable JSON object {{video_id: "
-                     f"seconds}} ({e})") from None
+_WINDOW = flags.DEFINE_integer("window_clips", None, "Search each video longer than this "
+                               "many feature clips in overlapping windows of as many "
+                               "(default: one resampled pass a video).")
+_STRIDE = flags.DEFINE_integer("window_stride", None, "Clips between windows' starts "
+                               "(default: window_clips // 2).")
+_L2_NORMALIZE = flags.DEFINE_bool("l2_normalize", None, "L2-normalize each feature "
+                                  "file's clips, as the jsonl builder does (default: for "
+                                  "an export trained on a jsonl dataset).")
 
 
 def main(argv):
@@ -132,8 +85,8 @@ def main(argv):
     if _EVALUATE.value:
       if videos is None:
         raise app.UsageError("--evaluate needs --annotations")
-      queries = [(v.video_id, v.duration, q) for v in videos for q in v.queries]
-      sentences = [q.sentence for _, _, q in queries]
+      queries = evaluation_queries(videos, _FORMAT.value)
+      sentences = [q[2] for q in queries]
     else:
       sentences, queries = list(_QUERY.value), None
     if not sentences:
@@ -143,13 +96,22 @@ def main(argv):
       raise app.UsageError(f"sentence {wordless[0]!r} has no words")
     if _OUTPUT.value and not os.path.isdir(os.path.dirname(os.path.abspath(_OUTPUT.value))):
       raise app.UsageError(f"--output {_OUTPUT.value}: no such directory")
+    if _WINDOW.value is not None and _WINDOW.value < 1:
+      raise app.UsageError(f"--window_clips={_WINDOW.value}: give a number of clips >= 1")
+    if _STRIDE.value is not None:
+      if _WINDOW.value is None:
+        raise app.UsageError("--window_stride needs --window_clips")
+      if not 1 <= _STRIDE.value <= _WINDOW.value:
+        raise app.UsageError(f"--window_stride={_STRIDE.value}: give a number of clips in "
+                             f"[1, --window_clips={_WINDOW.value}]")
     predictor = Predictor.load(_EXPORT.value)
     predictor.warn = not _EVALUATE.value  # --annotations' sentences are cut as in evaluation
     l2_normalize = _L2_NORMALIZE.value
     if l2_normalize is None:  # as the jsonl builder stores them by default
       l2_normalize = predictor.config.data.name == "jsonl"
     predictor.encode(*read_collection(_FEATURES.value, _FEATURE_DATASET.value, durations,
-                                      l2_normalize))
+                                      l2_normalize),
+                     window=_WINDOW.value, stride=_STRIDE.value)
   except (OSError, ValueError) as e:
     raise app.UsageError(str(e).strip().partition("\n")[0] or type(e).__name__) from None
   ranked, size = [], predictor.config.eval.batch_size
@@ -160,13 +122,15 @@ def main(argv):
                                              for m in moments]}
              for i, (s, moments) in enumerate(zip(sentences, ranked))]
   if queries is not None:
-    for record, (video, duration, query) in zip(records, queries):
-      record.update(vid=video, duration=duration, relevant_windows=[[query.start, query.end]])
+    for record, (video, duration, _, windows, qid) in zip(records, queries):
+      record.update(vid=video, duration=duration, relevant_windows=windows)
+      if qid is not None:
+        record["qid"] = qid
     thresholds = predictor.config.eval.iou_thresholds or (0.5, 0.7)
     ks = sorted({1, 5, 10, _TOP_N.value} & set(range(1, _TOP_N.value + 1)))
     result = metrics.corpus_metrics(
         [r["pred"] for r in records], [r["vid"] for r in records],
-        np.array([r["relevant_windows"][0] for r in records]), ks, thresholds)
+        [r["relevant_windows"] for r in records], ks, thresholds)
     print(f"{len(records)} queries, {len(predictor.video_ids)} videos")
     for name, value in result.items():
       print(f"{name:24s} {100 * value:6.2f}")
