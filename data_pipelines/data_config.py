@@ -70,9 +70,11 @@ class DataConfig:
     if self.duplicate_sentences not in DUPLICATE_RULES:
       raise ValueError(f"duplicate_sentences must be one of {DUPLICATE_RULES}, "
                        f"got {self.duplicate_sentences!r}")
-    if self.duplicate_sentences == "merge" and self.paragraphs:
-      raise ValueError("duplicate_sentences=merge needs paragraphs='' (a paragraph keeps "
-                       "every sentence in its place)")
+    if self.duplicate_sentences == "merge" and self.paragraphs == "release":
+      # A release paragraph is one annotator's description in its order: merging a
+      # sentence repeated across descriptions would take it out of all but one.
+      raise ValueError("duplicate_sentences=merge needs paragraphs='' or 'time' (a "
+                       "release paragraph keeps every sentence in its place)")
     for field in ("num_clips", "max_queries", "max_windows", "max_words", "max_wordpiece",
                   "max_verbs", "max_nouns", "max_node_words"):
       if getattr(self, field) < 1:

@@ -22,8 +22,12 @@ Per video (one TFDS example):
   `gt_windows [K, 2]` (K = `max_windows`) hold every annotated window in file order,
   padded by repeating the first (so a max over windows ignores the padding); its
   `gt_times` is the first window. A sentence with more than K windows is an error.
-  Evaluation counts the query once, a hit on any window (`vmr_jax.metrics`); losses
-  that read `gt_windows` (CMHN's) train on the best window, the others on `gt_times`.
+  Evaluation counts the query once, a hit on any window (`vmr_jax.metrics`); every
+  model's loss reads all the windows (`vmr_jax.models.common`: IoU targets are the
+  largest over them, regression targets the window a prediction matches). With
+  `paragraphs="time"` the merged queries are sorted by their first window's start
+  (paragraph models on a dataset with several windows per query); "release"
+  paragraphs cannot be merged (`DataConfig`).
   A dataset whose queries have several windows each (`jsonl`: one row per window,
   metadata `max_windows_per_query` > 1) is read only with "merge" and K at least that
   (`DataMismatchError` otherwise); its batches also carry each query's `qid` (the
@@ -307,7 +311,12 @@ class Pipeline:
     queries = ex["queries"]
     if cfg.duplicate_sentences == "merge":
       times = tf.stack([queries["start"], queries["end"]], axis=-1)
-      return merge_duplicates(queries["sentence"], times, cfg.max_windows, ex["video_id"])
+      order, windows = merge_duplicates(queries["sentence"], times, cfg.max_windows,
+                                        ex["video_id"])
+      if cfg.paragraphs == "time":  # by the first window's start (the query's gt_times)
+        by_start = tf.argsort(windows[:, 0, 0], stable=True)
+        order, windows = tf.gather(order, by_start), tf.gather(windows, by_start)
+      return order, windows
     if cfg.paragraphs == "time":
       return tf.argsort(queries["start"], stable=True), None
     return tf.range(tf.shape(queries["start"])[0]), None

@@ -1,9 +1,12 @@
 """A sentence annotated more than once in a video (`data.duplicate_sentences="merge"`,
 CMHN's released TACoS data): one query with all its windows, trained towards and
-scored on the best one, checked against the queries as the release files list them."""
+scored on the best one, checked against the queries as the release files list them;
+in time-ordered paragraphs (HSCNet) too. Each model's loss on several windows:
+tests/test_multi_window_targets.py."""
 
 import json
 
+import jax
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -11,7 +14,7 @@ import tensorflow_datasets as tfds
 
 from data_pipelines import build
 from data_pipelines import input_pipeline as ip
-from vmr_jax import evaluate, metrics, train
+from vmr_jax import evaluate, metrics, sharding, train
 from vmr_jax.models import common
 from tests.models import tiny_config
 
@@ -85,8 +88,32 @@ def test_too_many_windows_is_an_error(tacos_data):
 def test_merge_is_validated():
   with pytest.raises(ValueError, match="duplicate_sentences must be one of"):
     ip.DataConfig(duplicate_sentences="max")
-  with pytest.raises(ValueError, match="paragraphs=''"):
-    ip.DataConfig(duplicate_sentences="merge", paragraphs="time")
+  with pytest.raises(ValueError, match="paragraphs='' or 'time'"):
+    ip.DataConfig(duplicate_sentences="merge", paragraphs="release")
+  ip.DataConfig(duplicate_sentences="merge", paragraphs="time")
+
+
+def test_merged_paragraphs_are_in_time_order(tacos_data):
+  """`paragraphs="time"` with "merge": each merged query once, with all its windows,
+  a video's queries sorted by their first window's start."""
+  expected = expected_queries(tacos_data, "test")
+  pipeline = ip.Pipeline(config(tacos_data, paragraphs="time", max_queries=4))
+  batches = list(pipeline.eval_iterator("test", batch_size=3))
+  assert sum(b["example_valid"].sum() for b in batches) == pipeline.count_examples("test")
+  starts, seen = {}, set()
+  for b in batches:
+    for i, j in zip(*np.nonzero(b["query_valid"])):
+      key = (b["video_id"][i].decode(), int(b["query_index"][i, j]))
+      assert key not in seen
+      seen.add(key)
+      want = expected[key][1]
+      np.testing.assert_allclose(b["gt_windows"][i, j, :len(want)], want, rtol=1e-6)
+      np.testing.assert_allclose(b["gt_times"][i, j], want[0], rtol=1e-6)
+      starts.setdefault(key[0], []).append(float(b["gt_times"][i, j, 0]))
+  assert seen == expected.keys()
+  assert all(s == sorted(s) for s in starts.values())
+  assert any(s != [want[0][0] for (v, _), (_, want) in sorted(expected.items()) if v == video]
+             for video, s in starts.items())  # the file order is not the time order
 
 
 def test_records_and_metrics_score_the_best_window(tacos_data):
@@ -133,6 +160,26 @@ def test_target_iou_is_the_best_window():
   want = [[[iou(times[b, n], windows[b, q, 0]) for q in range(3)] for n in range(7)]
           for b in range(2)]
   np.testing.assert_allclose(first, want, rtol=1e-5, atol=1e-6)
+
+
+def test_hscnet_trains_on_merged_paragraphs(tacos_data, tiny_release):
+  """HSCNet (paragraph grounding, whose loss matches each sentence to one of its
+  windows) on a batch of time-ordered paragraphs of merged TACoS sentences, some with
+  several windows: a finite loss that reads them (the model side of several windows:
+  tests/test_multi_window_targets.py)."""
+  config = tiny_config("hscnet", tacos_data, tiny_release)
+  config.data.update(name="tacos", builder_config=None, duplicate_sentences="merge",
+                     paragraphs="time")
+  config.text.update(vectors="random", glove_dim=8)
+  run = train.setup(config)
+  several = lambda b: (b["gt_windows"] != b["gt_windows"][..., :1, :]).any(
+      (-2, -1))[b["query_valid"]].any()
+  full = next(filter(several, run.pipeline.eval_iterator("test", 4)))
+  batch = {**sharding.numeric(full), "epoch": np.zeros(4, np.int32)}
+  outputs = jax.jit(run.model.module.apply)(run.state.variables, batch)
+  loss = jax.jit(lambda b: run.spec.loss(outputs, b, config)[0])
+  first = {k: v for k, v in batch.items() if k != "gt_windows"}  # gt_times alone
+  assert np.isfinite(float(loss(batch))) and float(loss(batch)) != float(loss(first))
 
 
 def test_cmhn_released_trains_and_evaluates_merged_queries(tacos_data, tiny_release,

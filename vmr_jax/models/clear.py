@@ -25,6 +25,10 @@ Losses (Sec. III-D), per video, then averaged over the batch's videos:
   `iou_low`/`iou_high` rescale the target as 2D-TAN (and the authors' code, with
   (0.5, 1)) do; (0, 1) is the paper's raw IoU.
 - Psi = Gamma_1 + alpha Gamma_2 (Eq. 9), alpha = 1.
+- A query with several windows (`gt_windows`, `data.duplicate_sentences = "merge"`):
+  M* and o are a candidate's largest IoU over the windows (`common.target_iou`), so
+  every window's candidates are positives; both losses are IoU-map losses, with no
+  regression target to choose a window for.
 `loss_reduction = "sum"` is Eq. 5 and Eq. 7 as printed; "mean" (the default) divides
 Gamma_1 by d^2 R M (the mean squared error of A^T Q / d against the IoU) and Phi_k
 by M. As printed, Gamma_1 is on the scale of d^2 (the targets reach d = 256) and
@@ -323,7 +327,7 @@ def fine_loss(logits, iou, query_valid, low, high, reduction):
 
 def loss(outputs, batch, config):
   cfg = config.clear
-  iou = common.pairwise_iou(_candidates(batch, config), batch["gt_times"])  # [B, N, Q]
+  iou = common.target_iou(_candidates(batch, config), batch)  # [B, N, Q], best window
   anchor_iou = iou[:, anchor_index(config.data.num_clips, cfg.tree_layers)]
   gamma1 = coarse_loss(outputs["anchors"], outputs["queries"], anchor_iou,
                        batch["query_valid"], cfg.dim, cfg.loss_reduction)

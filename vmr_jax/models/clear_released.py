@@ -34,6 +34,11 @@ on the sum of their losses:
   + 1 on the end (`anchor_spans`). Coarse loss: the sum over every sentence i, video
   b and anchor a of the batch of (s_i . v_(b, a) - `coarse_scale` IoU_(b, a))^2, IoU_b
   the anchors' IoU (union + 1e-7) with video b's own sentence.
+- several windows per sentence (`gt_windows`, `data.duplicate_sentences = "merge"`;
+  not in the release, whose data has one per pair): both targets are a candidate's
+  or an anchor's largest IoU over the windows (`common.target_iou`, `anchor_iou`),
+  as the released CMHN code does for duplicate sentences; neither loss regresses a
+  boundary.
 - inference (`utils/inference.py`): p = sigmoid(fine logit) per candidate; with
   c = s . v_a over the anchors, e = (c[-1] - c[`rule_anchor`]) / c[`rule_anchor`]; for
   `mu` <= e <= `rho` (the release's alpha) the candidates of row L - 4 (starting at
@@ -197,22 +202,23 @@ def _candidate_times(batch, config) -> jnp.ndarray:
 
 def anchor_iou(batch, config) -> jnp.ndarray:
   """`[B, A]` the coarse targets: each anchor's IoU with the example's moment, the
-  anchors timed [i T/L, j T/L] and the union plus 1e-7 (`coarse/utils.iou`)."""
+  anchors timed [i T/L, j T/L] and the union plus 1e-7 (`coarse/utils.iou`); with
+  several windows (`gt_windows [B, K, 2]`) the largest over them."""
   length = map_clips(config)
   times = common.grid_times(anchor_spans(length, tuple(config.clear.scale_layers)),
-                            batch["duration"], length)
-  gt = batch["gt_times"][:, None]  # [B, 1, 2]
+                            batch["duration"], length)[:, :, None]  # [B, A, 1, 2]
+  gt = common.gt_windows(batch)[:, None]  # [B, 1, K, 2]
   inter = jnp.maximum(jnp.minimum(times[..., 1], gt[..., 1])
                       - jnp.maximum(times[..., 0], gt[..., 0]), 0.0)
   union = jnp.maximum(times[..., 1], gt[..., 1]) - jnp.minimum(times[..., 0], gt[..., 0])
-  return inter / (union + 1e-7)
+  return (inter / (union + 1e-7)).max(axis=-1)
 
 
 def loss(outputs, batch, config):
   cfg = config.clear
   valid = batch["example_valid"]
-  iou = common.pairwise_iou(_candidate_times(batch, config), batch["gt_times"][:, None])
-  fine = scaled_iou_bce(outputs["fine_logits"], iou[..., 0], cfg.iou_low, cfg.iou_high)
+  iou = common.target_iou(_candidate_times(batch, config), batch)  # [B, C], best window
+  fine = scaled_iou_bce(outputs["fine_logits"], iou, cfg.iou_low, cfg.iou_high)
   scores = jnp.einsum("id,bad->bia", outputs["sentences"], outputs["anchors"])
   residual = scores - cfg.coarse_scale * anchor_iou(batch, config)[:, None]  # [B, B, A]
   pairs = valid[:, None, None] & valid[None, :, None]

@@ -52,15 +52,61 @@ def pairwise_iou(a: jnp.ndarray, b: jnp.ndarray) -> jnp.ndarray:
   return metrics.temporal_iou(a[:, :, None, :], b[:, None, :, :], xp=jnp)
 
 
+def gt_windows(batch) -> jnp.ndarray:
+  """Each query's ground-truth windows: `gt_windows [B, Q, K, 2]` (`[B, K, 2]` in
+  query-level batches) where the batch has them (`data.duplicate_sentences =
+  "merge"`: every annotated window of the query, padded by repeating the first), else
+  its one window `gt_times [B, Q, 2]` as K = 1: `gt_times[..., None, :]`."""
+  if "gt_windows" in batch:
+    return batch["gt_windows"]
+  return batch["gt_times"][..., None, :]
+
+
 def target_iou(times: jnp.ndarray, batch) -> jnp.ndarray:
   """Candidate `times [B, N, 2]` -> `[B, N, Q]` IoU with each query's ground truth:
   the largest over its windows `gt_windows [B, Q, K, 2]` where the batch has them
-  (`data.duplicate_sentences = "merge"`), else with `gt_times [B, Q, 2]`."""
+  (`data.duplicate_sentences = "merge"`), else with `gt_times [B, Q, 2]`. In
+  query-level batches (`gt_times [B, 2]`, `gt_windows [B, K, 2]`) -> `[B, N]`.
+  The targets of the IoU-map losses (a candidate is as good as its best window)."""
+  if batch["gt_times"].ndim == 2:  # query-level: one query per example
+    return target_iou(times, {key: batch[key][:, None] for key in ("gt_times", "gt_windows")
+                              if key in batch})[..., 0]
   if "gt_windows" not in batch:
     return pairwise_iou(times, batch["gt_times"])
   b, q, k, _ = batch["gt_windows"].shape
   iou = pairwise_iou(times, batch["gt_windows"].reshape(b, q * k, 2))
   return iou.reshape(*iou.shape[:2], q, k).max(axis=-1)
+
+
+def best_window(times: jnp.ndarray, windows: jnp.ndarray) -> jnp.ndarray:
+  """For each segment of `times [*S, *E, 2]` the one of its query's `windows
+  [*S, K, 2]` (S the query axes, e.g. (B, Q) or (B,); E any extra axes, e.g. a
+  candidate axis) with the largest IoU with it (`vmr_jax.metrics` rules; the first on
+  ties, so a padding window, a repeat of the first, is never picked over it and a
+  segment overlapping no window gets the first) -> `[*S, *E, 2]`. An integer pick:
+  no gradient flows to `times`."""
+  lead = windows.shape[:-2]
+  extra = times.shape[len(lead):-1]
+  flat = jax.lax.stop_gradient(times).reshape(*lead, -1, 2)  # [*S, M, 2]
+  iou = metrics.temporal_iou(flat[..., :, None, :], windows[..., None, :, :], xp=jnp)
+  index = jnp.argmax(iou, axis=-1)  # [*S, M]
+  every = jnp.broadcast_to(windows[..., None, :, :], (*iou.shape, 2))  # [*S, M, K, 2]
+  picked = jnp.take_along_axis(every, index[..., None, None], axis=-2)[..., 0, :]
+  return picked.reshape(*lead, *extra, 2)
+
+
+def matched_window(times: jnp.ndarray, batch) -> jnp.ndarray:
+  """The ground-truth window a regression or boundary target should use for each
+  segment of `times`: `[B, Q, 2]` (one per query: a prediction, a best candidate) or
+  `[B, Q, *E, 2]` (e.g. `[B, Q, N, 2]` candidates), `[B, *E, 2]` in query-level
+  batches -> the same shape: the query's window (`gt_windows`) with the largest IoU
+  with the segment (`best_window`). Without `gt_windows`, `gt_times` broadcast to
+  `times`' shape, the single-window target as it is."""
+  if "gt_windows" not in batch:
+    gt = batch["gt_times"]
+    extra = times.ndim - gt.ndim
+    return jnp.broadcast_to(gt.reshape(*gt.shape[:-1], *(1,) * extra, 2), times.shape)
+  return best_window(times, batch["gt_windows"])
 
 
 def top_moments(scores: jnp.ndarray, times: jnp.ndarray, k: int) -> jnp.ndarray:

@@ -25,6 +25,11 @@ sigmoid(score) against the candidate's IoU with the ground truth, averaged over 
 positives (IoU > tau) and over the negatives separately, the two means summed. L_b
 (Eq. 17): smooth L1 (beta 1) between predicted and true offsets, averaged over the
 positives. Both are per example, then averaged over the batch's real examples.
+Several windows per query (`gt_windows`, `data.duplicate_sentences = "merge"`): a
+candidate's IoU (its BCE target and whether it is a positive) is its largest over
+the windows (`common.target_iou`), and a positive regresses its offsets towards that
+window, the one it overlaps most (`common.matched_window`; the first on ties), as
+anchor-based detectors match each anchor to its best ground truth.
 Inference: candidates moved by their offsets, clipped to [0, duration], ranked by
 score; the evaluator's NMS (`eval.nms_threshold`) and top-n follow.
 
@@ -136,14 +141,14 @@ def positives(iou: jnp.ndarray, valid: jnp.ndarray, threshold: float) -> jnp.nda
 def loss(outputs, batch, config):
   cfg = config.fian
   times, valid, clip_seconds = _candidates(batch, config)
-  gt = batch["gt_times"]  # [B, 2]
-  iou = common.pairwise_iou(times, gt[:, None])[..., 0]  # [B, N]
+  iou = common.target_iou(times, batch)  # [B, N], the best window's
   positive = positives(iou, valid, cfg.positive_iou)
   negative = valid & ~positive
   bce = scaled_iou_bce(outputs["logits"], iou)  # Eq. 15, raw IoU targets
   align = (masked_average(bce, positive, axis=-1)
            + masked_average(bce, negative, axis=-1))  # Eq. 16
-  target = (gt[:, None] - times) / clip_seconds[:, None, None]  # offsets in clips
+  gt = common.matched_window(times, batch)  # [B, N, 2], each candidate's best window
+  target = (gt - times) / clip_seconds[:, None, None]  # offsets in clips
   smooth_l1 = optax.huber_loss(outputs["offsets"], target, delta=1.0).sum(-1)
   boundary = masked_average(smooth_l1, positive, axis=-1)  # Eq. 17
   examples = batch["example_valid"]

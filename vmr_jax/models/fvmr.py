@@ -37,7 +37,10 @@ BCE of sigmoid(p) and of sigmoid(q) against 2D-TAN's scaled IoU
 y = clip((o - o_min) / (o_max - o_min), 0, 1), averaged over the M cells (the paper
 prints the formula and the thresholds garbled; (o_min, o_max) = (0.3, 0.7) as
 2D-TAN's TACoS setting); distillation = lambda x Eq. 9, no gradient through q, and
-zero while the example's `epoch` < `distill_warmup_epochs` (the warm-up).
+zero while the example's `epoch` < `distill_warmup_epochs` (the warm-up). A query
+with several windows (`gt_windows`, `data.duplicate_sentences = "merge"`): o is a
+cell's largest IoU over them (`common.target_iou`), for both BCE terms (the
+distillation reads no ground truth).
 Eq. 9 is L_ce(sigma(p / T), sigma(q / T)) with L_ce Eq. 8's BCE and sigma "the
 softmax function"; `fvmr.distill_loss` picks a reading (`losses.distillation`):
 "softmax_bce" (the default, the text as printed: Eq. 8's per-cell BCE of the
@@ -218,8 +221,8 @@ def _candidates(batch, config):
 
 def loss(outputs, batch, config):
   cfg = config.fvmr
-  iou = jnp.swapaxes(common.pairwise_iou(_candidates(batch, config), batch["gt_times"]),
-                     1, 2)  # [B, Q, M]
+  iou = jnp.swapaxes(common.target_iou(_candidates(batch, config), batch),
+                     1, 2)  # [B, Q, M], the best window's
   pairs = batch["query_valid"] & batch["example_valid"][:, None]
   p, q = outputs["p_logits"], outputs["q_logits"]
   bce = lambda logits: scaled_iou_bce(logits, iou, cfg.iou_low, cfg.iou_high).mean(-1)

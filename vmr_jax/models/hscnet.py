@@ -53,6 +53,18 @@ Losses (Sec. 3.5, Eq. 9-11, all weights 1), times normalized by the duration:
   span outside its sentence span, relu(s_gt - s) + relu(e - e_gt).
 The paper leaves these details to its supplement; the readings above are ours.
 
+Several windows per sentence (`gt_windows`, `data.duplicate_sentences = "merge"`
+with `data.paragraphs = "time"`, the merged sentences in the order of their first
+window's start): the alignment targets are the clips of any of the sentence's
+windows (the paragraph's: of any window of its sentences), the paragraph hull covers
+every window, and the span losses (sentence, final, weak word losses) all regress
+towards one window per sentence, the one the final prediction `spans` overlaps most
+(`common.best_window`; the first on ties): a best-of-K target, so a sentence is not
+pulled towards the middle of windows far apart, and one window for every head, so
+the heads do not learn different windows. `paragraphs = "release"` stays one
+window per sentence: merging would move a repeated sentence out of its
+description (`data_pipelines.data_config`).
+
 Spans are predicted as sigmoid (center, width) in units of the duration, so end >=
 start always; decoding clips them to the video. Choices not in the paper, in
 `config.hscnet`: heads, feed-forward width, dropout, sigma's initial value, residual
@@ -276,22 +288,39 @@ def word_subset_loss(word_spans: jnp.ndarray, word_mask: jnp.ndarray,
   return masked_average(outside, word_mask)
 
 
-def targets(batch):
-  """Normalized sentence spans `[B, Q, 2]`, their masks, and the paragraph hull `[B, 2]`."""
+def normalized_windows(batch) -> jnp.ndarray:
+  """`[B, Q, K, 2]` each sentence's windows (`common.gt_windows`; K = 1 without
+  `gt_windows`) in units of the duration, clipped to [0, 1]."""
+  duration = jnp.maximum(batch["duration"], 1e-6)[:, None, None, None]
+  return jnp.clip(common.gt_windows(batch) / duration, 0.0, 1.0)
+
+
+def targets(batch, predicted=None):
+  """Normalized sentence spans `[B, Q, 2]`, their masks, the paragraph hull `[B, 2]`
+  and every window `[B, Q, K, 2]` (`normalized_windows`).
+
+  A sentence's span is its one window, or with several (`gt_windows`) the one with
+  the largest IoU with its `predicted` span `[B, Q, 2]` (units of the duration;
+  `common.best_window`, the first on ties); the hull covers every window of the
+  paragraph's sentences."""
   sentence_mask = batch["query_valid"] & batch["example_valid"][:, None]
-  duration = jnp.maximum(batch["duration"], 1e-6)[:, None, None]
-  spans = jnp.clip(batch["gt_times"] / duration, 0.0, 1.0)
-  hull = jnp.stack([jnp.min(jnp.where(sentence_mask, spans[..., 0], 1.0), -1),
-                    jnp.max(jnp.where(sentence_mask, spans[..., 1], 0.0), -1)], -1)
-  return spans, sentence_mask, hull
+  every = normalized_windows(batch)
+  if "gt_windows" in batch and predicted is not None:
+    spans = common.best_window(predicted, every)
+  else:
+    spans = every[:, :, 0]
+  mask = sentence_mask[..., None]
+  hull = jnp.stack([jnp.min(jnp.where(mask, every[..., 0], 1.0), (-2, -1)),
+                    jnp.max(jnp.where(mask, every[..., 1], 0.0), (-2, -1))], -1)
+  return spans, sentence_mask, hull, every
 
 
 def loss(outputs, batch, config):
-  spans, sentence_mask, hull = targets(batch)
+  spans, sentence_mask, hull, every = targets(batch, outputs["spans"])
   example = batch["example_valid"] & sentence_mask.any(-1)
   word_mask = outputs["word_mask"] & sentence_mask[..., None]
   video_mask = batch["video_mask"]
-  inside = clips_in_spans(spans, video_mask)  # [B, Q, T]
+  inside = clips_in_spans(every, video_mask).any(2)  # [B, Q, T], in any window
   terms = {
       "align_word": alignment_nll(outputs["word_alignment"], inside[:, :, None], word_mask),
       "align_sentence": alignment_nll(outputs["sentence_alignment"], inside, sentence_mask),
