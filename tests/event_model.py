@@ -11,7 +11,6 @@ Random weights are enough: `direction(exported, sentence)` reads u off the expor
 
 import contextlib
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -21,6 +20,7 @@ from vmr_jax import registry
 from vmr_jax.configs import default
 from vmr_jax.layers import moment_map
 from vmr_jax.models import common
+from tests import span_scorer
 
 NAME = "event"
 
@@ -34,37 +34,15 @@ def get_config(arg: str = ""):
   config.data.num_clips = 16
   config.data.max_queries = 4
   config.data.eval_max_queries = 4
-  config.event = ml_collections.ConfigDict({"hidden": 8})
+  config.event = ml_collections.ConfigDict({"hidden": 8, "pooling": "sum", "bias": False})
   default.shrink(config, "small", "", {})  # random word vectors
   config.eval.top_k = 0  # every span: the evaluation's default
   return config
 
 
-class Event(common.TextVideoModule):
-  """-> {"logits": [B, Q, M] span sums, "valid": [B, M] spans within the video}."""
-
-  @nn.compact
-  def __call__(self, batch, *, train: bool = False):
-    _, sentences = self.encode_text(batch, train=train)  # [B, Q, D]
-    queries = nn.Dense(self.config.hidden, use_bias=False, name="query")(sentences)
-    mask = batch["video_mask"]
-    clips = nn.Dense(self.config.hidden, use_bias=False, name="video")(batch["video_feats"])
-    clips = jnp.where(mask[..., None], clips, 0.0)  # [B, T, H]
-    sums = jnp.pad(jnp.cumsum(clips, axis=1), ((0, 0), (1, 0), (0, 0)))  # [B, T + 1, H]
-    spans = moment_map.dense_spans(mask.shape[1])  # [M, 2] inclusive
-    totals = sums[:, spans[:, 1] + 1] - sums[:, spans[:, 0]]
-    return {"logits": jnp.einsum("bmh,bqh->bqm", totals, queries),
-            "valid": spans[None, :, 1] < mask.sum(-1)[:, None]}
-
-
 def create(config, info: registry.DataInfo) -> registry.Model:
-  return common.with_text_encoder(config, info, lambda encoder, tokens, mask: Event(
+  return common.with_text_encoder(config, info, lambda encoder, tokens, mask: span_scorer.SpanScorer(
       config.event, encoder, tokens, mask))
-
-
-def _times(batch):
-  return common.inclusive_spans_to_times(moment_map.dense_spans(batch["video_mask"].shape[1]),
-                                         batch)
 
 
 def loss(outputs, batch, config):
@@ -73,13 +51,7 @@ def loss(outputs, batch, config):
   return value, {"loss": value}
 
 
-def decode(outputs, batch, config):
-  scores = jnp.where(outputs["valid"][:, None], outputs["logits"].astype(jnp.float32),
-                     -jnp.inf)
-  return common.top_moments(scores, _times(batch), config.eval.top_k)
-
-
-SPEC = registry.ModelSpec(create=create, loss=loss, decode=decode,
+SPEC = registry.ModelSpec(create=create, loss=loss, decode=span_scorer.decode,
                           data={"batch_kind": "video"})
 
 

@@ -299,7 +299,7 @@ def test_search_command_on_npz_folders_and_json_lines(exports, tmp_path):
 
 
 def test_splice_puts_the_event_once_at_its_place():
-  from vmr_jax.tools.long_video_recall import splice
+  from vmr_jax.tools.spliced_videos import splice
   rng = np.random.default_rng(0)
   event = np.full((5, 2), 9.0, np.float32)
   background = [np.zeros((7, 2), np.float32), np.ones((3, 2), np.float32)]

@@ -12,7 +12,7 @@ of flat HDF5 files (`f[video_id]` -> `[clips, D]`: TACoS, Charades-STA) and fold
 per video (`open_sources`); or one HDF5 file of groups, `f[video_id][NAME]` with
 `--feature_dataset=NAME` (ActivityNet's `c3d_features`). `--l2_normalize` normalizes
 each file's clips as the `jsonl` builder stores them (its default); it is on by
-default for an export trained on a `jsonl` dataset, off otherwise.
+default for an export trained on a `jsonl` dataset (or QVHighlights), off otherwise.
 Durations (seconds), one of: `--annotations` (a release split file: ActivityNet
 Captions' `duration`, TACoS' `num_frames / fps`, Moment-DETR JSON lines' `duration`),
 `--durations` (JSON `{video_id: seconds}`), or each video's HDF5 attribute
@@ -39,7 +39,7 @@ from absl import app, flags, logging
 from tqdm import tqdm
 
 from vmr_jax.search_inputs import (evaluation_queries, read_annotations, read_collection,
-                                   read_durations)
+                                   read_durations, stores_normalized)
 
 _EXPORT = flags.DEFINE_string("export", None, "A model export (vmr_jax.export).",
                               required=True)
@@ -108,7 +108,7 @@ def main(argv):
     predictor.warn = not _EVALUATE.value  # --annotations' sentences are cut as in evaluation
     l2_normalize = _L2_NORMALIZE.value
     if l2_normalize is None:  # as the jsonl builder stores them by default
-      l2_normalize = predictor.config.data.name == "jsonl"
+      l2_normalize = stores_normalized(predictor.config)
     predictor.encode(*read_collection(_FEATURES.value, _FEATURE_DATASET.value, durations,
                                       l2_normalize),
                      window=_WINDOW.value, stride=_STRIDE.value)

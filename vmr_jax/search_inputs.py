@@ -11,6 +11,16 @@ from typing import Mapping
 
 import numpy as np
 
+# The datasets whose builder (`data_pipelines/builders/jsonl.py` and its subclasses)
+# stores each feature file's clips L2-normalized by default.
+NORMALIZED_DATASETS = ("jsonl", "qvhighlights", "qvhighlights_shaped")
+
+
+def stores_normalized(config) -> bool:
+  """Whether a model of `config` was trained on clips L2-normalized per feature file
+  (its dataset's builder's default): the default of `--l2_normalize`."""
+  return config.data.name in NORMALIZED_DATASETS
+
 
 def open_features(paths: str, dataset: str | None, l2_normalize: bool = False):
   """`--features` (a comma list) -> an open source (`data_pipelines.features`): one
