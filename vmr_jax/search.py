@@ -64,7 +64,8 @@ _STRIDE = flags.DEFINE_integer("window_stride", None, "Clips between windows' st
                                "(default: window_clips // 2).")
 _L2_NORMALIZE = flags.DEFINE_bool("l2_normalize", None, "L2-normalize each feature "
                                   "file's clips, as the jsonl builder does (default: for "
-                                  "an export trained on a jsonl dataset).")
+                                  "an export trained on a dataset it built: jsonl, "
+                                  "QVHighlights).")
 
 
 def main(argv):
