@@ -152,7 +152,7 @@ mine = names[jax.process_index() * share:(jax.process_index() + 1) * share]
 features = {{v: videos[v] for v in mine}}
 out = {{"devices": jax.device_count(), "processes": jax.process_count()}}
 for model, directory in {exports!r}.items():
-  predictor = Predictor.load(directory)
+  predictor = Predictor.load(directory, search_backend="jax")  # make_corpus_top_k's shards
   predictor.encode(features, durations)
   out[model] = [[[m.video_id, m.start, m.end, m.score] for m in hits]
                 for hits in predictor.search({sentences!r}, top_n=5)]
@@ -355,3 +355,27 @@ def test_padded_clips_hold_no_candidates(exports):
     assert len(moments) == real and moments[:, 1].max() <= durations["v3"] + 1e-4
   for moments in predictor.search(SENTENCES, top_n=10_000):
     assert all(m.end <= durations[m.video_id] + 1e-4 for m in moments)
+
+
+def test_faiss_search_equals_jax(exports):
+  """CMHN's search on faiss (`search_backend`) returns JAX's moments; "auto" takes faiss
+  on a CPU; a model without a host index refuses "faiss"."""
+  pytest.importorskip("faiss")
+  from vmr_jax import Predictor
+  features, durations = collection(9)
+  found = {}
+  for backend in ("jax", "faiss", "auto"):
+    predictor = Predictor.load(str(exports("cmhn")[0]), search_backend=backend)
+    assert predictor.host_search == (backend != "jax")
+    predictor.encode(features, durations)
+    found[backend] = predictor.search(SENTENCES, top_n=8)
+  for moments in (found["faiss"], found["auto"]):
+    for want, got in zip(found["jax"], moments):
+      assert len(got) == len(want) == 8
+      assert [(m.video_id, m.start, m.end) for m in got] == [
+          (m.video_id, m.start, m.end) for m in want]
+      np.testing.assert_allclose([m.score for m in got], [m.score for m in want], rtol=1e-6)
+  with pytest.raises(ValueError, match="fvmr has no faiss index"):
+    Predictor.load(str(exports("fvmr")[0]), search_backend="faiss")
+  with pytest.raises(ValueError, match="search_backend must be one of"):
+    Predictor.load(str(exports("cmhn")[0]), search_backend="gpu")

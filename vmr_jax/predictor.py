@@ -70,8 +70,8 @@ from jax.sharding import PartitionSpec
 import jax.numpy as jnp
 import numpy as np
 
-from vmr_jax import (distributed, evaluate, export, long_videos, metrics, predictor_inputs,
-                     sharding)
+from vmr_jax import (blockwise_top_k, distributed, evaluate, export, long_videos, metrics,
+                     predictor_inputs, sharding)
 
 PLACEHOLDER_SENTENCE = "a"  # the query of the batches that encode videos
 
@@ -99,6 +99,7 @@ class _Collection:
   entries: object = None  # Retrieval models: pytree of [rows, N, ...], data-sharded
   valid: jax.Array | None = None  # [rows, N] real candidates, data-sharded
   times: np.ndarray | None = None  # [rows, N, 2] candidate times, seconds of the row
+  host_index: object = None  # Retrieval.host_index of entries, valid when searched on the host
   offset: int = 0  # several processes: the row of row_videos[0] in the whole collection
   all_ids: list[str] = dataclasses.field(default_factory=list)  # every process's rows' videos
 
@@ -113,14 +114,14 @@ def make_corpus_top_k(score, config, mesh: jax.sharding.Mesh, k: int):
   k best candidates of a collection (`index = row * N + candidate`; rows and entries
   `[V, N, ...]`, `valid [V, N]`, split over `mesh`'s `data` axis), ties to the lower
   index, by `score` (`registry.Retrieval.score`). Each device ranks its shard of
-  videos and keeps its k best; the shards' lists are merged, so the result is the
-  same on any number of devices. Pure, to be jit-compiled."""
+  videos and keeps its k best (`blockwise_top_k`); the shards' lists are merged, so
+  the result is the same on any number of devices. Pure, to be jit-compiled."""
   data = PartitionSpec(sharding.DATA_AXIS)
 
   def shard_top_k(entries, valid, queries):
     scores = score(entries, queries, config).astype(jnp.float32)  # [S, Vs, N]
     scores = jnp.where(valid[None], scores, -jnp.inf).reshape(len(scores), -1)
-    best, index = jax.lax.top_k(scores, min(k, scores.shape[1]))
+    best, index = blockwise_top_k.top_k(scores, min(k, scores.shape[1]))
     return best, index + jax.lax.axis_index(sharding.DATA_AXIS) * scores.shape[1]
 
   # check_vma=False: a model's score may hold loops (CLEAR's pruned search) whose
@@ -136,12 +137,23 @@ def make_corpus_top_k(score, config, mesh: jax.sharding.Mesh, k: int):
   return top_k
 
 
-class Predictor:
-  """An exported model, a mesh and the collection `encode` was last given."""
+SEARCH_BACKENDS = ("auto", "jax", "faiss")
 
-  def __init__(self, exported: export.Exported, mesh: jax.sharding.Mesh | None = None):
+
+class Predictor:
+  """An exported model, a mesh and the collection `encode` was last given.
+
+  `search_backend`: how `search` ranks a Retrieval model's collection: "jax"
+  (`make_corpus_top_k` on the mesh), "faiss" (the model's `Retrieval.host_index`, for
+  CMHN `faiss_index.HammingIndex`: the same results), or "auto": faiss where the model
+  has a host index, faiss is installed and the mesh is CPUs, where it is the faster
+  (docs/benchmarks.md), else JAX."""
+
+  def __init__(self, exported: export.Exported, mesh: jax.sharding.Mesh | None = None,
+               search_backend: str = "auto"):
     self.exported, self.config, self.spec = exported, exported.config, exported.spec
     self.mesh = mesh or sharding.make_mesh(jax.local_devices())
+    self.host_search = self._host_search(search_backend)
     self.devices = self.mesh.devices.size
     data = self.config.data
     self.sentence_encoder = predictor_inputs.SentenceEncoder(
@@ -158,8 +170,9 @@ class Predictor:
     self._build_functions()
 
   @classmethod
-  def load(cls, export_dir: str, mesh: jax.sharding.Mesh | None = None) -> "Predictor":
-    return cls(export.load(export_dir), mesh)
+  def load(cls, export_dir: str, mesh: jax.sharding.Mesh | None = None,
+           search_backend: str = "auto") -> "Predictor":
+    return cls(export.load(export_dir), mesh, search_backend)
 
   @property
   def video_ids(self) -> list[str]:
@@ -249,8 +262,12 @@ class Predictor:
     if self.spec.retrieval is not None:
       k = max(self.config.eval.top_k if self.config.eval.top_k > 0  # 0: a video's all
               else collection.times.shape[1], top_n) * collection.overlap
-      best, index = self.corpus_top_k(k)(collection.entries, collection.valid,
-                                         self._query_entries(queries))
+      query_entries = self._query_entries(queries)
+      if collection.host_index is not None:
+        best, index = collection.host_index.top_k(jax.device_get(query_entries), k)
+      else:
+        best, index = self.corpus_top_k(k)(collection.entries, collection.valid,
+                                           query_entries)
       best, index = np.asarray(best), np.asarray(index)
       candidates = collection.times.shape[1]
       rows, cells = index // candidates, index % candidates
@@ -285,6 +302,20 @@ class Predictor:
     return self._corpus_top_k[k]
 
   # Internals.
+
+  def _host_search(self, backend: str) -> bool:
+    """Whether `search` ranks on the host (`search_backend`, class docstring)."""
+    if backend not in SEARCH_BACKENDS:
+      raise ValueError(f"search_backend must be one of {SEARCH_BACKENDS}, got {backend!r}")
+    retrieval = self.spec.retrieval
+    host = retrieval is not None and retrieval.host_index is not None
+    if backend == "faiss" and not host:
+      raise ValueError(f"search_backend='faiss': {self.config.model} has no faiss index")
+    if backend == "faiss" and not retrieval.host_available():
+      raise ValueError("search_backend='faiss' needs faiss: pip install faiss-cpu")
+    cpus = all(device.platform == "cpu" for device in self.mesh.devices.flat)
+    return backend == "faiss" or (backend == "auto" and host and cpus
+                                  and retrieval.host_available())
 
   def _build_functions(self):
     config, model = self.config, self.exported.model
@@ -342,6 +373,8 @@ class Predictor:
     data = sharding.data_sharded(self.mesh)
     collection.entries = jax.device_put(entries, data)
     collection.valid, collection.times = jax.device_put(valid, data), times
+    if self.host_search:
+      collection.host_index = self.spec.retrieval.host_index(entries, valid)
 
   def _query_entries(self, queries: predictor_inputs.Batch):
     """A Retrieval model's query side of `[S, L]` sentences."""

@@ -71,10 +71,16 @@ class Retrieval:
     Q queries (`[Q, ...]` arrays, and anything else the score needs, e.g. weights).
   score: `(entries [V, N, ...], queries, config) -> [S, V, N]` scores, higher is
     better (the order decode ranks by; -inf: not a candidate for that query).
+  host_index: optional `(entries, valid [V, N]) -> index` on the host, with
+    `index.top_k(queries, k)` equal to `predictor.make_corpus_top_k`'s, for a CPU where
+    a library searches faster than XLA (`vmr_jax.faiss_index`); `host_available()`
+    says whether it can be built here.
   """
   moments: Callable[[Any, Mapping[str, jnp.ndarray], Any], tuple[Any, jnp.ndarray, jnp.ndarray]]
   queries: Callable[[Any, Any], Any]
   score: Callable[[Any, Any, Any], jnp.ndarray]
+  host_index: Callable[[Any, Any], Any] | None = None
+  host_available: Callable[[], bool] = lambda: False
 
 
 @dataclasses.dataclass(frozen=True)

@@ -27,6 +27,7 @@ all its `relevant_windows`). `--output`: one JSON line per sentence, `{"qid",
 `--window_clips=W`: each video of more than W feature clips is searched in windows of
 W clips every `--window_stride` clips (W // 2 by default), their moments merged by NMS
 (`vmr_jax.long_videos`): moments of the whole video, each video once.
+`--search_backend=jax|faiss|auto`: the Predictor's (CMHN's codes on faiss or JAX).
 No TensorFlow is imported.
 """
 
@@ -62,6 +63,9 @@ _WINDOW = flags.DEFINE_integer("window_clips", None, "Search each video longer t
                                "(default: one resampled pass a video).")
 _STRIDE = flags.DEFINE_integer("window_stride", None, "Clips between windows' starts "
                                "(default: window_clips // 2).")
+_BACKEND = flags.DEFINE_enum("search_backend", "auto", ["auto", "jax", "faiss"],
+                             "How CMHN's collection is ranked (Predictor's search_backend): "
+                             "auto takes faiss on a CPU where it is installed.")
 _L2_NORMALIZE = flags.DEFINE_bool("l2_normalize", None, "L2-normalize each feature "
                                   "file's clips, as the jsonl builder does (default: for "
                                   "an export trained on a dataset it built: jsonl, "
@@ -105,7 +109,7 @@ def main(argv):
       if not 1 <= _STRIDE.value <= _WINDOW.value:
         raise app.UsageError(f"--window_stride={_STRIDE.value}: give a number of clips in "
                              f"[1, --window_clips={_WINDOW.value}]")
-    predictor = Predictor.load(_EXPORT.value)
+    predictor = Predictor.load(_EXPORT.value, search_backend=_BACKEND.value)
     predictor.warn = not _EVALUATE.value  # --annotations' sentences are cut as in evaluation
     l2_normalize = _L2_NORMALIZE.value
     if l2_normalize is None:  # as the jsonl builder stores them by default

@@ -85,11 +85,13 @@ Choices the paper leaves open, each a config option where cheap:
 
 from __future__ import annotations
 
+import functools
+
 import flax.linen as nn
 import jax.numpy as jnp
 import numpy as np
 
-from vmr_jax import registry
+from vmr_jax import faiss_index, registry
 from vmr_jax.layers import windows
 from vmr_jax.layers.bitcn import BiTCN, ResidualTCN
 from vmr_jax.layers.attention import l2_normalize
@@ -299,4 +301,7 @@ def create(config, info: registry.DataInfo) -> registry.Model:
 
 SPEC = registry.ModelSpec(
     create=create, loss=loss, decode=decode, data={"batch_kind": "video"},
-    retrieval=registry.Retrieval(retrieval_moments, retrieval_queries, retrieval_score))
+    retrieval=registry.Retrieval(
+        retrieval_moments, retrieval_queries, retrieval_score,
+        host_index=functools.partial(faiss_index.HammingIndex, rank=ranking_score),
+        host_available=faiss_index.available))

@@ -373,19 +373,38 @@ def bench_retrieval(config) -> None:
 
 
 def bench_corpus() -> None:
-  results = corpus_speed.corpus_comparison(_MOMENTS.value, _PER_VIDEO.value, _CODE_BITS.value,
-                              _CORPUS_DIM.value, _CORPUS_QUERIES.value, _CORPUS_K.value,
-                              _STEPS.value)
-  print(f"collection search: {_MOMENTS.value:,} moments ({_PER_VIDEO.value} a video), "
-        f"{_CORPUS_QUERIES.value} sentences a batch, top {_CORPUS_K.value}; JAX on "
-        f"{jax.device_count()} x {jax.devices()[0].device_kind}, {_STEPS.value} batches")
-  print(f"| method | CMHN, {_CODE_BITS.value}-bit Hamming: ms a batch | same top-k | "
-        f"FVMR, {_CORPUS_DIM.value}-d inner product: ms a batch | same top-k |")
-  print("| --- | --- | --- | --- | --- |")
-  for method in results["cmhn"]:
-    cells = [f"{1000 * results[m][method][0]:.1f} | {'yes' if results[m][method][1] else 'NO'}"
-             for m in ("cmhn", "fvmr")]
-    print(f"| {method} | {' | '.join(cells)} |")
+  """Prints `corpus_speed.corpus_comparison`'s table for each index, with each method's
+  rate of reading the index and of FLOPs against `corpus_speed.machine_limits`."""
+  moments, bits, dim = _MOMENTS.value, _CODE_BITS.value, _CORPUS_DIM.value
+  queries, k = _CORPUS_QUERIES.value, _CORPUS_K.value
+  results = corpus_speed.corpus_comparison(moments, _PER_VIDEO.value, bits, dim, queries, k,
+                                           _STEPS.value)
+  limits = corpus_speed.machine_limits()
+  print(f"collection search: {moments:,} moments ({_PER_VIDEO.value} a video), {queries} "
+        f"sentences a batch, top {k}; JAX on {jax.device_count()} x "
+        f"{jax.devices()[0].device_kind}, {_STEPS.value} batches; this machine reads "
+        f"{limits['read_GBps']:.1f} GB/s (a jitted sum) and multiplies at "
+        f"{limits['matmul_GFLOPs']:.0f} GFLOP/s (float32, 2048^3)")
+  words = -(-bits // 32)
+  # Bytes of each moment a method reads: JAX reads CMHN's words and unit codes, faiss
+  # and numpy the words (the Predictor's faiss index twice: nearest, then within t).
+  read = {"cmhn": {"JAX": corpus_speed.index_bytes("cmhn", bits, dim),
+                   "faiss (Predictor)": 8 * words, "faiss": 4 * words, "numpy": 4 * words},
+          "fvmr": dict.fromkeys(results["fvmr"], corpus_speed.index_bytes("fvmr", bits, dim))}
+  flops = {"cmhn": 2 * queries * moments * bits, "fvmr": 2 * queries * moments * dim}
+  for kind, title in (("cmhn", f"CMHN, {bits}-bit codes"), ("fvmr", f"FVMR, {dim}-d")):
+    print(f"\n{title}: index {corpus_speed.index_bytes(kind, bits, dim)} bytes a moment")
+    print("| method | ms a batch | same top-k | GB/s of the index read | of the read rate "
+          "| GFLOP/s (JAX: the cosines / products) | of the matmul rate |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for method, (seconds, same) in results[kind].items():
+      rate = read[kind][method] * moments / seconds / 1e9
+      multiplies = kind == "fvmr" or method == "JAX"
+      gflops = flops[kind] / seconds / 1e9 if multiplies else None
+      print(f"| {method} | {1000 * seconds:.1f} | {'yes' if same else 'NO'} | {rate:.1f} | "
+            f"{rate / limits['read_GBps']:.0%} | "
+            + (f"{gflops:.0f} | {gflops / limits['matmul_GFLOPs']:.0%} |" if multiplies
+               else "- | - |"))
   if "faiss" not in results["cmhn"]:
     print("faiss: not installed (pip install faiss-cpu)")
 

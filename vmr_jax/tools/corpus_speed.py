@@ -1,21 +1,55 @@
 """Collection search speed (`python -m vmr_jax.tools.bench --task=corpus`): the Predictor's
-sharded top-k over random CMHN codes and FVMR embeddings against numpy and, where
-installed, faiss. A module of its own, without flags, so that tests can import it
-next to the other command lines."""
+top k over random CMHN codes and FVMR embeddings, in JAX and on faiss, against numpy
+and faiss's own indexes, and each method's distance from the machine's limits. A
+module of its own, without flags, so that tests can import it next to the other
+command lines.
+
+The methods, for a batch of S sentences over M moments, top k:
+- "JAX": `predictor.make_corpus_top_k` (the Predictor's `search_backend="jax"`) on all
+  local devices: every score, then `blockwise_top_k`;
+- "faiss (Predictor)": CMHN only, `faiss_index.HammingIndex` (`search_backend="faiss"`,
+  the same ranking: equal distances by the cosine);
+- "faiss": faiss's `IndexBinaryFlat` (Hamming distance only: equal distances in
+  faiss's order) and `IndexFlatIP`;
+- "numpy": `np.bitwise_count` of the XOR or a matrix product, `argpartition`.
+Each method's scores are checked against JAX's (CMHN's faiss index: its distances).
+"""
 
 from __future__ import annotations
 
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+
+
+def index_bytes(kind: str, bits: int, dim: int) -> int:
+  """Bytes a moment of the Predictor's index holds: CMHN's packed words and unit
+  real-valued code (`cmhn.retrieval_moments`), FVMR's float32 embedding."""
+  return 4 * (-(-bits // 32) + bits) if kind == "cmhn" else 4 * dim
+
+
+def machine_limits(megabytes: int = 512, size: int = 2048, steps: int = 5) -> dict[str, float]:
+  """What the default device reaches: `read_GBps`, a jitted sum over a float32 array of
+  `megabytes` (bytes read a second), and `matmul_GFLOPs`, a float32 `size`^3 product."""
+  def rate(fn, *args):
+    jax.block_until_ready(fn(*args))
+    start = time.perf_counter()
+    for _ in range(steps):
+      jax.block_until_ready(fn(*args))
+    return (time.perf_counter() - start) / steps
+  big = jnp.ones(megabytes * 2**18, jnp.float32)
+  square = jnp.ones((size, size), jnp.float32)
+  return {"read_GBps": big.nbytes / rate(jax.jit(jnp.sum), big) / 1e9,
+          "matmul_GFLOPs": 2 * size**3 / rate(jax.jit(jnp.matmul), square, square) / 1e9}
 
 
 def corpus_comparison(moments: int, per_video: int, bits: int, dim: int, queries: int,
                       k: int, steps: int, seed: int = 0) -> dict[str, dict[str, tuple]]:
-  """`{"cmhn" | "fvmr": {method: (seconds per batch, top-k scores equal JAX's)}}` for
-  `corpus` (module docstring): JAX, numpy and (if importable) faiss."""
-  from vmr_jax import predictor, sharding
+  """`{"cmhn" | "fvmr": {method: (seconds per batch, top-k scores equal JAX's)}}` of the
+  module docstring's methods (faiss's where importable)."""
+  from vmr_jax import faiss_index, predictor, sharding
   from vmr_jax.layers.hashing import pack_signs
   from vmr_jax.models import cmhn, fvmr
   mesh = sharding.make_mesh()
@@ -29,8 +63,10 @@ def corpus_comparison(moments: int, per_video: int, bits: int, dim: int, queries
   # CMHN's entries: packed bits and unit real codes (its ties go by their cosine).
   code_entries = (codes, unit(real_codes))
   code_query_entries = (code_queries, unit(real_queries))
+  del real_codes
   vectors = (rng.normal(size=(videos, per_video, dim)) / np.sqrt(dim)).astype(np.float32)
   vector_queries = rng.normal(size=(queries, dim)).astype(np.float32)  # p ~ N(0, 1)
+  valid = np.ones((videos, per_video), bool)
 
   def timed(run):
     out = run()  # compiles / warms up
@@ -43,6 +79,7 @@ def corpus_comparison(moments: int, per_video: int, bits: int, dim: int, queries
     part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
     return np.sort(np.take_along_axis(scores, part, 1), axis=1)[:, ::-1]
 
+  faiss = __import__("faiss") if faiss_index.available() else None
   results = {}
   for name, model, entries, query, flat_score in (
       ("cmhn", cmhn, code_entries, code_query_entries,
@@ -52,30 +89,33 @@ def corpus_comparison(moments: int, per_video: int, bits: int, dim: int, queries
        lambda: vector_queries @ vectors.reshape(-1, dim).T)):
     top_k = jax.jit(predictor.make_corpus_top_k(model.retrieval_score, None, mesh, k))
     data = sharding.data_sharded(mesh)
-    args = (jax.device_put(entries, data),
-            jax.device_put(np.ones((videos, per_video), bool), data), jax.device_put(query))
-    seconds, (best, _) = timed(lambda: jax.block_until_ready(top_k(*args)))
+    args = (jax.device_put(entries, data), jax.device_put(valid, data), jax.device_put(query))
+    seconds, (best, index) = timed(lambda: jax.block_until_ready(top_k(*args)))
     # JAX's FVMR scores are sigmoid(p); its CMHN scores -distance + 0.25 cosine.
-    best = np.round(best) if name == "cmhn" else np.asarray(best)
-    same = lambda got: bool(np.allclose(
-        1 / (1 + np.exp(-got)) if name == "fvmr" else got, best, rtol=1e-5, atol=1e-5))
+    best, index = np.asarray(best), np.asarray(index)
+    distances = np.round(best)
+    same = lambda got, want: bool(np.allclose(got, want, rtol=1e-5, atol=1e-5))
+    sigmoid = lambda p: 1 / (1 + np.exp(-p))
     row = {"JAX": (seconds, True)}
-    seconds, got = timed(lambda: numpy_top_k(flat_score()))
-    row["numpy"] = (seconds, same(got))
-    try:
-      import faiss
-    except ImportError:
-      faiss = None
+    del args
+    if faiss is not None and name == "cmhn":
+      host = faiss_index.HammingIndex(entries, valid, cmhn.ranking_score)
+      seconds, (got, got_index) = timed(lambda: host.top_k(query, k))
+      row["faiss (Predictor)"] = (seconds, same(got, best) and (got_index == index).all())
+      del host
     if faiss is not None:
       if name == "cmhn":
-        index = faiss.IndexBinaryFlat(32 * codes.shape[-1])
-        index.add(codes.reshape(-1, codes.shape[-1]).view(np.uint8))
-        seconds, (distance, _) = timed(lambda: index.search(code_queries.view(np.uint8), k))
-        got = -distance.astype(np.float64)
+        flat = faiss.IndexBinaryFlat(32 * codes.shape[-1])
+        flat.add(codes.reshape(-1, codes.shape[-1]).view(np.uint8))
+        seconds, (distance, _) = timed(lambda: flat.search(code_queries.view(np.uint8), k))
+        row["faiss"] = (seconds, same(-distance.astype(np.float64), distances))
       else:
-        index = faiss.IndexFlatIP(dim)
-        index.add(vectors.reshape(-1, dim))
-        seconds, (got, _) = timed(lambda: index.search(vector_queries, k))
-      row["faiss"] = (seconds, same(got))
+        flat = faiss.IndexFlatIP(dim)
+        flat.add(vectors.reshape(-1, dim))
+        seconds, (got, _) = timed(lambda: flat.search(vector_queries, k))
+        row["faiss"] = (seconds, same(sigmoid(got), best))
+      del flat
+    seconds, got = timed(lambda: numpy_top_k(flat_score()))
+    row["numpy"] = (seconds, same(got, distances) if name == "cmhn" else same(sigmoid(got), best))
     results[name] = row
   return results
