@@ -54,8 +54,8 @@ then collective (every process calls them, with the same sentences), and `search
 returns on every process what one process holding the whole collection, in process
 order, returns: each process ranks its videos, the candidates travel to all
 (`distributed.gather_json`), and the merge orders them as one process would (score,
-then collection order). `localize` stays local: a process localizes in its own
-videos.
+then collection order: `merge_ranked`). `localize` stays local: a process localizes in
+its own videos.
 """
 
 from __future__ import annotations
@@ -135,6 +135,29 @@ def make_corpus_top_k(score, config, mesh: jax.sharding.Mesh, k: int):
     best, position = jax.lax.top_k(best, min(k, best.shape[1]))
     return best, jnp.take_along_axis(index, position, axis=1)
   return top_k
+
+
+def merge_ranked(scores: np.ndarray, index: np.ndarray, k: int | None = None) -> np.ndarray:
+  """Candidates gathered from several parts of a collection (processes, chunks), their
+  `scores` and collection-wide `index` `[..., n]` concatenated in part order -> the
+  positions `[..., min(k, n)]` (k None: all n) of the best, in order: higher score
+  first (a non-finite one as -inf), ties to the lower index, then to the earlier
+  position (a part's own order). That is how one process holding the whole collection
+  ranks them (`make_corpus_top_k`; the Predictor's rows). With k, the k best are found
+  in O(n) before they are sorted."""
+  scores = np.where(np.isfinite(scores), scores, -np.inf)
+  n = scores.shape[-1]
+  position = np.broadcast_to(np.arange(n), scores.shape)
+  if k is not None and k < n:
+    kth = -np.partition(-scores, k - 1, axis=-1)[..., k - 1:k]  # the k-th best score
+    # Every candidate above it (fewer than k), then of those equal to it the first
+    # by (index, position).
+    tied = np.where(scores == kth, index.astype(np.int64) * n + position,
+                    np.iinfo(np.int64).max)
+    position = np.argpartition(np.where(scores > kth, -1, tied), k - 1, axis=-1)[..., :k]
+    scores, index = (np.take_along_axis(x, position, -1) for x in (scores, index))
+  order = np.lexsort((position, index, -scores), axis=-1)
+  return np.take_along_axis(position, order, -1)
 
 
 SEARCH_BACKENDS = ("auto", "jax", "faiss")
@@ -416,7 +439,7 @@ class Predictor:
   def _gather(self, ranked):
     """Per sentence, every process's ranked (row, moment) candidates -> all of them,
     rows of the whole collection, ordered as one process ranks them: by score, then
-    by row (a stable sort keeps a video's own order)."""
+    by row, then by process and a process's own order (`merge_ranked`)."""
     offset = self._collection.offset
     local = [[(rows + offset).tolist(), np.asarray(moments).tolist()]
              for rows, moments in ranked]
@@ -425,8 +448,7 @@ class Predictor:
       rows = np.concatenate([np.asarray(part[0], np.int64) for part in parts])
       moments = np.concatenate([np.asarray(part[1], np.float64).reshape(-1, 3)
                                 for part in parts])
-      scores = np.where(np.isfinite(moments[:, 2]), moments[:, 2], -np.inf)
-      order = np.lexsort((rows, -scores))  # by score, ties to the earlier row
+      order = merge_ranked(moments[:, 2], rows)
       merged.append((rows[order], moments[order]))
     return merged
 
