@@ -279,7 +279,7 @@ def retrieval_score(moments, queries, config):
   del config
   (moment_words, moment_units), (query_words, query_units) = moments, queries
   distance = packed_hamming_distance(moment_words[None], query_words[:, None, None])
-  return ranking_score(distance, jnp.einsum("vnl,sl->svn", moment_units, query_units))
+  return ranking_score(distance, common.collection_products(moment_units, query_units))
 
 
 def create(config, info: registry.DataInfo) -> registry.Model:

@@ -254,7 +254,7 @@ def retrieval_queries(outputs, config):
 def retrieval_score(moments, queries, config):
   """`[V, M, D]`, `[S, D]` -> `[S, V, M]` sigmoid(p) (Eq. 6), as `decode`."""
   del config
-  return nn.sigmoid(jnp.einsum("vmd,sd->svm", moments, queries))
+  return nn.sigmoid(common.collection_products(moments, queries))
 
 
 def create(config, info: registry.DataInfo) -> registry.Model:

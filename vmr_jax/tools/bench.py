@@ -401,7 +401,7 @@ def bench_corpus() -> None:
       rate = read[kind][method] * moments / seconds / 1e9
       multiplies = kind == "fvmr" or method == "JAX"
       gflops = flops[kind] / seconds / 1e9 if multiplies else None
-      print(f"| {method} | {1000 * seconds:.1f} | {'yes' if same else 'NO'} | {rate:.1f} | "
+      print(f"| {method} | {1000 * seconds:.1f} | {'yes' if same else 'NO'} | {rate:.2f} | "
             f"{rate / limits['read_GBps']:.0%} | "
             + (f"{gflops:.0f} | {gflops / limits['matmul_GFLOPs']:.0%} |" if multiplies
                else "- | - |"))
