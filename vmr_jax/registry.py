@@ -160,6 +160,12 @@ def demo_config(variant: str, size: str = ""):
   return module.get_config(arg) if arg else module.get_config()
 
 
+def demo_sizes(name: str) -> Mapping[str, Mapping[str, Any]]:
+  """The `SIZES` of model `name`'s demo config: `vmr_jax.configs.default.shrink`'s
+  fields of each size (and "SIZE/READING")."""
+  return importlib.import_module(_entry(name).config).SIZES
+
+
 def get(name: str) -> ModelSpec:
   """The spec of model `name` (its paper reading, where it has several)."""
   return _module(name).SPEC

@@ -6,12 +6,16 @@
         [--batch_size=64] [--limit=N]
     python -m vmr_jax.tools.bench --memory [--memory_configs=NAME,... | --config=FILE
         --config.<field>=value ...] [--memory_dtypes=float32,bfloat16] [--peak_fraction=0.4]
+    python -m vmr_jax.tools.bench --suite=device --out=DIR [--suite_configs=NAME,...]
+        [--suite_dtypes=float32,bfloat16] [--suite_size=tiny] [--suite_steps=5]
+        [--suite_budget=440] [--suite_twin_on_cpu]
 
 `--config` (a model): a random batch of the config's shapes (`train.batch_size`
 videos with `data.max_queries` queries each, or `train.batch_size` (video, query)
 pairs for query-level models; `data.num_clips` clips of `--feature_dim`, queries of
 `data.max_words` words). Times the compile and the jit train step on all local
-devices (data parallel, as the trainer runs it), the evaluation forward + decode
+devices (data parallel, the state donated, as the trainer runs it;
+`vmr_jax.tools.model_bench`), the evaluation forward + decode
 (queries/s), and the same train step of the model's PyTorch twin
 (`vmr_jax.tools.twins`, eager, Adam; the twin tests check that it computes the
 same loss and gradients) from the same initial weights on the same machine, then
@@ -31,6 +35,12 @@ train step's FLOPs and peak memory (XLA's cost and memory analyses,
 comes, then a markdown table with what fits a 16 GB GPU and a TPU v2 core and step
 times estimated at `--peak_fraction` of each accelerator's peak
 (`vmr_jax.tools.costs.ACCELERATORS`).
+
+`--suite=device`: all of the above that a GPU or TPU should measure, in one command of
+under 8 minutes: every paper config's train step in float32 and bfloat16, its twin's,
+the evaluation's queries/s, the measured peak device memory against XLA's prediction,
+and the collection search, into DIR/device_suite.json and .md
+(`vmr_jax.tools.device_suite`).
 
 `corpus`: the Predictor's collection search (`predictor.make_corpus_top_k`, sharded
 over all local devices) against numpy and, where installed, faiss (`IndexBinaryFlat`,
@@ -64,8 +74,7 @@ from ml_collections import config_flags
 import numpy as np
 
 from vmr_jax import config_files
-from vmr_jax.tools import corpus_speed
-from vmr_jax.tools.random_batch import random_batch
+from vmr_jax.tools import corpus_speed, costs, device_suite, model_bench
 from vmr_jax.text import bert
 from data_pipelines.wordpiece import WordPieceTokenizer
 from data_pipelines.words import split_words
@@ -102,6 +111,24 @@ _MEMORY_DTYPES = flags.DEFINE_list("memory_dtypes", ["float32", "bfloat16"],
                                    "--memory: the compute dtypes to compile.")
 _PEAK_FRACTION = flags.DEFINE_float("peak_fraction", 0.4, "--memory: the share of an "
                                     "accelerator's peak FLOP rate the step times assume.")
+_SUITE = flags.DEFINE_enum("suite", None, ["device"], "device: every paper config's train "
+                           "step (JAX, float32 and bfloat16, and its PyTorch twin), evaluation "
+                           "and memory, then the collection search, into --out "
+                           "(vmr_jax.tools.device_suite).")
+_OUT = flags.DEFINE_string("out", None, "--suite: the directory of device_suite.json, .md.")
+_SUITE_DTYPES = flags.DEFINE_list("suite_dtypes", list(device_suite.DTYPES), "--suite: "
+                                  "the compute dtypes to measure (the twin comes with "
+                                  "float32).")
+_SUITE_SIZE = flags.DEFINE_enum("suite_size", "paper", ["paper", "tiny"], "--suite: the "
+                                "paper configs' sizes, or tiny ones (a test on a CPU).")
+_SUITE_CONFIGS = flags.DEFINE_list("suite_configs", [], "--suite: these paper configs only "
+                                   "(names in configs/); default: all.")
+_SUITE_STEPS = flags.DEFINE_integer("suite_steps", 5, "--suite: timed steps (and search "
+                                    "batches) a measurement.")
+_SUITE_BUDGET = flags.DEFINE_float("suite_budget", 440.0, "--suite: seconds for the whole "
+                                   "suite; what does not fit is recorded as skipped.")
+_SUITE_TWIN_ON_CPU = flags.DEFINE_bool("suite_twin_on_cpu", False, "--suite: time the "
+                                       "PyTorch twins on the CPU where torch sees no GPU.")
 _EVAL_VARIANTS = flags.DEFINE_string("eval_variants", "", "FIELD=V1,V2,...: time the "
                                      "evaluation with each value of the (str, int or "
                                      "float) config FIELD.")
@@ -191,46 +218,11 @@ def bench_bert() -> None:
 def bench_model(config) -> None:
   """The train step of `config` in JAX and, where the model has one, its PyTorch twin
   (`vmr_jax.tools.twins`), on a random batch; evaluation queries/s."""
-  from vmr_jax import evaluate, registry, sharding, train
-  config.unlock()
-  if config.text.encoder == "bert":  # no BERT on the PyTorch side
-    config.text.head = "bigru"
-  config.text.encoder, config.text.vectors, config.text.trainable = "glove", "random", True
-  spec = registry.for_config(config)
-  words = [f"w{i}" for i in range(_VOCAB.value)]
-  model = spec.create(config, registry.DataInfo(_FEATURE_DIM.value, words, None))
-  batch = random_batch(config, _FEATURE_DIM.value, _VOCAB.value, np.random.default_rng(0))
-  mesh = sharding.make_mesh()
-  variables = train.init_variables(model, batch, config)
-  torch_step = _torch_step(config, variables, batch)  # before training updates them
-  state, lr_fn = train.create_train_state(model, variables, config, mesh)
-  replicated, data = sharding.replicated(mesh), sharding.data_sharded(mesh)
-  step = jax.jit(train.make_train_step(model, spec, config, lr_fn),
-                 in_shardings=(replicated, data), out_shardings=(replicated, replicated))
-  device_batch = sharding.host_to_global(batch, mesh)
-  start = time.perf_counter()
-  state, metrics = step(state, device_batch)
-  jax.block_until_ready(metrics)
-  compile_seconds = time.perf_counter() - start
-  start = time.perf_counter()
-  for _ in range(_STEPS.value):
-    state, metrics = step(state, device_batch)
-  jax.block_until_ready(metrics)
-  jax_step = (time.perf_counter() - start) / _STEPS.value
-
-  def time_eval():
-    """Queries/s of the evaluation forward + decode of the config as it is now."""
-    predict = jax.jit(evaluate.make_predict_fn(model, spec, config),
-                      in_shardings=(replicated, data), out_shardings=data)
-    jax.block_until_ready(predict(state.variables, device_batch))
-    start = time.perf_counter()
-    for _ in range(_STEPS.value):
-      out = predict(state.variables, device_batch)
-    jax.block_until_ready(out)
-    seconds = time.perf_counter() - start
-    queries = batch["query_valid"] if "query_valid" in batch else batch["example_valid"]
-    return _STEPS.value * int(queries.sum()) / seconds
-
+  prepared = model_bench.prepare(config, _FEATURE_DIM.value, _VOCAB.value)
+  torch_step = model_bench.torch_step(prepared)  # before training updates the weights
+  step = model_bench.compile_train_step(prepared, config.model)
+  jax_seconds, _ = model_bench.time_train_step(step, prepared, _STEPS.value)
+  variables = step.state.variables
   evaluations = []  # (label, queries/s): the config as given, or each variant
   if _EVAL_VARIANTS.value:
     field, values = _EVAL_VARIANTS.value.split("=", 1)
@@ -240,62 +232,31 @@ def bench_model(config) -> None:
       node = node[parent]
     for value in values.split(","):
       node[name] = type(node[name])(value)
-      evaluations.append((f"JAX eval, {field}={value}", time_eval()))
+      evaluations.append((f"JAX eval, {field}={value}",
+                          model_bench.eval_queries_per_second(prepared, variables,
+                                                              _STEPS.value)))
   else:
-    evaluations.append(("JAX eval", time_eval()))
+    evaluations.append(("JAX eval", model_bench.eval_queries_per_second(
+        prepared, variables, _STEPS.value)))
 
   devices = jax.devices()
-  examples = (f"{config.train.batch_size} queries" if config.data.batch_kind == "query" else
-              f"{config.train.batch_size} videos x {config.data.max_queries} queries")
-  print(f"{config.model}: batch {examples}, {config.data.num_clips} clips x "
-        f"{_FEATURE_DIM.value}; JAX on {len(devices)} x {devices[0].device_kind}"
+  print(f"{config.model}: batch {costs.describe_batch(config)}, {config.data.num_clips} "
+        f"clips x {_FEATURE_DIM.value}; JAX on {len(devices)} x {devices[0].device_kind}"
         + (f", {torch_step[1]}" if torch_step else ""))
-  print(f"JAX compile (first step):    {compile_seconds:8.2f} s")
-  print(f"JAX train step:              {1000 * jax_step:8.2f} ms")
+  print(f"JAX compile:                 {step.compile_seconds:8.2f} s")
+  print(f"JAX train step:              {1000 * jax_seconds:8.2f} ms")
   if torch_step:
-    torch_seconds = _seconds_per_call(torch_step[0])
+    torch_seconds, _ = model_bench.timed(torch_step[0], _STEPS.value, warmup=2)
     print(f"PyTorch train step (eager):  {1000 * torch_seconds:8.2f} ms")
-    print(f"PyTorch / JAX step time:     {torch_seconds / jax_step:8.2f}x")
+    print(f"PyTorch / JAX step time:     {torch_seconds / jax_seconds:8.2f}x")
   else:
     print(f"no PyTorch twin of {config.model}")
   for label, speed in evaluations:
     print(f"{label}: {speed:.0f} queries/s")
 
 
-def _torch_step(config, variables, batch):
-  """(one Adam step of the PyTorch twin holding `variables`, "torch VERSION (N
-  threads)"), or None where `config.model` has no twin."""
-  from vmr_jax.tools import twins
-  if not twins.has(config.model):
-    return None
-  import torch
-  from vmr_jax.tools.twins import convert
-  torch_model = twins.create(config, _FEATURE_DIM.value, _VOCAB.value)
-  convert.load_flax(torch_model, variables)  # the same function, the same weights
-  optimizer = torch.optim.Adam(torch_model.parameters(), lr=config.train.learning_rate)
-  torch_batch = twins.to_torch(batch)
-  torch_model.train()
-
-  def step():
-    optimizer.zero_grad()
-    torch_model.loss(torch_model(torch_batch), torch_batch)[0].backward()
-    optimizer.step()
-  return step, f"torch {torch.__version__} ({torch.get_num_threads()} threads)"
-
-
-def _seconds_per_call(fn) -> float:
-  """Mean seconds of `--steps` calls of `fn` after two warm-up calls."""
-  for _ in range(2):
-    fn()
-  start = time.perf_counter()
-  for _ in range(_STEPS.value):
-    fn()
-  return (time.perf_counter() - start) / _STEPS.value
-
-
 def bench_memory(config=None) -> None:
   """The paper configs (or the `--memory_configs` names, or `config` alone)."""
-  from vmr_jax.tools import costs
   if config is not None:
     path = config_flags.get_config_filename(flags.FLAGS["config"])
     configs = [(os.path.basename(path).split(".py")[0], config)]
@@ -353,16 +314,10 @@ def bench_retrieval(config) -> None:
       return torch.cat([picked, best[..., None]], dim=-1)
 
   device_args = jax.device_put((gallery, queries, batch))
-  jax.block_until_ready(jax_step(*device_args))
   torch_args = torch.from_numpy(gallery), torch.from_numpy(queries)
-  torch_step(*torch_args)
-  timings = {}
-  for name, run in (("JAX", lambda: jax.block_until_ready(jax_step(*device_args))),
-                    ("PyTorch", lambda: torch_step(*torch_args))):
-    start = time.perf_counter()
-    for _ in range(_STEPS.value):
-      run()
-    timings[name] = (time.perf_counter() - start) / _STEPS.value
+  timings = {name: model_bench.timed(run, _STEPS.value)[0]
+             for name, run in (("JAX", lambda: jax.block_until_ready(jax_step(*device_args))),
+                               ("PyTorch", lambda: torch_step(*torch_args)))}
   print(f"fvmr retrieval (CML: Eq. 6 scores + top-{k} moments): {videos} videos, {total} "
         f"queries, {cells} cells x {dim}; JAX on {jax.devices()[0].device_kind}, torch "
         f"{torch.__version__} ({torch.get_num_threads()} threads), {_STEPS.value} passes")
@@ -373,45 +328,40 @@ def bench_retrieval(config) -> None:
 
 
 def bench_corpus() -> None:
-  """Prints `corpus_speed.corpus_comparison`'s table for each index, with each method's
-  rate of reading the index and of FLOPs against `corpus_speed.machine_limits`."""
+  """Prints `corpus_speed.corpus_comparison`'s tables (`corpus_speed.markdown`)."""
   moments, bits, dim = _MOMENTS.value, _CODE_BITS.value, _CORPUS_DIM.value
   queries, k = _CORPUS_QUERIES.value, _CORPUS_K.value
   results = corpus_speed.corpus_comparison(moments, _PER_VIDEO.value, bits, dim, queries, k,
                                            _STEPS.value)
-  limits = corpus_speed.machine_limits()
   print(f"collection search: {moments:,} moments ({_PER_VIDEO.value} a video), {queries} "
         f"sentences a batch, top {k}; JAX on {jax.device_count()} x "
-        f"{jax.devices()[0].device_kind}, {_STEPS.value} batches; this machine reads "
-        f"{limits['read_GBps']:.1f} GB/s (a jitted sum) and multiplies at "
-        f"{limits['matmul_GFLOPs']:.0f} GFLOP/s (float32, 2048^3)")
-  words = -(-bits // 32)
-  # Bytes of each moment a method reads: JAX reads CMHN's words and unit codes, faiss
-  # and numpy the words (the Predictor's faiss index twice: nearest, then within t).
-  read = {"cmhn": {"JAX": corpus_speed.index_bytes("cmhn", bits, dim),
-                   "faiss (Predictor)": 8 * words, "faiss": 4 * words, "numpy": 4 * words},
-          "fvmr": dict.fromkeys(results["fvmr"], corpus_speed.index_bytes("fvmr", bits, dim))}
-  flops = {"cmhn": 2 * queries * moments * bits, "fvmr": 2 * queries * moments * dim}
-  for kind, title in (("cmhn", f"CMHN, {bits}-bit codes"), ("fvmr", f"FVMR, {dim}-d")):
-    print(f"\n{title}: index {corpus_speed.index_bytes(kind, bits, dim)} bytes a moment")
-    print("| method | ms a batch | same top-k | GB/s of the index read | of the read rate "
-          "| GFLOP/s (JAX: the cosines / products) | of the matmul rate |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
-    for method, (seconds, same) in results[kind].items():
-      rate = read[kind][method] * moments / seconds / 1e9
-      multiplies = kind == "fvmr" or method == "JAX"
-      gflops = flops[kind] / seconds / 1e9 if multiplies else None
-      print(f"| {method} | {1000 * seconds:.1f} | {'yes' if same else 'NO'} | {rate:.2f} | "
-            f"{rate / limits['read_GBps']:.0%} | "
-            + (f"{gflops:.0f} | {gflops / limits['matmul_GFLOPs']:.0%} |" if multiplies
-               else "- | - |"))
+        f"{jax.devices()[0].device_kind}, {_STEPS.value} batches")
+  print(corpus_speed.markdown(results, corpus_speed.machine_limits(), moments, bits, dim,
+                              queries))
   if "faiss" not in results["cmhn"]:
     print("faiss: not installed (pip install faiss-cpu)")
 
 
+def bench_suite() -> None:
+  """`--suite=device` (`vmr_jax.tools.device_suite`)."""
+  if not _OUT.value:
+    raise app.UsageError("--suite=device needs --out=DIR")
+  unknown = set(_SUITE_DTYPES.value) - set(device_suite.DTYPES)
+  if unknown:
+    raise app.UsageError(f"--suite_dtypes: {sorted(unknown)}; one of {device_suite.DTYPES}")
+  search = (device_suite.TINY_SEARCH if _SUITE_SIZE.value == "tiny" else
+            {"moments": _MOMENTS.value, "per_video": _PER_VIDEO.value, "bits": _CODE_BITS.value,
+             "dim": _CORPUS_DIM.value, "queries": _CORPUS_QUERIES.value, "k": _CORPUS_K.value})
+  device_suite.run_suite(_OUT.value, _SUITE_CONFIGS.value or costs.paper_configs(),
+                         _SUITE_DTYPES.value, _SUITE_SIZE.value, _SUITE_STEPS.value,
+                         _SUITE_BUDGET.value, _SUITE_TWIN_ON_CPU.value, search)
+
+
 def main(argv):
   del argv
-  if _MEMORY.value:
+  if _SUITE.value:
+    bench_suite()
+  elif _MEMORY.value:
     bench_memory(_CONFIG.value)
   elif _TASK.value == "corpus":
     bench_corpus()

@@ -119,3 +119,33 @@ def corpus_comparison(moments: int, per_video: int, bits: int, dim: int, queries
     row["numpy"] = (seconds, same(got, distances) if name == "cmhn" else same(sigmoid(got), best))
     results[name] = row
   return results
+
+
+def markdown(results: dict, limits: dict[str, float], moments: int, bits: int, dim: int,
+             queries: int) -> str:
+  """`corpus_comparison`'s `results` as a markdown table per index: each method's time,
+  agreement with JAX, and its rates of reading the index and of FLOPs against the
+  machine's (`machine_limits`)."""
+  words = -(-bits // 32)
+  # Bytes of each moment a method reads: JAX reads CMHN's words and unit codes, faiss
+  # and numpy the words (the Predictor's faiss index twice: nearest, then within t).
+  read = {"cmhn": {"JAX": index_bytes("cmhn", bits, dim), "faiss (Predictor)": 8 * words,
+                   "faiss": 4 * words, "numpy": 4 * words},
+          "fvmr": dict.fromkeys(results["fvmr"], index_bytes("fvmr", bits, dim))}
+  flops = {"cmhn": 2 * queries * moments * bits, "fvmr": 2 * queries * moments * dim}
+  lines = [f"The device reads {limits['read_GBps']:.1f} GB/s (a jitted sum) and multiplies "
+           f"at {limits['matmul_GFLOPs']:.0f} GFLOP/s (float32, 2048^3)."]
+  for kind, title in (("cmhn", f"CMHN, {bits}-bit codes"), ("fvmr", f"FVMR, {dim}-d")):
+    lines += ["", f"{title}: index {index_bytes(kind, bits, dim)} bytes a moment", "",
+              "| method | ms a batch | same top-k | GB/s of the index read | of the read rate "
+              "| GFLOP/s (JAX: the cosines / products) | of the matmul rate |",
+              "| --- | --- | --- | --- | --- | --- | --- |"]
+    for method, (seconds, same) in results[kind].items():
+      rate = read[kind][method] * moments / seconds / 1e9
+      cells = [method, f"{1000 * seconds:.1f}", "yes" if same else "NO", f"{rate:.2f}",
+               f"{rate / limits['read_GBps']:.0%}", "-", "-"]
+      if kind == "fvmr" or method == "JAX":  # the methods that multiply
+        gflops = flops[kind] / seconds / 1e9
+        cells[5:] = [f"{gflops:.0f}", f"{gflops / limits['matmul_GFLOPs']:.0%}"]
+      lines.append("| " + " | ".join(cells) + " |")
+  return "\n".join(lines)

@@ -83,7 +83,7 @@ class StepCosts:
   output_bytes: int
   temp_bytes: int
   alias_bytes: int
-  compile_seconds: float
+  compile_seconds: float  # tracing and compiling
 
   @property
   def peak_bytes(self) -> int:
@@ -153,12 +153,9 @@ def load(name: str):
   return module.get_config(arg) if arg else module.get_config()
 
 
-def step_costs(name: str, config, compute_dtype: str) -> StepCosts:
-  """The train step of `config` (called `name`) at its batch, compiled for one device;
-  sets `config.train.compute_dtype` and `config.text.vectors`."""
-  config.train.compute_dtype = compute_dtype
-  config.text.vectors = "random"
-  feature_dim, vocab = dataset_sizes(config)
+def trace_train_step(config, feature_dim: int, vocab: int):
+  """(the train step of `config` traced on shapes alone, `jax.stages.Traced`, the
+  state donated; the state's shapes) at `random_batch`'s shapes."""
   spec = registry.for_config(config)
   model = spec.create(config, registry.DataInfo(feature_dim, [f"w{i}" for i in range(vocab)],
                                                 None))
@@ -172,19 +169,34 @@ def step_costs(name: str, config, compute_dtype: str) -> StepCosts:
 
   state = jax.eval_shape(init_state, jax.random.PRNGKey(config.seed), batch)
   _, lr_fn = train.create_optimizer(config, state.params, model.frozen)
+  return jax.jit(train.make_train_step(model, spec, config, lr_fn),
+                 donate_argnums=0).trace(state, batch), state
+
+
+def step_costs(name: str, config, compute_dtype: str) -> StepCosts:
+  """The train step of `config` (called `name`) at its batch, compiled for one device;
+  sets `config.train.compute_dtype` and `config.text.vectors`."""
+  config.train.compute_dtype = compute_dtype
+  config.text.vectors = "random"
   start = time.perf_counter()
-  traced = jax.jit(train.make_train_step(model, spec, config, lr_fn),
-                   donate_argnums=0).trace(state, batch)
+  traced, state = trace_train_step(config, *dataset_sizes(config))
   compiled = traced.lower().compile()
-  seconds = time.perf_counter() - start
+  return compiled_costs(name, config, state.params, traced, compiled,
+                        time.perf_counter() - start)
+
+
+def compiled_costs(name: str, config, params, traced, compiled,
+                   compile_seconds: float) -> StepCosts:
+  """The costs of a train step of `config` (its `jax.stages.Traced` and `Compiled`
+  forms) whose parameters are `params` (arrays or shapes)."""
   memory = compiled.memory_analysis()
   cost = compiled.cost_analysis()
   return StepCosts(
-      name, compute_dtype, describe_batch(config),
-      sum(int(np.prod(x.shape)) for x in jax.tree.leaves(state.params)),
+      name, config.train.compute_dtype, describe_batch(config),
+      sum(int(np.prod(x.shape)) for x in jax.tree.leaves(params)),
       float(cost.get("flops", 0.0)), dot_flops(traced.jaxpr.jaxpr),
       memory.argument_size_in_bytes, memory.output_size_in_bytes,
-      memory.temp_size_in_bytes, memory.alias_size_in_bytes, seconds)
+      memory.temp_size_in_bytes, memory.alias_size_in_bytes, compile_seconds)
 
 
 def table(rows: list[StepCosts], fraction: float) -> str:
