@@ -1,7 +1,6 @@
 """`blockwise_top_k.top_k` equals `jax.lax.top_k`: values and indexes, ties included."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -28,23 +27,3 @@ def test_equals_lax_top_k(length, k, kind):
   values, index = jax.jit(blockwise_top_k.top_k, static_argnums=1)(scores, k)
   np.testing.assert_array_equal(np.asarray(index), np.asarray(want_index))
   np.testing.assert_array_equal(np.asarray(values), np.asarray(want_values))
-
-
-@pytest.mark.parametrize("k", [3, 40])
-def test_top_k_by_bound_equals_lax_top_k_where_it_proves_it(k):
-  """Scores = -distance + a fraction, bounded by -distance + 1 (CMHN's shape): where it
-  says exact, `top_k_by_bound` is `jax.lax.top_k`'s; a bound that proves nothing
-  (equal everywhere) says so."""
-  rng = np.random.default_rng(k)
-  distance = rng.binomial(64, 0.5, size=(5, 20_000)).astype(np.float32)  # as random codes
-  scores = -distance + rng.random((5, 20_000)).astype(np.float32)
-  exact = lambda index: jnp.take_along_axis(jnp.asarray(scores), index, axis=1)
-  values, index, proven = blockwise_top_k.top_k_by_bound(jnp.asarray(1 - distance), exact, k,
-                                                         4 * k)
-  want_values, want_index = jax.lax.top_k(scores, k)
-  assert np.asarray(proven).all()
-  np.testing.assert_array_equal(np.asarray(index), np.asarray(want_index))
-  np.testing.assert_array_equal(np.asarray(values), np.asarray(want_values))
-  *_, proven = blockwise_top_k.top_k_by_bound(jnp.ones_like(scores), exact, k, 4 * k)
-  assert not np.asarray(proven).any()
-  assert blockwise_top_k.top_k_by_bound(jnp.ones((5, 64)), exact, k, 4 * k) is None

@@ -43,27 +43,3 @@ def top_k(scores: jnp.ndarray, k: int) -> tuple[jnp.ndarray, jnp.ndarray]:
   values, position = jax.lax.top_k(candidates, k)
   index = jnp.take_along_axis(kept, position // b, axis=1) * b + position % b
   return values, index
-
-
-def top_k_by_bound(bound: jnp.ndarray, exact, k: int, kept_blocks: int, block: int = 16):
-  """The top k of scores that are costly everywhere but cheap to bound: `bound [S, M]`
-  >= every score, `exact(index [S, n]) -> [S, n]` the scores at flat indexes.
-
-  Keeps the `kept_blocks` blocks of `block` scores with the largest bounds, scores them
-  exactly and takes their top k in index order. That is exactly the top k of the row
-  when its k-th score beats beta, the largest bound of a block left out: every score
-  left out is <= its bound <= beta. Returns `(values [S, k], indexes [S, k], exact [S])`,
-  `exact` False where that test fails (the caller ranks those rows in full), or None
-  where too few blocks are left out to gain anything."""
-  rows, length = bound.shape
-  blocks = -(-length // block)
-  if kept_blocks * block < k or kept_blocks >= blocks:
-    return None
-  padded = jnp.pad(bound, ((0, 0), (0, blocks * block - length)), constant_values=-jnp.inf)
-  maxima, kept = top_k(padded.reshape(rows, blocks, block).max(axis=-1), kept_blocks + 1)
-  beta = maxima[:, kept_blocks]  # [S] the best bound of the blocks left out
-  kept = jnp.sort(kept[:, :kept_blocks], axis=-1)  # index order: ties to the lower index
-  index = (kept[..., None] * block + jnp.arange(block)).reshape(rows, -1)  # [S, n]
-  scores = jnp.where(index < length, exact(jnp.minimum(index, length - 1)), -jnp.inf)
-  values, position = jax.lax.top_k(scores, k)
-  return values, jnp.take_along_axis(index, position, axis=1), values[:, -1] > beta

@@ -109,43 +109,20 @@ class _Collection:
       self.rows_of.setdefault(video, []).append(i)
 
 
-def make_corpus_top_k(score, config, mesh: jax.sharding.Mesh, k: int, bound=None):
+def make_corpus_top_k(score, config, mesh: jax.sharding.Mesh, k: int):
   """`(entries, valid, queries) -> (scores [S, k], flat candidate index [S, k])`: the
   k best candidates of a collection (`index = row * N + candidate`; rows and entries
   `[V, N, ...]`, `valid [V, N]`, split over `mesh`'s `data` axis), ties to the lower
   index, by `score` (`registry.Retrieval.score`). Each device ranks its shard of
   videos and keeps its k best (`blockwise_top_k`); the shards' lists are merged, so
-  the result is the same on any number of devices. With `bound`
-  (`registry.Retrieval.bound`), a shard scores exactly only the candidates of the
-  blocks of best bounds (`blockwise_top_k.top_k_by_bound`), and everything where that
-  cannot prove its top k. Pure, to be jit-compiled."""
+  the result is the same on any number of devices. Pure, to be jit-compiled."""
   data = PartitionSpec(sharding.DATA_AXIS)
 
-  def full_top_k(entries, valid, queries, k):
+  def shard_top_k(entries, valid, queries):
     scores = score(entries, queries, config).astype(jnp.float32)  # [S, Vs, N]
     scores = jnp.where(valid[None], scores, -jnp.inf).reshape(len(scores), -1)
-    return blockwise_top_k.top_k(scores, k)
-
-  def bounded_top_k(entries, valid, queries, k):
-    bounds = jnp.where(valid[None], bound(entries, queries, config), -jnp.inf)
-    flat = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), (entries, valid))
-    one = lambda tree: jax.tree.map(lambda x: x[None], tree)
-    one_score = jax.vmap(lambda e, q: score(one(e), one(q), config)[0, 0])
-
-    def exact(index):  # [S, n] -> the scores of those candidates
-      gathered, is_valid = jax.tree.map(lambda x: x[index], flat)
-      return jnp.where(is_valid, one_score(gathered, queries).astype(jnp.float32), -jnp.inf)
-    found = blockwise_top_k.top_k_by_bound(bounds.reshape(len(bounds), -1), exact, k, 4 * k)
-    if found is None:
-      return full_top_k(entries, valid, queries, k)
-    values, index, proven = found
-    return jax.lax.cond(proven.all(), lambda: (values, index),
-                        lambda: full_top_k(entries, valid, queries, k))
-
-  def shard_top_k(entries, valid, queries):
-    n = valid.size
-    best, index = (bounded_top_k if bound else full_top_k)(entries, valid, queries, min(k, n))
-    return best, index + jax.lax.axis_index(sharding.DATA_AXIS) * n
+    best, index = blockwise_top_k.top_k(scores, min(k, scores.shape[1]))
+    return best, index + jax.lax.axis_index(sharding.DATA_AXIS) * scores.shape[1]
 
   # check_vma=False: a model's score may hold loops (CLEAR's pruned search) whose
   # carries start as constants; every shard's computation is its own anyway.
@@ -339,8 +316,7 @@ class Predictor:
   def corpus_top_k(self, k: int):
     """`make_corpus_top_k` of this model's score and mesh, compiled once per k."""
     if k not in self._corpus_top_k:
-      retrieval = self.spec.retrieval
-      top_k = make_corpus_top_k(retrieval.score, self.config, self.mesh, k, retrieval.bound)
+      top_k = make_corpus_top_k(self.spec.retrieval.score, self.config, self.mesh, k)
 
       def counted(*args):
         self.traces["corpus_top_k"] += 1

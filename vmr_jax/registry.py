@@ -71,9 +71,6 @@ class Retrieval:
     Q queries (`[Q, ...]` arrays, and anything else the score needs, e.g. weights).
   score: `(entries [V, N, ...], queries, config) -> [S, V, N]` scores, higher is
     better (the order decode ranks by; -inf: not a candidate for that query).
-  bound: optional `(entries, queries, config) -> [S, V, N]`, >= `score` everywhere and
-    cheaper (CMHN: the Hamming distance alone), so that a search scores exactly only
-    the candidates whose bounds could reach the top k (`predictor.make_corpus_top_k`).
   host_index: optional `(entries, valid [V, N]) -> index` on the host, with
     `index.top_k(queries, k)` equal to `predictor.make_corpus_top_k`'s, for a CPU where
     a library searches faster than XLA (`vmr_jax.faiss_index`); `host_available()`
@@ -82,7 +79,6 @@ class Retrieval:
   moments: Callable[[Any, Mapping[str, jnp.ndarray], Any], tuple[Any, jnp.ndarray, jnp.ndarray]]
   queries: Callable[[Any, Any], Any]
   score: Callable[[Any, Any, Any], jnp.ndarray]
-  bound: Callable[[Any, Any, Any], jnp.ndarray] | None = None
   host_index: Callable[[Any, Any], Any] | None = None
   host_available: Callable[[], bool] = lambda: False
 

@@ -299,17 +299,9 @@ def create(config, info: registry.DataInfo) -> registry.Model:
       config, info, lambda *encoder: CMHN(config.cmhn, *encoder))
 
 
-def retrieval_bound(moments, queries, config):
-  """`retrieval_score`'s upper bound from the packed codes alone `[S, V, N]`: minus the
-  Hamming distance + 0.25 (the cosine's term is at most that)."""
-  del config
-  (moment_words, _), (query_words, _) = moments, queries
-  return ranking_score(packed_hamming_distance(moment_words[None], query_words[:, None, None]),
-                       1.0)
-
 SPEC = registry.ModelSpec(
     create=create, loss=loss, decode=decode, data={"batch_kind": "video"},
     retrieval=registry.Retrieval(
-        retrieval_moments, retrieval_queries, retrieval_score, bound=retrieval_bound,
+        retrieval_moments, retrieval_queries, retrieval_score,
         host_index=functools.partial(faiss_index.HammingIndex, rank=ranking_score),
         host_available=faiss_index.available))

@@ -6,8 +6,7 @@ command lines.
 
 The methods, for a batch of S sentences over M moments, top k:
 - "JAX": `predictor.make_corpus_top_k` (the Predictor's `search_backend="jax"`) on all
-  local devices: every score (CMHN: the exact scores of the blocks its Hamming
-  distances bound, `blockwise_top_k.top_k_by_bound`), then `blockwise_top_k`;
+  local devices: every score, then `blockwise_top_k`;
 - "faiss (Predictor)": CMHN only, `faiss_index.HammingIndex` (`search_backend="faiss"`,
   the same ranking: equal distances by the cosine);
 - "faiss": faiss's `IndexBinaryFlat` (Hamming distance only: equal distances in
@@ -88,9 +87,7 @@ def corpus_comparison(moments: int, per_video: int, bits: int, dim: int, queries
                                  ^ code_queries[:, None]).sum(-1, dtype=np.int32)),
       ("fvmr", fvmr, vectors, vector_queries,
        lambda: vector_queries @ vectors.reshape(-1, dim).T)):
-    retrieval = model.SPEC.retrieval
-    top_k = jax.jit(predictor.make_corpus_top_k(retrieval.score, None, mesh, k,
-                                                retrieval.bound))
+    top_k = jax.jit(predictor.make_corpus_top_k(model.retrieval_score, None, mesh, k))
     data = sharding.data_sharded(mesh)
     args = (jax.device_put(entries, data), jax.device_put(valid, data), jax.device_put(query))
     seconds, (best, index) = timed(lambda: jax.block_until_ready(top_k(*args)))

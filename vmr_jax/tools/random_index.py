@@ -39,11 +39,10 @@ class Shape:
     return 4 * (-(-self.bits // 32) + self.bits) if kind == "cmhn" else 4 * self.dim
 
 
-def retrieval(kind: str):
-  """The kind's `registry.Retrieval` (its `score`: `(entries [V, N, ...], queries) ->
-  [S, V, N]`, and CMHN's `bound`)."""
+def score_fn(kind: str):
+  """The kind's `registry.Retrieval.score`: `(entries [V, N, ...], queries) -> [S, V, N]`."""
   from vmr_jax.models import cmhn, fvmr
-  return {"cmhn": cmhn.SPEC, "fvmr": fvmr.SPEC}[kind].retrieval
+  return {"cmhn": cmhn.retrieval_score, "fvmr": fvmr.retrieval_score}[kind]
 
 
 def _codes(real: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -74,7 +73,7 @@ def queries(kind: str, shape: Shape, count: int, seed: int = 0):
 
 def numpy_scores(kind: str, entries, queries) -> np.ndarray:
   """`[S, Vc * N]` float64 scores of a chunk's moments, computed by numpy as the kind's
-  `retrieval(kind).score` defines them (CMHN: -Hamming distance + 0.25 cosine; FVMR: sigmoid)."""
+  `score_fn` defines them (CMHN: -Hamming distance + 0.25 cosine; FVMR: sigmoid)."""
   if kind == "cmhn":
     (words, units), (query_words, query_units) = entries, queries
     words, units = words.reshape(-1, words.shape[-1]), units.reshape(-1, units.shape[-1])

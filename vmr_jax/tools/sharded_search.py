@@ -129,8 +129,7 @@ def make_search(kind: str, shape: random_index.Shape, mine: range, k: int, queri
   from jax.experimental import multihost_utils
   from vmr_jax import predictor, sharding
   mesh = sharding.make_mesh(jax.local_devices())
-  retrieval = random_index.retrieval(kind)
-  top_k = jax.jit(predictor.make_corpus_top_k(retrieval.score, None, mesh, k, retrieval.bound))
+  top_k = jax.jit(predictor.make_corpus_top_k(random_index.score_fn(kind), None, mesh, k))
   data = sharding.data_sharded(mesh)
   index = [jax.device_put(random_index.chunk_entries(kind, shape, c, _SEED.value), data)
            for c in mine]
