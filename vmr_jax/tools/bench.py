@@ -94,6 +94,8 @@ _CORPUS_QUERIES = flags.DEFINE_integer("corpus_queries", 64, "corpus: sentences 
 _CORPUS_K = flags.DEFINE_integer("corpus_k", 100, "corpus: moments kept a sentence.")
 _CODE_BITS = flags.DEFINE_integer("code_bits", 64, "corpus: CMHN code length.")
 _CORPUS_DIM = flags.DEFINE_integer("corpus_dim", 256, "corpus: FVMR common-space width.")
+_CORPUS_PARTS = flags.DEFINE_bool("corpus_parts", False, "corpus: time each part of JAX's "
+                                  "search alone instead (corpus_speed.parts).")
 _GALLERY = flags.DEFINE_list("gallery", ["25", "4083"], "retrieval: videos, queries "
                              "(default: TACoS's test split).")
 _SENTENCES = flags.DEFINE_string("sentences", _DEFAULT_SENTENCES,
@@ -331,6 +333,12 @@ def bench_corpus() -> None:
   """Prints `corpus_speed.corpus_comparison`'s tables (`corpus_speed.markdown`)."""
   moments, bits, dim = _MOMENTS.value, _CODE_BITS.value, _CORPUS_DIM.value
   queries, k = _CORPUS_QUERIES.value, _CORPUS_K.value
+  if _CORPUS_PARTS.value:
+    seconds = corpus_speed.parts(moments, _PER_VIDEO.value, bits, dim, queries, k, _STEPS.value)
+    print(f"JAX's collection search, part by part: {moments:,} moments, {queries} sentences, "
+          f"top {k}, 1 x {jax.devices()[0].device_kind}\n| part | ms |\n| --- | --- |")
+    print("\n".join(f"| {name} | {1000 * s:.1f} |" for name, s in seconds.items()))
+    return
   results = corpus_speed.corpus_comparison(moments, _PER_VIDEO.value, bits, dim, queries, k,
                                            _STEPS.value)
   print(f"collection search: {moments:,} moments ({_PER_VIDEO.value} a video), {queries} "

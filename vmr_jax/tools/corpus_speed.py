@@ -45,6 +45,60 @@ def machine_limits(megabytes: int = 512, size: int = 2048, steps: int = 5) -> di
           "matmul_GFLOPs": 2 * size**3 / rate(jax.jit(jnp.matmul), square, square) / 1e9}
 
 
+def parts(moments: int, per_video: int, bits: int, dim: int, queries: int, k: int,
+          steps: int, seed: int = 0) -> dict[str, float]:
+  """`{part: seconds}`: where JAX's search time goes, each part of `corpus_comparison`'s
+  JAX search jitted alone on one device (a sum stands for the rest of the search), and
+  the replaced ways (the einsum over `[V, N, D]`, one `jax.lax.top_k`) beside them."""
+  from vmr_jax import blockwise_top_k
+  from vmr_jax.layers.hashing import pack_signs, packed_hamming_distance
+  from vmr_jax.models import cmhn, common, fvmr
+  rng = np.random.default_rng(seed)
+  videos = -(-moments // per_video)
+  unit = lambda x: x / np.linalg.norm(x, axis=-1, keepdims=True)
+  real, real_queries = (rng.normal(size=shape).astype(np.float32)
+                        for shape in ((videos, per_video, bits), (queries, bits)))
+  codes = tuple(jnp.asarray(x) for x in (pack_signs(real), unit(real)))
+  code_queries = tuple(jnp.asarray(x) for x in (pack_signs(real_queries), unit(real_queries)))
+  del real
+  vectors = jnp.asarray((rng.normal(size=(videos, per_video, dim)) / np.sqrt(dim))
+                        .astype(np.float32))
+  vector_queries = jnp.asarray(rng.normal(size=(queries, dim)).astype(np.float32))
+  flat = lambda x: x.reshape(queries, -1)
+  code_scores = jax.jit(lambda e, q: flat(cmhn.retrieval_score(e, q, None)))(codes, code_queries)
+  vector_scores = jax.jit(lambda e, q: flat(fvmr.retrieval_score(e, q, None)))(vectors,
+                                                                              vector_queries)
+  runs = {
+      "CMHN: Hamming distances (XOR, popcount)": (
+          lambda e, q: packed_hamming_distance(e[0][None], q[0][:, None, None]).sum(),
+          codes, code_queries),
+      "CMHN: the cosines (common.collection_products)": (
+          lambda e, q: common.collection_products(e[1], q[1]).sum(), codes, code_queries),
+      "CMHN: the scores (cmhn.retrieval_score)": (
+          lambda e, q: cmhn.retrieval_score(e, q, None).sum(), codes, code_queries),
+      "CMHN: jax.lax.top_k of the scores": (lambda s: jax.lax.top_k(s, k), code_scores),
+      "CMHN: blockwise_top_k.top_k of the scores": (
+          lambda s: blockwise_top_k.top_k(s, k), code_scores),
+      "FVMR: the einsum vmd,sd->svm": (
+          lambda m, q: jnp.einsum("vmd,sd->svm", m, q).sum(), vectors, vector_queries),
+      "FVMR: common.collection_products": (
+          lambda m, q: common.collection_products(m, q).sum(), vectors, vector_queries),
+      "FVMR: the scores (fvmr.retrieval_score: + sigmoid)": (
+          lambda m, q: fvmr.retrieval_score(m, q, None).sum(), vectors, vector_queries),
+      "FVMR: jax.lax.top_k of the scores": (lambda s: jax.lax.top_k(s, k), vector_scores),
+      "FVMR: blockwise_top_k.top_k of the scores": (
+          lambda s: blockwise_top_k.top_k(s, k), vector_scores)}
+  seconds = {}
+  for name, (fn, *args) in runs.items():
+    fn = jax.jit(fn)
+    jax.block_until_ready(fn(*args))
+    start = time.perf_counter()
+    for _ in range(steps):
+      jax.block_until_ready(fn(*args))
+    seconds[name] = (time.perf_counter() - start) / steps
+  return seconds
+
+
 def corpus_comparison(moments: int, per_video: int, bits: int, dim: int, queries: int,
                       k: int, steps: int, seed: int = 0) -> dict[str, dict[str, tuple]]:
   """`{"cmhn" | "fvmr": {method: (seconds per batch, top-k scores equal JAX's)}}` of the
