@@ -79,7 +79,8 @@ def test_tiny_suite_command_without_tensorflow(tmp_path):
                if line.startswith(f"| {CONFIG} | {dtype} | 2 videos x 2 queries | "))
     cells = row.strip("|").split(" | ")
     assert len(cells) == 9 and cells[5].endswith("x") and cells[7] == "-"  # no CPU count
-  assert "| method | CMHN, 64-bit Hamming: ms a batch |" in table and "\n| JAX | " in table
+  assert "CMHN, 64-bit codes: index 264 bytes a moment" in table  # corpus_speed.markdown
+  assert "FVMR, 32-d: index 128 bytes a moment" in table and "\n| JAX | " in table
 
 
 def test_every_paper_config_has_a_tiny_size():
