@@ -9,6 +9,17 @@
 from vmr_jax.configs import cmhn_common
 
 
+# 64 clips of ~1.9 s: every size to 8 clips at stride 1, then up to the whole video at
+# strides ~k/8 (ActivityNet's moments average a third of the video): 681 candidates,
+# 26M weights at width 256.
+KERNELS = (1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 56, 64)
+STRIDES = (1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 3, 3, 4, 4, 5, 6, 7, 8)
+# activitynet_captions.py's, in clips of 1 s.
+RELEASED_KERNELS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 13, 16, 19, 23, 28, 34, 41, 50, 61, 75,
+                    92, 113, 139, 171, 211)
+RELEASED_STRIDES = (1,) * 13 + (2, 2, 3, 4, 4, 6, 7, 9, 11, 13, 17, 21)
+
+
 def get_config(reading: str = cmhn_common.DEFAULT_READING):
   config = cmhn_common.get_config(reading)
   config.data.name = "activitynet_captions"
@@ -16,16 +27,14 @@ def get_config(reading: str = cmhn_common.DEFAULT_READING):
   config.data.max_queries = 8
   config.data.eval_max_queries = 32  # all of a video's queries: codes once per video
   config.cmhn.code_bits = 256
-  # 64 clips of ~1.9 s: every size to 8 clips at stride 1, then up to the whole
-  # video at strides ~k/8 (ActivityNet's moments average a third of the video): 681
-  # candidates, 26M weights at width 256.
-  config.cmhn.kernels = (1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 56,
-                         64)
-  config.cmhn.strides = (1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 3, 3, 4, 4, 5, 6, 7, 8)
+  config.cmhn.kernels, config.cmhn.strides = KERNELS, STRIDES
   config.train.learning_rate = 1e-3
-  if reading == "released":  # activitynet_captions.py: 7 levels of kernel 7, lr 1.3e-3
-    config.cmhn.tcn_channels = (448, 416, 384, 352, 320, 288, 256)
-    config.cmhn.tcn_kernel = 7
+  # activitynet_captions.py: 7 levels of kernel 7, lr 1.3e-3, 1 clip per second (padded
+  # to the longest video, 755.1 s, and masked) with its candidate sizes in seconds.
+  if reading == "released":
+    config.cmhn.update(tcn_channels=(448, 416, 384, 352, 320, 288, 256), tcn_kernel=7,
+                       kernels=RELEASED_KERNELS, strides=RELEASED_STRIDES)
+    config.data.update(clip_seconds=1.0, num_clips=756)
     config.train.learning_rate = 1.3e-3
     config.eval.best_metric = "R@1,IoU=0.7"
   config.train.batch_size = 32

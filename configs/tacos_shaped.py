@@ -47,7 +47,7 @@ from vmr_jax.configs import default
 # differ): widths 128, a schedule of a few epochs, the input clips 128 (FVMR's map is
 # its TACoS config's 128 cells wide).
 FIELDS = {
-    "cmhn": {"data.num_clips": 128, "cmhn.hidden": 128, "cmhn.tcn_channels": (256, 128, 128, 128),
+    "cmhn": {"cmhn.hidden": 128, "cmhn.tcn_channels": (256, 128, 128, 128),
              "cmhn.query_hidden": (256, 128), "train.learning_rate": 1e-3,
              "train.num_steps": 400, "train.eval_every": 200},
     # A 64-clip map (the ActivityNet release's size and schedule), a 4-layer kernel-5

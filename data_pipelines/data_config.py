@@ -41,6 +41,7 @@ class DataConfig:
   builder_config: str | None = None  # e.g. "tiny" (synthetic), "i3d" (charades_sta)
   num_clips: int = 64
   short_videos: str = "stretch"
+  clip_seconds: float = 0.0  # > 0: clips at this rate, variable length, masked
   batch_kind: str = "video"
   max_queries: int = 8
   eval_max_queries: int = 0  # evaluation's chunk size; 0 = max_queries
@@ -75,6 +76,9 @@ class DataConfig:
       # sentence repeated across descriptions would take it out of all but one.
       raise ValueError("duplicate_sentences=merge needs paragraphs='' or 'time' (a "
                        "release paragraph keeps every sentence in its place)")
+    if not self.clip_seconds >= 0:
+      raise ValueError(f"clip_seconds must be >= 0 (0: num_clips clips a video), "
+                       f"got {self.clip_seconds!r}")
     for field in ("num_clips", "max_queries", "max_windows", "max_words", "max_wordpiece",
                   "max_verbs", "max_nouns", "max_node_words"):
       if getattr(self, field) < 1:

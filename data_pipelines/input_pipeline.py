@@ -8,6 +8,13 @@ Per video (one TFDS example):
   the last input clip). When N < T, `short_videos="stretch"` (the papers' choice)
   repeats clips by the same rule; `"pad"` keeps the N clips, zero-pads to T and masks
   the rest (`video_mask`), so clip i then spans [i, i + 1) * duration / N.
+  `clip_seconds` > 0 (CMHN's released data: 1 clip per second) instead sets each
+  video's length from its duration: n = ceil(duration / clip_seconds) clips (a
+  thousandth of a clip forgiven, at most T), pooled (or repeated) from the N stored
+  ones by the rule above with n for T, zero-padded to T and masked; clip i spans
+  [i, i + 1) * duration / n, within duration / n^2 of the rate's [i, i + 1) *
+  clip_seconds. A video longer than T clips at that rate gets T longer clips, so T
+  is set to cover a dataset's longest video.
 - Words become ids of a `WordVocab` built from the dataset's word counts over all
   splits (0 = padding, 1 = out of vocabulary), truncated to `max_words`; if
   `wordpiece_vocab` is set, sentences also become BERT WordPiece ids `[CLS] .. [SEP]`
@@ -270,7 +277,8 @@ class Pipeline:
     cfg = self.config
     queries = ex["queries"]
     order, windows = self._query_order(ex)
-    feats, mask = resample_features(ex["features"], cfg.num_clips, cfg.short_videos)
+    feats, mask = resample_features(ex["features"], cfg.num_clips, cfg.short_videos,
+                                    ex["duration"], cfg.clip_seconds)
     words = tf.gather(queries["words"], order)
     ids = self._table.lookup(words[:, :cfg.max_words])
     out = {
@@ -437,10 +445,17 @@ def merge_duplicates(sentences: tf.Tensor, times: tf.Tensor, max_windows: int,
   return first, tf.gather(times, tf.gather(by_group, slot))
 
 
-def resample_features(feats: tf.Tensor, num_clips: int, short_videos: str = "stretch"
+def resample_features(feats: tf.Tensor, num_clips: int, short_videos: str = "stretch",
+                      duration: tf.Tensor | None = None, clip_seconds: float = 0.0
                       ) -> tuple[tf.Tensor, tf.Tensor]:
-  """`[N, D]` -> `[num_clips, D]` features and `[num_clips]` mask (module docstring)."""
+  """`[N, D]` -> `[num_clips, D]` features and `[num_clips]` mask (module docstring);
+  `duration` (seconds) is read only with `clip_seconds` > 0."""
   n = tf.shape(feats)[0]
+  if clip_seconds > 0:
+    count = clip_count(duration, clip_seconds, num_clips)
+    pooled = _average_pool(feats, count)
+    return (tf.pad(pooled, [[0, num_clips - count], [0, 0]]),
+            tf.range(num_clips) < count)
   if short_videos == "pad":
     def pad():
       padded = tf.pad(feats, [[0, num_clips - n], [0, 0]])
@@ -451,10 +466,18 @@ def resample_features(feats: tf.Tensor, num_clips: int, short_videos: str = "str
   return _average_pool(feats, num_clips), tf.ones([num_clips], tf.bool)
 
 
-def _average_pool(feats: tf.Tensor, num_clips: int) -> tf.Tensor:
+def clip_count(duration: tf.Tensor, clip_seconds: float, num_clips: int) -> tf.Tensor:
+  """int32 ceil(duration / clip_seconds - 1e-3), clipped to [1, num_clips]."""
+  count = tf.math.ceil(tf.cast(duration, tf.float64) / clip_seconds - 1e-3)
+  return tf.cast(tf.clip_by_value(count, 1, num_clips), tf.int32)
+
+
+def _average_pool(feats: tf.Tensor, num_clips) -> tf.Tensor:
+  """`[N, D]` -> `[num_clips, D]` (a Python or a scalar tensor count)."""
   n = tf.shape(feats)[0]
-  bounds = tf.cast(tf.round(tf.range(num_clips + 1, dtype=tf.float64) * tf.cast(n, tf.float64)
-                            / num_clips), tf.int32)
+  count = tf.cast(num_clips, tf.float64)
+  bounds = tf.cast(tf.round(tf.cast(tf.range(num_clips + 1), tf.float64)
+                            * tf.cast(n, tf.float64) / count), tf.int32)
   starts = tf.minimum(bounds[:-1], n - 1)
   ends = tf.maximum(bounds[1:], starts + 1)
   csum = tf.concat([tf.zeros_like(feats[:1], tf.float64),

@@ -171,6 +171,10 @@ def test_config_checks(clear_config, tiny_data_dir):
   clear_config.data.short_videos = "pad"
   with pytest.raises(ValueError, match="short_videos='stretch'"):
     setup(clear_config)
+  clear_config.data.short_videos = "stretch"
+  clear_config.data.clip_seconds = 1.0  # Eq. 2's anchors need every video at L clips
+  with pytest.raises(ValueError, match="clip_seconds=0.0"):
+    setup(clear_config)
 
 
 def brute_force_recall(in_node, scores, times, gts, n, threshold, nms_threshold):

@@ -159,3 +159,34 @@ def test_binary_similarity_codes_are_signs_with_a_straight_through_gradient(run,
   np.testing.assert_allclose(np.asarray(grad_c), want_c, rtol=1e-4, atol=1e-4)
   np.testing.assert_allclose(np.asarray(grad_q), want_q, rtol=1e-4, atol=1e-4)
   assert np.abs(want_c).max() > 1
+
+
+def release_ticks(seconds, kernels, strides):
+  """The released data's candidates of a video of `seconds` 1-s clips (tacos.py's
+  `ticks` loop, written from it): (x - k, x) for x in range(k, seconds + 1, stride)."""
+  return [(x - k, x) for k, s in zip(kernels, strides) if k <= seconds
+          for x in range(k, seconds + 1, s)]
+
+
+@pytest.mark.parametrize("dataset", ["tacos", "activitynet_captions"])
+def test_released_configs_read_a_clip_a_second_over_the_longest_video(
+    real_annotations, dataset):
+  """The released TACoS and ActivityNet configs: 1 clip per second, `num_clips` enough
+  for the real annotations' longest video, and a video's valid candidates the
+  release's ticks in its order."""
+  import importlib
+  import json
+  config = importlib.import_module(
+      f"vmr_jax.configs.cmhn_{dataset.split('_')[0]}").get_config()
+  assert config.data.clip_seconds == 1.0
+  longest = 0.0
+  for path in (real_annotations / dataset).glob("*.json"):
+    for video in json.loads(path.read_text()).values():
+      longest = max(longest, video["num_frames"] / video["fps"] if "fps" in video
+                    else video["duration"])
+  assert config.data.num_clips == int(np.ceil(longest))
+  spans = cmhn.candidate_spans(config.data.num_clips, config.cmhn)
+  for seconds in (7, 100, int(np.ceil(longest))):
+    valid = spans[spans[:, 1] <= seconds]
+    want = release_ticks(seconds, config.cmhn.kernels, config.cmhn.strides)
+    assert list(map(tuple, valid.tolist())) == want

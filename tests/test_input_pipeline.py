@@ -43,6 +43,53 @@ def test_resample_pad_keeps_short_videos():
   assert long.shape == (8, 2) and mask.numpy().all()
 
 
+def released_clips(rows, duration):
+  """CMHN's released 1-clip-a-second features (activitynet_captions.py), written from
+  its loop: clip j averages the rows int(j s) .. max(int(j s) + 1, int((j + 1) s)),
+  s = rows per second, for j while (j + 1) s < N + s."""
+  s = len(rows) / duration
+  return np.stack([rows[int(i - s):max(int(i - s) + 1, int(i))].mean(0)
+                   for i in np.arange(s, len(rows) + s, s)])
+
+
+@pytest.mark.parametrize("rows_per_second,duration", [(4, 25.0), (2, 7.0), (1, 9.0),
+                                                      (4, 3.0)])
+def test_clips_at_a_rate_are_the_released_seconds(rows_per_second, duration):
+  """`clip_seconds` > 0: ceil(duration / clip_seconds) clips, each the mean of its
+  second's rows (as the release computes them where a second holds whole rows),
+  then zeros, masked."""
+  rows = np.random.default_rng(0).normal(
+      size=(int(rows_per_second * duration), 3)).astype(np.float32)
+  got, mask = ip.resample_features(tf.constant(rows), 32, "stretch",
+                                   tf.constant(duration, tf.float32), 1.0)
+  want = released_clips(rows, duration)
+  assert mask.numpy().sum() == len(want) == int(np.ceil(duration))
+  np.testing.assert_allclose(got.numpy()[:len(want)], want, rtol=1e-5, atol=1e-6)
+  np.testing.assert_array_equal(got.numpy()[len(want):], 0)
+
+
+def test_clips_at_a_rate_longer_than_num_clips_are_pooled_to_it():
+  rows = np.ones((40, 2), np.float32)
+  got, mask = ip.resample_features(tf.constant(rows), 8, "stretch",
+                                   tf.constant(40.0), 1.0)
+  assert got.shape == (8, 2) and mask.numpy().all()
+  _, mask = ip.resample_features(tf.constant(rows), 8, "stretch", tf.constant(0.2), 1.0)
+  np.testing.assert_array_equal(mask.numpy(), [1] + [0] * 7)  # at least one clip
+
+
+def test_pipeline_at_a_clip_rate_masks_each_video_to_its_length(tiny_data_dir):
+  pipeline = ip.Pipeline(config(tiny_data_dir, clip_seconds=2.0))  # 6-13 clips of 16
+  lengths = []
+  for batch in pipeline.eval_iterator("test", 4):
+    for mask, duration, valid, feats in zip(batch["video_mask"], batch["duration"],
+                                            batch["example_valid"], batch["video_feats"]):
+      if valid:
+        assert mask.sum() == int(np.ceil(duration / 2.0 - 1e-3))
+        assert mask[:mask.sum()].all() and not (feats[~mask] != 0).any()
+        lengths.append(int(mask.sum()))
+  assert len(set(lengths)) > 1  # the tiny set's videos differ in length
+
+
 def raw_queries(data_dir, split="test"):
   """{(video_id, query_index): (sentence, start, end)} straight from TFDS."""
   builder = tfds.builder("synthetic/tiny", data_dir=str(data_dir))
@@ -195,6 +242,8 @@ def test_config_validation():
     ip.DataConfig(batch_kind="clip")
   with pytest.raises(ValueError, match="short_videos"):
     ip.DataConfig(short_videos="crop")
+  with pytest.raises(ValueError, match="clip_seconds must be >= 0"):
+    ip.DataConfig(clip_seconds=-1.0)
   with pytest.raises(ValueError, match="unknown config.data fields"):
     ip.DataConfig.from_config({"name": "tacos", "num_clip": 3})
   assert ip.DataConfig.from_config({"num_clips": 3}).num_clips == 3

@@ -201,6 +201,20 @@ def test_resample_clips_matches_the_input_pipeline(rule):
     np.testing.assert_array_equal(got_mask, want_mask)
 
 
+def test_resample_clips_at_a_rate_matches_the_input_pipeline():
+  from data_pipelines.input_pipeline import resample_features
+  from vmr_jax.predictor_inputs import resample_clips
+  rng = np.random.default_rng(1)
+  for n, duration in ((40, 10.0), (40, 9.9995), (7, 13.2), (100, 3.0), (30, 99.0)):
+    feats = rng.normal(size=(n, 3)).astype(np.float32)
+    want, want_mask = (x.numpy() for x in resample_features(
+        feats, 16, "stretch", np.float32(duration), 1.0))
+    got, got_mask = resample_clips(feats, 16, "stretch", duration, 1.0)
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(got_mask, want_mask)
+    assert got_mask.sum() == min(16, int(np.ceil(round(duration, 2))))
+
+
 def test_packed_hamming_distance_equals_the_sign_codes():
   from vmr_jax.layers.hashing import hamming_distance, pack_signs, packed_hamming_distance
   from vmr_jax.layers.hashing import sign

@@ -231,8 +231,9 @@ class Predictor:
       pieces = ([long_videos.Piece(feats, 0, 0.0, duration)] if window is None
                 else long_videos.split(feats, duration, window, stride))
       for piece in pieces:
-        resampled, mask = predictor_inputs.resample_clips(piece.features, data.num_clips,
-                                                          data.short_videos)
+        resampled, mask = predictor_inputs.resample_clips(
+            piece.features, data.num_clips, data.short_videos, piece.duration,
+            data.get("clip_seconds", 0.0))
         clips.append(resampled), masks.append(mask), seconds.append(piece.duration)
         row_videos.append(video), offsets.append(piece.offset)
     rows = self.devices * math.ceil(len(row_videos) / self.devices)

@@ -21,27 +21,45 @@ from vmr_jax import distributed
 Batch = dict[str, np.ndarray]
 
 
-def resample_clips(features: np.ndarray, num_clips: int, short_videos: str = "stretch"
+def resample_clips(features: np.ndarray, num_clips: int, short_videos: str = "stretch",
+                   duration: float = 0.0, clip_seconds: float = 0.0
                    ) -> tuple[np.ndarray, np.ndarray]:
   """`[N, D]` -> `[num_clips, D]` float32 features and `[num_clips]` mask: clip i is
   the mean of input clips [b_i, max(b_{i+1}, b_i + 1)), b_i = round(i N / T), its
   start clamped to N - 1; with `short_videos = "pad"` a video of N < T clips keeps
-  them, zero-padded and masked."""
+  them, zero-padded and masked; with `clip_seconds` > 0 a video of `duration`
+  seconds becomes `clip_count` clips by the same rule, zero-padded and masked."""
   features = np.asarray(features)
   if features.ndim != 2 or not len(features):
     raise ValueError(f"clip features must be [clips >= 1, D], got shape {features.shape}")
   n = len(features)
+  if clip_seconds > 0:
+    count = clip_count(duration, clip_seconds, num_clips)
+    padded = np.zeros((num_clips, features.shape[1]), np.float32)
+    padded[:count] = _average_pool(features, count)
+    return padded, np.arange(num_clips) < count
   if short_videos == "pad" and n < num_clips:
     padded = np.zeros((num_clips, features.shape[1]), np.float32)
     padded[:n] = features
     return padded, np.arange(num_clips) < n
+  return _average_pool(features, num_clips), np.ones(num_clips, bool)
+
+
+def clip_count(duration: float, clip_seconds: float, num_clips: int) -> int:
+  """A video's clips at `clip_seconds` a clip: ceil(duration / clip_seconds) (a
+  thousandth of a clip forgiven), in [1, num_clips]."""
+  return int(np.clip(np.ceil(duration / clip_seconds - 1e-3), 1, num_clips))
+
+
+def _average_pool(features: np.ndarray, num_clips: int) -> np.ndarray:
+  n = len(features)
   bounds = np.round(np.arange(num_clips + 1, dtype=np.float64) * n / num_clips).astype(int)
   starts = np.minimum(bounds[:-1], n - 1)
   ends = np.maximum(bounds[1:], starts + 1)
   csum = np.concatenate([np.zeros((1, features.shape[1])),
                          np.cumsum(features.astype(np.float64), axis=0)])
   pooled = (csum[ends] - csum[starts]) / (ends - starts)[:, None]
-  return pooled.astype(np.float32), np.ones(num_clips, bool)
+  return pooled.astype(np.float32)
 
 
 def shortened(text: str, width: int = 60) -> str:

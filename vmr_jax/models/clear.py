@@ -421,5 +421,6 @@ def spec_for(config) -> registry.ModelSpec:
 # resampled to exactly L clips.
 SPEC = registry.ModelSpec(
     create=create, loss=loss, decode=decode,
-    data={"batch_kind": "video", "short_videos": "stretch"}, eval_stats=eval_stats,
+    data={"batch_kind": "video", "short_videos": "stretch", "clip_seconds": 0.0},
+    eval_stats=eval_stats,
     retrieval=registry.Retrieval(retrieval_moments, retrieval_queries, retrieval_score))

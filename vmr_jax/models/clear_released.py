@@ -291,5 +291,6 @@ def create(config, info: registry.DataInfo) -> registry.Model:
 # 2D-TAN resamples every video to the map's clips.
 SPEC = registry.ModelSpec(
     create=create, loss=loss, decode=decode,
-    data={"batch_kind": "query", "short_videos": "stretch"}, eval_stats=eval_stats,
+    data={"batch_kind": "query", "short_videos": "stretch", "clip_seconds": 0.0},
+    eval_stats=eval_stats,
     map_clips=map_clips)

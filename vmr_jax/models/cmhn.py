@@ -58,10 +58,13 @@ the paper's tables, `configs/cmhn_<dataset>.py:paper` the other):
   Differences from the release, with the reason they are left:
   - its query side is a frozen, precomputed BERT-large sentence vector (1024-d);
     here `config.text` (the release config freezes the encoder, `text.trainable`);
-  - it reads 1 clip per second, each the mean of the C3D features of that second,
-    variable length; here the dataset's fixed `data.num_clips` per video (resampled
-    or padded), and candidate sizes in clips (the release's TACoS sizes 1..23 are
-    seconds), so the configs keep their own size schedules;
+  - it reads 1 clip per second, each the mean of the C3D features of that second, as
+    many as the video lasts: `data.clip_seconds = 1` (`data_pipelines.input_pipeline`),
+    which the TACoS and ActivityNet configs set for it with its candidate sizes in
+    seconds and `data.num_clips` covering the longest video (padding masked); clip i
+    spans [i, i + 1) x duration / n here (n = ceil(duration)), [i, i + 1) s there (the
+    last one past the video's end), and a second's stored rows are found by rounding
+    where the release truncates: both within a clip's fraction 1 / n;
   - one video per step, over half the training videos per epoch (shuffled); here
     `train.batch_size` videos per step over the whole split;
   - sgn(0) = 0 in torch's evaluation, +1 here (a code entry is exactly 0 with

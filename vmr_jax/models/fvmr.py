@@ -281,6 +281,6 @@ def create(config, info: registry.DataInfo) -> registry.Model:
 # 2D-TAN resamples every video to the map's L clips.
 SPEC = registry.ModelSpec(
     create=create, loss=loss, decode=decode,
-    data={"batch_kind": "video", "short_videos": "stretch"},
+    data={"batch_kind": "video", "short_videos": "stretch", "clip_seconds": 0.0},
     retrieval=registry.Retrieval(retrieval_moments, retrieval_queries, retrieval_score),
     map_clips=map_clips)
