@@ -8,6 +8,34 @@ from vmr_jax.configs import default
 # `configs/cmhn_<dataset>.py:paper` trains the paper's text (docs/results.md compares
 # the two).
 DEFAULT_READING = "released"
+# The clips a dataset config reads: "fixed", the dataset's `data.num_clips` per video
+# (resampled), or "seconds", the released code's 1 clip per second, as many as the
+# video lasts (padded and masked), with its candidate sizes in seconds.
+CLIP_RULES = ("fixed", "seconds")
+
+
+def parse_arg(arg: str, released_clips: str) -> tuple[str, str]:
+  """A dataset config's argument "READING", "CLIPS" or "READING,CLIPS"
+  (`--config=configs/cmhn_tacos.py:released,seconds`) -> (reading, clips): READING
+  "released" (the default) or "paper", CLIPS one of `CLIP_RULES` (default:
+  `released_clips` for the released reading, "fixed" for the paper's)."""
+  reading, clips = DEFAULT_READING, ""
+  for token in filter(None, arg.split(",")):
+    if token in ("released", "paper"):
+      reading = token
+    elif token in CLIP_RULES:
+      clips = token
+    else:
+      raise ValueError(f"config argument {token!r}: a reading (released, paper) or "
+                       f"clips ({', '.join(CLIP_RULES)})")
+  return reading, clips or (released_clips if reading == "released" else "fixed")
+
+
+def read_seconds(config: ml_collections.ConfigDict, longest: int, kernels, strides):
+  """The released code's clips: 1 per second, padded to the `longest` video's
+  seconds, candidate `kernels` and `strides` in seconds."""
+  config.data.update(clip_seconds=1.0, num_clips=longest)
+  config.cmhn.update(kernels=tuple(kernels), strides=tuple(strides))
 
 
 def get_config(reading: str = DEFAULT_READING):

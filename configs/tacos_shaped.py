@@ -14,7 +14,9 @@ layer over 256 input clips).
 
 The data (`data_pipelines/shaped_features.py`): the real TACoS annotations, 128 clips of
 4096-d generated features per video. What changes from `configs/<model>_tacos.py`:
-- the dataset, 128 clips (HSCNet's 512 and FIAN's 200 resampled to the data's 128);
+- the dataset, 128 clips (HSCNet's 512 and FIAN's 200 resampled to the data's 128;
+  `:cmhn/released,seconds` reads the release's 1 clip per second, each video's 128
+  rows pooled or repeated to its length and padded to 1,403);
 - word vectors: random 300-d ones (`text.vectors=random`; no GloVe file here), and
   for CMHN and CLEAR GloVe-sized vectors + a BiGRU instead of BERT (no BERT weights
   can be downloaded here), trainable;

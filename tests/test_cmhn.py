@@ -171,14 +171,19 @@ def release_ticks(seconds, kernels, strides):
 @pytest.mark.parametrize("dataset", ["tacos", "activitynet_captions"])
 def test_released_configs_read_a_clip_a_second_over_the_longest_video(
     real_annotations, dataset):
-  """The released TACoS and ActivityNet configs: 1 clip per second, `num_clips` enough
-  for the real annotations' longest video, and a video's valid candidates the
-  release's ticks in its order."""
+  """`configs/cmhn_{tacos,activitynet}.py:released,seconds`: 1 clip per second,
+  `num_clips` enough for the real annotations' longest video, and a video's valid
+  candidates the release's ticks in its order; `fixed` and the paper reading read the
+  dataset's fixed count."""
   import importlib
   import json
-  config = importlib.import_module(
-      f"vmr_jax.configs.cmhn_{dataset.split('_')[0]}").get_config()
-  assert config.data.clip_seconds == 1.0
+  module = importlib.import_module(f"vmr_jax.configs.cmhn_{dataset.split('_')[0]}")
+  for arg in ("paper", "released,fixed"):
+    assert module.get_config(arg).data.clip_seconds == 0.0
+  with pytest.raises(ValueError, match="a reading .* or clips"):
+    module.get_config("released,1fps")
+  config = module.get_config("released,seconds")
+  assert config.data.clip_seconds == 1.0 and config.cmhn.reading == "released"
   longest = 0.0
   for path in (real_annotations / dataset).glob("*.json"):
     for video in json.loads(path.read_text()).values():

@@ -60,8 +60,9 @@ the paper's tables, `configs/cmhn_<dataset>.py:paper` the other):
     here `config.text` (the release config freezes the encoder, `text.trainable`);
   - it reads 1 clip per second, each the mean of the C3D features of that second, as
     many as the video lasts: `data.clip_seconds = 1` (`data_pipelines.input_pipeline`),
-    which the TACoS and ActivityNet configs set for it with its candidate sizes in
-    seconds and `data.num_clips` covering the longest video (padding masked); clip i
+    which `configs/cmhn_<dataset>.py:released,seconds` sets with its candidate sizes
+    in seconds and `data.num_clips` covering the longest video (padding masked;
+    `cmhn_common.CLIP_RULES`, and docs/results.md for each config's default); clip i
     spans [i, i + 1) x duration / n here (n = ceil(duration)), [i, i + 1) s there (the
     last one past the video's end), and a second's stored rows are found by rounding
     where the release truncates: both within a clip's fraction 1 / n;
