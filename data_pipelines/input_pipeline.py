@@ -12,9 +12,9 @@ Per video (one TFDS example):
   video's length from its duration: n = ceil(duration / clip_seconds) clips (a
   thousandth of a clip forgiven, at most T), pooled (or repeated) from the N stored
   ones by the rule above with n for T, zero-padded to T and masked; clip i spans
-  [i, i + 1) * duration / n, within duration / n^2 of the rate's [i, i + 1) *
-  clip_seconds. A video longer than T clips at that rate gets T longer clips, so T
-  is set to cover a dataset's longest video.
+  [i, i + 1) * duration / n, its bounds less than i / n of a clip before the rate's
+  [i, i + 1) * clip_seconds. A video longer than T clips at that rate gets T longer
+  clips, so T is set to cover a dataset's longest video.
 - Words become ids of a `WordVocab` built from the dataset's word counts over all
   splits (0 = padding, 1 = out of vocabulary), truncated to `max_words`; if
   `wordpiece_vocab` is set, sentences also become BERT WordPiece ids `[CLS] .. [SEP]`

@@ -64,8 +64,8 @@ the paper's tables, `configs/cmhn_<dataset>.py:paper` the other):
     in seconds and `data.num_clips` covering the longest video (padding masked;
     `cmhn_common.CLIP_RULES`, and docs/results.md for each config's default); clip i
     spans [i, i + 1) x duration / n here (n = ceil(duration)), [i, i + 1) s there (the
-    last one past the video's end), and a second's stored rows are found by rounding
-    where the release truncates: both within a clip's fraction 1 / n;
+    last one past the video's end), so its bounds come up to i / n s earlier here, and
+    a second's stored rows are found by rounding where the release truncates;
   - one video per step, over half the training videos per epoch (shuffled); here
     `train.batch_size` videos per step over the whole split;
   - sgn(0) = 0 in torch's evaluation, +1 here (a code entry is exactly 0 with
