@@ -453,17 +453,18 @@ def resample_features(feats: tf.Tensor, num_clips: int, short_videos: str = "str
   n = tf.shape(feats)[0]
   if clip_seconds > 0:
     count = clip_count(duration, clip_seconds, num_clips)
-    pooled = _average_pool(feats, count)
-    return (tf.pad(pooled, [[0, num_clips - count], [0, 0]]),
-            tf.range(num_clips) < count)
+    return _padded(_average_pool(feats, count), num_clips)
   if short_videos == "pad":
-    def pad():
-      padded = tf.pad(feats, [[0, num_clips - n], [0, 0]])
-      return padded, tf.range(num_clips) < n
     def pool():
       return _average_pool(feats, num_clips), tf.ones([num_clips], tf.bool)
-    return tf.cond(n < num_clips, pad, pool)
+    return tf.cond(n < num_clips, lambda: _padded(feats, num_clips), pool)
   return _average_pool(feats, num_clips), tf.ones([num_clips], tf.bool)
+
+
+def _padded(clips: tf.Tensor, num_clips: int) -> tuple[tf.Tensor, tf.Tensor]:
+  """`[n, D]` clips (n <= num_clips) zero-padded to `[num_clips, D]`, and their mask."""
+  n = tf.shape(clips)[0]
+  return tf.pad(clips, [[0, num_clips - n], [0, 0]]), tf.range(num_clips) < n
 
 
 def clip_count(duration: tf.Tensor, clip_seconds: float, num_clips: int) -> tf.Tensor:

@@ -35,14 +35,18 @@ def resample_clips(features: np.ndarray, num_clips: int, short_videos: str = "st
   n = len(features)
   if clip_seconds > 0:
     count = clip_count(duration, clip_seconds, num_clips)
-    padded = np.zeros((num_clips, features.shape[1]), np.float32)
-    padded[:count] = _average_pool(features, count)
-    return padded, np.arange(num_clips) < count
+    return _padded(_average_pool(features, count), num_clips)
   if short_videos == "pad" and n < num_clips:
-    padded = np.zeros((num_clips, features.shape[1]), np.float32)
-    padded[:n] = features
-    return padded, np.arange(num_clips) < n
+    return _padded(features, num_clips)
   return _average_pool(features, num_clips), np.ones(num_clips, bool)
+
+
+def _padded(clips: np.ndarray, num_clips: int) -> tuple[np.ndarray, np.ndarray]:
+  """`[n, D]` clips (n <= num_clips) zero-padded to float32 `[num_clips, D]`, and their
+  mask."""
+  padded = np.zeros((num_clips, clips.shape[1]), np.float32)
+  padded[:len(clips)] = clips
+  return padded, np.arange(num_clips) < len(clips)
 
 
 def clip_count(duration: float, clip_seconds: float, num_clips: int) -> int:
